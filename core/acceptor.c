@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the acceptor thread: one io_uring with a multishot accept on
+ * every listener; each accepted socket goes to the next reactor (round
+ * robin) through IORING_OP_MSG_RING, which wakes that reactor at once.
+ * Accepting never stops for good: an ended multishot is re-armed, and on
+ * EMFILE/ENFILE it pauses 100 ms first, logging once per episode.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "engine.h"
+#include "log.h"
+
+struct zg_acceptor_s {
+    zg_engine_t *e;
+    struct io_uring ring;
+    int ring_ok;
+    int ring_fd;
+    unsigned ring_flags;
+    pthread_t thread;
+    int started;
+    zg_startsync_t sync;
+    uint32_t next;      /* round-robin cursor */
+    int stopping;
+    uint8_t *paused;    /* per listener: waiting out an fd shortage */
+};
+
+static struct io_uring_sqe *zg_acc_sqe(zg_acceptor_t *a)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
+
+    if (sqe == NULL) {
+        io_uring_submit(&a->ring);
+        sqe = io_uring_get_sqe(&a->ring);
+    }
+    return sqe;
+}
+
+static void zg_acc_arm(zg_acceptor_t *a, uint32_t lidx)
+{
+    struct io_uring_sqe *sqe = zg_acc_sqe(a);
+
+    if (sqe == NULL)
+        return;
+    io_uring_prep_multishot_accept(sqe, a->e->listeners[lidx].fd, NULL, NULL,
+                                   SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_ACCEPT, 0, lidx));
+}
+
+static void zg_acc_pause(zg_acceptor_t *a, uint32_t lidx, int err)
+{
+    static const struct __kernel_timespec ts = {.tv_nsec = 100000000};
+    struct io_uring_sqe *sqe = zg_acc_sqe(a);
+
+    if (!a->paused[lidx])
+        zg_log(ZG_LOG_ERROR,
+               "accept() on %s failed (%d: %s): pausing accepts for 100 ms "
+               "until descriptors free up (raise ulimit -n?)",
+               a->e->listeners[lidx].addr, err, strerror(err));
+    a->paused[lidx] = 1;
+    if (sqe == NULL)
+        return;
+    io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_TIMEOUT, 0, lidx));
+}
+
+static void zg_acc_handoff(zg_acceptor_t *a, uint32_t lidx, int fd)
+{
+    zg_engine_t *e = a->e;
+    zg_reactor_t *r = e->reactors[a->next++ % e->nreactors];
+    struct io_uring_sqe *sqe = zg_acc_sqe(a);
+
+    if (sqe == NULL) {
+        close(fd);
+        return;
+    }
+    io_uring_prep_msg_ring(sqe, zg_reactor_ring_fd(r), (unsigned)fd,
+                           zg_ud(ZG_OP_NEWCONN, 0, lidx), 0);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_MSGRING, 0, (uint32_t)fd));
+}
+
+static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
+{
+    uint32_t idx = zg_ud_slot(cqe->user_data);
+
+    switch (zg_ud_kind(cqe->user_data)) {
+    case ZG_OP_ACCEPT:
+        if (cqe->res >= 0) {
+            if (a->paused[idx]) {
+                zg_log(ZG_LOG_NOTICE, "accepting on %s again",
+                       a->e->listeners[idx].addr);
+                a->paused[idx] = 0;
+            }
+            atomic_fetch_add_explicit(&a->e->listeners[idx].accepted, 1,
+                                      memory_order_relaxed);
+            if (a->stopping)
+                close(cqe->res);
+            else
+                zg_acc_handoff(a, idx, cqe->res);
+        }
+        if (cqe->flags & IORING_CQE_F_MORE || a->stopping)
+            break;
+        if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
+            cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
+            zg_acc_pause(a, idx, -cqe->res);
+        } else {
+            if (cqe->res < 0 && cqe->res != -ECANCELED)
+                zg_log(ZG_LOG_ERROR, "accept() on %s failed (%d: %s)",
+                       a->e->listeners[idx].addr, -cqe->res,
+                       strerror(-cqe->res));
+            zg_acc_arm(a, idx);
+        }
+        break;
+    case ZG_OP_TIMEOUT:
+        if (!a->stopping)
+            zg_acc_arm(a, idx);
+        break;
+    case ZG_OP_MSGRING:
+        if (cqe->res < 0) {
+            zg_log(ZG_LOG_ERROR,
+                   "hand-over of a connection to a reactor failed (%d: %s)",
+                   -cqe->res, strerror(-cqe->res));
+            close((int)idx);
+        }
+        break;
+    case ZG_OP_CTL:
+        if (idx == ZG_CTL_STOP)
+            a->stopping = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void *zg_acceptor_main(void *arg)
+{
+    zg_acceptor_t *a = arg;
+    const zg_acceptor_conf_t *ac = &a->e->cfg->acceptor;
+    struct __kernel_timespec ts, *tsp = NULL;
+    int ret;
+
+    pthread_setname_np(pthread_self(), "zg-acceptor");
+    ret = zg_ring_setup(&a->ring, ac->ring_entries, ac->sqpoll, ac->sq_cpu,
+                        ac->sq_idle_ms, "acceptor", &a->ring_flags);
+    if (ret < 0) {
+        snprintf(a->sync.err, sizeof(a->sync.err),
+                 "acceptor: io_uring_queue_init_params(%u) failed (%d: %s)%s",
+                 ac->ring_entries, -ret, strerror(-ret), zg_ring_hint(ret));
+        zg_startsync_post(&a->sync, ret);
+        return NULL;
+    }
+    a->ring_ok = 1;
+    a->ring_fd = a->ring.ring_fd;
+    for (uint32_t i = 0; i < a->e->nlisteners; i++)
+        zg_acc_arm(a, i);
+    if (ac->cq_timeout_us > 0) {
+        ts.tv_sec = ac->cq_timeout_us / 1000000;
+        ts.tv_nsec = (long long)(ac->cq_timeout_us % 1000000) * 1000;
+        tsp = &ts;
+    }
+    zg_startsync_post(&a->sync, 1);
+
+    while (!a->stopping) {
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+
+        ret = io_uring_submit_and_wait_timeout(&a->ring, &cqe, 1, tsp, NULL);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY &&
+            ret != -EAGAIN) {
+            zg_log(ZG_LOG_ALERT, "acceptor: io_uring_enter() failed (%d: %s)",
+                   -ret, strerror(-ret));
+            usleep(1000);
+        }
+        io_uring_for_each_cqe(&a->ring, head, cqe)
+        {
+            zg_acc_cqe(a, cqe);
+            if (++seen == ac->batch)
+                break;
+        }
+        io_uring_cq_advance(&a->ring, seen);
+    }
+    /* Hand-overs prepared in the last batch still go out. */
+    io_uring_submit(&a->ring);
+    io_uring_queue_exit(&a->ring);
+    a->ring_ok = 0;
+    return NULL;
+}
+
+int zg_acceptor_start(zg_engine_t *e, char *err, size_t errlen)
+{
+    zg_acceptor_t *a = calloc(1, sizeof(*a));
+    int ret;
+
+    if (a == NULL)
+        return -ENOMEM;
+    a->paused = calloc(e->nlisteners ? e->nlisteners : 1, 1);
+    if (a->paused == NULL) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->e = e;
+    a->ring_fd = -1;
+    zg_startsync_init(&a->sync);
+    e->acceptor = a;
+    ret = pthread_create(&a->thread, NULL, zg_acceptor_main, a);
+    if (ret != 0) {
+        snprintf(err, errlen, "acceptor: pthread_create() failed (%s)",
+                 strerror(ret));
+        return -ret;
+    }
+    a->started = 1;
+    ret = zg_startsync_wait(&a->sync);
+    if (ret < 0) {
+        snprintf(err, errlen, "%s", a->sync.err);
+        return ret;
+    }
+    return 0;
+}
+
+void zg_acceptor_join(zg_engine_t *e)
+{
+    zg_acceptor_t *a = e->acceptor;
+
+    if (a == NULL)
+        return;
+    if (a->started) {
+        if (a->ring_fd >= 0 && a->sync.state > 0 &&
+            zg_ctl_send(a->ring_fd, zg_ud(ZG_OP_CTL, 0, ZG_CTL_STOP)) < 0)
+            zg_log(ZG_LOG_ALERT, "acceptor: cannot send the stop message");
+        pthread_join(a->thread, NULL);
+    }
+    pthread_mutex_destroy(&a->sync.mu);
+    pthread_cond_destroy(&a->sync.cv);
+    free(a->paused);
+    free(a);
+    e->acceptor = NULL;
+}

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the engine's start-up and stop sequence on the main thread:
+ * load and init plugins, open listening sockets, start reactors and the
+ * acceptor, stop and free them. Also the helpers every thread shares: ring
+ * setup with flag fallbacks, the start handshake and the control ring.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "engine.h"
+#include "log.h"
+
+zg_engine_t *zg_engine;
+
+void zg_startsync_init(zg_startsync_t *s)
+{
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->state = 0;
+    s->err[0] = '\0';
+}
+
+void zg_startsync_post(zg_startsync_t *s, int state)
+{
+    pthread_mutex_lock(&s->mu);
+    s->state = state;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int zg_startsync_wait(zg_startsync_t *s)
+{
+    int state;
+
+    pthread_mutex_lock(&s->mu);
+    while (s->state == 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    state = s->state;
+    pthread_mutex_unlock(&s->mu);
+    return state < 0 ? state : 0;
+}
+
+static const char *zg_ring_flags_name(unsigned f)
+{
+    if (f & IORING_SETUP_SQPOLL)
+        return "SQPOLL";
+    if (f & IORING_SETUP_DEFER_TASKRUN)
+        return "SINGLE_ISSUER|DEFER_TASKRUN";
+    if (f & IORING_SETUP_COOP_TASKRUN)
+        return "COOP_TASKRUN|TASKRUN_FLAG";
+    return "no task-run flags";
+}
+
+int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
+                  int sq_cpu, uint32_t sq_idle_ms, const char *who,
+                  unsigned *flags_out)
+{
+    static _Atomic int logged;
+    unsigned tries[5];
+    unsigned ntries = 0;
+    int ret = -EINVAL, first = 0;
+
+    if (sqpoll) {
+        unsigned sq = IORING_SETUP_SQPOLL |
+                      (sq_cpu >= 0 ? IORING_SETUP_SQ_AFF : 0);
+
+        tries[ntries++] = sq | IORING_SETUP_SINGLE_ISSUER;
+        tries[ntries++] = sq;
+    }
+    tries[ntries++] = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    tries[ntries++] = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    tries[ntries++] = 0;
+
+    for (unsigned i = 0; i < ntries; i++) {
+        struct io_uring_params p;
+
+        memset(&p, 0, sizeof(p));
+        p.flags = tries[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = entries * 4;
+        if (tries[i] & IORING_SETUP_SQPOLL) {
+            p.sq_thread_cpu = sq_cpu >= 0 ? (unsigned)sq_cpu : 0;
+            p.sq_thread_idle = sq_idle_ms;
+        }
+        ret = io_uring_queue_init_params(entries, ring, &p);
+        if (ret == 0) {
+            if (i > 0 && atomic_exchange(&logged, 1) == 0)
+                zg_log(ZG_LOG_WARN,
+                       "%s: io_uring refused %s (%d: %s), using %s", who,
+                       zg_ring_flags_name(tries[0]), -first, strerror(-first),
+                       zg_ring_flags_name(tries[i]));
+            *flags_out = p.flags;
+            return 0;
+        }
+        if (i == 0)
+            first = ret;
+        /* Only a refused flag is worth another try. */
+        if (ret != -EINVAL && ret != -EPERM)
+            break;
+        if (ret == -EPERM && !(tries[i] & IORING_SETUP_SQPOLL))
+            break;
+    }
+    return ret;
+}
+
+const char *zg_ring_hint(int err)
+{
+    switch (-err) {
+    case ENOSYS:
+        return "; this kernel has no io_uring (Linux 6.1 or newer needed)";
+    case EPERM:
+        return "; io_uring is disabled: check sysctl kernel.io_uring_disabled "
+               "(must be 0) and any seccomp policy of the container";
+    case ENOMEM:
+        return "; lower ring_entries or raise the memory limit "
+               "(ulimit -l on kernels before 5.12)";
+    default:
+        return "";
+    }
+}
+
+static struct io_uring zg_ctl_ring;
+static int zg_ctl_ok;
+
+int zg_ctl_send(int ring_fd, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    int ret;
+
+    if (!zg_ctl_ok) {
+        ret = io_uring_queue_init(8, &zg_ctl_ring, 0);
+        if (ret < 0)
+            return ret;
+        zg_ctl_ok = 1;
+    }
+    sqe = io_uring_get_sqe(&zg_ctl_ring);
+    if (sqe == NULL)
+        return -EBUSY;
+    io_uring_prep_msg_ring(sqe, ring_fd, 0, user_data, 0);
+    ret = io_uring_submit_and_wait(&zg_ctl_ring, 1);
+    if (ret < 0)
+        return ret;
+    ret = io_uring_wait_cqe(&zg_ctl_ring, &cqe);
+    if (ret < 0)
+        return ret;
+    ret = cqe->res;
+    io_uring_cqe_seen(&zg_ctl_ring, cqe);
+    return ret < 0 ? ret : 0;
+}
+
+static void zg_ctl_free(void)
+{
+    if (zg_ctl_ok)
+        io_uring_queue_exit(&zg_ctl_ring);
+    zg_ctl_ok = 0;
+}
+
+int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen)
+{
+    char msg[512];
+    int ret;
+
+    e->cfg = cfg;
+    ret = zg_loader_init(&e->loader, NULL);
+    if (ret < 0) {
+        snprintf(err, errlen, "plugin loader: %s", strerror(-ret));
+        return ret;
+    }
+    for (uint32_t i = 0; i < cfg->nlisteners; i++) {
+        zg_listener_t *l = &e->listeners[i];
+
+        l->conf = &cfg->listeners[i];
+        l->index = i;
+        l->fd = -1;
+        e->nlisteners = i + 1;
+        ret = zg_loader_load(&e->loader, l->conf->plugin, &l->mod, msg,
+                             sizeof(msg));
+        if (ret < 0) {
+            snprintf(err, errlen, "%s: listeners[%u] (\"%s\"): %s", cfg->path,
+                     i, l->conf->name, msg);
+            return ret;
+        }
+        snprintf(l->prefix, sizeof(l->prefix), "%s", l->mod->desc.name);
+        ret = zg_module_init(l->mod, &zg_host_api, l->conf->plugin_config,
+                             strlen(l->conf->plugin_config), &l->plugin_data,
+                             msg, sizeof(msg));
+        if (ret < 0) {
+            snprintf(err, errlen, "%s: listeners[%u] (\"%s\"): %s", cfg->path,
+                     i, l->conf->name, msg);
+            return ret;
+        }
+        l->inited = 1;
+    }
+    return 0;
+}
+
+static int zg_open_listener(zg_listener_t *l, const struct sockaddr *sa,
+                            socklen_t salen, int reuseport, char *err,
+                            size_t errlen)
+{
+    const zg_listener_conf_t *lc = l->conf;
+    int one = 1;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const char *what;
+
+    if (fd < 0) {
+        what = "socket()";
+        goto fail;
+    }
+    what = "setsockopt(SO_REUSEADDR)";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail;
+    what = "setsockopt(SO_REUSEPORT)";
+    if (reuseport &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail;
+    if (sa->sa_family == AF_INET6) {
+        int v6only = lc->ip_version == ZG_IP_V6;
+
+        what = "setsockopt(IPV6_V6ONLY)";
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+                       sizeof(v6only)) < 0)
+            goto fail;
+    }
+    /* Accepted sockets inherit TCP_NODELAY from the listener. */
+    what = "setsockopt(TCP_NODELAY)";
+    if (lc->tcp_nodelay &&
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        goto fail;
+    what = "bind()";
+    if (bind(fd, sa, salen) < 0)
+        goto fail;
+    what = "listen()";
+    if (listen(fd, lc->backlog) < 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "listener \"%s\": %s on %s failed (%d: %s)",
+             lc->name, what, lc->listen, errno, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
+{
+    uint32_t nr = e->cfg->reactors;
+
+    for (uint32_t i = 0; i < e->nlisteners; i++) {
+        zg_listener_t *l = &e->listeners[i];
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        int fd;
+
+        memcpy(&ss, &l->conf->addr, l->conf->addrlen);
+        if (e->cfg->accept == ZG_ACCEPT_REUSEPORT) {
+            l->rp_fds = calloc(nr, sizeof(int));
+            if (l->rp_fds == NULL)
+                return -ENOMEM;
+            for (uint32_t k = 0; k < nr; k++)
+                l->rp_fds[k] = -1;
+        }
+        fd = zg_open_listener(l, (struct sockaddr *)&ss, l->conf->addrlen,
+                              l->rp_fds != NULL, err, errlen);
+        if (fd < 0)
+            return -EADDRNOTAVAIL;
+        /* Port 0: the others of a reuseport group bind the port we got. */
+        getsockname(fd, (struct sockaddr *)&ss, &sslen);
+        zg_addr_format((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
+        if (l->rp_fds == NULL) {
+            l->fd = fd;
+            continue;
+        }
+        l->rp_fds[0] = fd;
+        for (uint32_t k = 1; k < nr; k++) {
+            l->rp_fds[k] = zg_open_listener(l, (struct sockaddr *)&ss, sslen,
+                                            1, err, errlen);
+            if (l->rp_fds[k] < 0)
+                return -EADDRNOTAVAIL;
+        }
+    }
+    return 0;
+}
+
+int zg_engine_start(zg_engine_t *e, char *err, size_t errlen)
+{
+    int ret;
+
+    e->nreactors = e->cfg->reactors;
+    e->reactors = calloc(e->nreactors, sizeof(*e->reactors));
+    if (e->reactors == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        ret = zg_reactor_create(e, i, &e->reactors[i]);
+        if (ret < 0) {
+            snprintf(err, errlen, "reactor %u: out of memory", i);
+            goto fail;
+        }
+        ret = zg_reactor_start(e->reactors[i], err, errlen);
+        if (ret < 0)
+            goto fail;
+    }
+    if (e->cfg->accept == ZG_ACCEPT_ACCEPTOR) {
+        ret = zg_acceptor_start(e, err, errlen);
+        if (ret < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    zg_engine_stop(e);
+    return ret;
+}
+
+void zg_engine_stop(zg_engine_t *e)
+{
+    atomic_store(&e->stopping, 1);
+    zg_acceptor_join(e);
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        zg_reactor_t *r = e->reactors[i];
+
+        if (r == NULL || zg_reactor_ring_fd(r) < 0)
+            continue;
+        if (zg_ctl_send(zg_reactor_ring_fd(r),
+                        zg_ud(ZG_OP_CTL, 0, ZG_CTL_STOP)) < 0)
+            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the stop message",
+                   i);
+    }
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        if (e->reactors[i] != NULL)
+            zg_reactor_join(e->reactors[i]);
+    }
+}
+
+void zg_engine_free(zg_engine_t *e)
+{
+    for (uint32_t i = 0; i < e->nreactors; i++)
+        zg_reactor_destroy(e->reactors[i]);
+    free(e->reactors);
+    e->reactors = NULL;
+    e->nreactors = 0;
+    for (uint32_t i = 0; i < e->nlisteners; i++) {
+        zg_listener_t *l = &e->listeners[i];
+
+        if (l->inited && l->mod->desc.fini != NULL)
+            l->mod->desc.fini(l->plugin_data);
+        l->inited = 0;
+        if (l->fd >= 0)
+            close(l->fd);
+        if (l->rp_fds != NULL) {
+            for (uint32_t k = 0; k < e->cfg->reactors; k++) {
+                if (l->rp_fds[k] >= 0)
+                    close(l->rp_fds[k]);
+            }
+            free(l->rp_fds);
+        }
+        l->fd = -1;
+        l->rp_fds = NULL;
+    }
+    zg_loader_free(&e->loader);
+    zg_ctl_free();
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the process-wide engine: listeners, the acceptor, the
+ * reactors and the plugin instances, and the start/stop sequence the main
+ * thread drives. Everything here is set up on the main thread before any
+ * other thread starts and is read-only afterwards, except the atomics.
+ */
+#ifndef ZG_ENGINE_H
+#define ZG_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loader.h"
+
+typedef struct zg_reactor_s zg_reactor_t;
+typedef struct zg_acceptor_s zg_acceptor_t;
+
+/* One configured listener and the plugin instance serving it. */
+typedef struct zg_listener_s {
+    const zg_listener_conf_t *conf;
+    uint32_t index;
+    int fd;                 /* acceptor mode: the listening socket, or -1 */
+    int *rp_fds;            /* reuseport mode: one socket per reactor */
+    char addr[64];          /* bound address, "127.0.0.1:7000" */
+    zg_module_t *mod;
+    void *plugin_data;      /* from init() */
+    int inited;
+    char prefix[48];        /* "plugin NAME" for log lines */
+    _Atomic uint64_t accepted;
+    _Atomic int64_t active;
+} zg_listener_t;
+
+typedef struct zg_engine_s {
+    zg_config_t *cfg;
+    zg_loader_t loader;
+    zg_listener_t listeners[ZG_MAX_LISTENERS];
+    uint32_t nlisteners;
+    zg_reactor_t **reactors;
+    uint32_t nreactors;
+    zg_acceptor_t *acceptor;
+    int ctl_ring_ready;
+    _Atomic uint64_t next_conn_id;
+    _Atomic int stopping;
+} zg_engine_t;
+
+/* The one engine of the process (plugins reach it through the host table). */
+extern zg_engine_t *zg_engine;
+
+/* Host table handed to plugins (core/reactor.c). */
+extern const zg_api_t zg_host_api;
+
+/*
+ * Load every listener's plugin and init it with its config, without opening
+ * any socket. On failure returns -errno after writing one line to err.
+ */
+int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen);
+
+/* Open the listening sockets (after zg_engine_load). */
+int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen);
+
+/* Start the reactors, then the acceptor; returns once all report ready or
+ * one failed (then everything started is stopped again). */
+int zg_engine_start(zg_engine_t *e, char *err, size_t errlen);
+
+/* Fast stop: stop accepting, close every connection (on_close SHUTDOWN),
+ * join all threads. Main thread. */
+void zg_engine_stop(zg_engine_t *e);
+
+/* Free everything (plugins' fini, loader, sockets). */
+void zg_engine_free(zg_engine_t *e);
+
+/* Threads (reactor.c / acceptor.c). */
+int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out);
+int zg_reactor_start(zg_reactor_t *r, char *err, size_t errlen);
+int zg_reactor_ring_fd(const zg_reactor_t *r);
+void zg_reactor_join(zg_reactor_t *r);
+void zg_reactor_destroy(zg_reactor_t *r);
+
+int zg_acceptor_start(zg_engine_t *e, char *err, size_t errlen);
+void zg_acceptor_join(zg_engine_t *e);
+
+/* Ask thread owning ring_fd to stop: an IORING_OP_MSG_RING from a small
+ * control ring of the main thread, so the target wakes at once. */
+int zg_ctl_send(int ring_fd, uint64_t user_data);
+
+/* A start/stop handshake between the main thread and a worker thread. */
+typedef struct zg_startsync_s {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0 pending, 1 ready, <0 -errno */
+    char err[256];
+} zg_startsync_t;
+
+void zg_startsync_init(zg_startsync_t *s);
+void zg_startsync_post(zg_startsync_t *s, int state);
+int zg_startsync_wait(zg_startsync_t *s);
+
+/* Ring setup shared by the acceptor and reactors: tries
+ * SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN|TASKRUN_FLAG, then plain,
+ * logging each fallback once. who names the thread in log lines. */
+struct io_uring;
+int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
+                  int sq_cpu, uint32_t sq_idle_ms, const char *who,
+                  unsigned *flags_out);
+
+/* A hint with the fix for a ring setup error ("" if none). */
+const char *zg_ring_hint(int err);
+
+/* user_data layout: kind (8 bits) | generation (24 bits) | slot (32 bits). */
+enum {
+    ZG_OP_RECV = 1,
+    ZG_OP_SEND,
+    ZG_OP_CANCEL,
+    ZG_OP_CLOSE,
+    ZG_OP_NEWCONN, /* MSG_RING from the acceptor; slot = listener, res = fd */
+    ZG_OP_ACCEPT,  /* multishot accept; slot = listener */
+    ZG_OP_MSGRING, /* our own MSG_RING's completion; slot = fd */
+    ZG_OP_CTL,     /* control message; slot = ZG_CTL_* */
+    ZG_OP_TIMEOUT,
+};
+enum { ZG_CTL_STOP = 1 };
+
+static inline uint64_t zg_ud(unsigned kind, uint32_t gen, uint32_t slot)
+{
+    return ((uint64_t)kind << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+}
+static inline unsigned zg_ud_kind(uint64_t ud)
+{
+    return (unsigned)(ud >> 56);
+}
+static inline uint32_t zg_ud_gen(uint64_t ud)
+{
+    return (uint32_t)(ud >> 32) & 0xffffff;
+}
+static inline uint32_t zg_ud_slot(uint64_t ud)
+{
+    return (uint32_t)ud;
+}
+
+#endif /* ZG_ENGINE_H */

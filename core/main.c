@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the zerg binary: command line, configuration, start-up in
+ * the order "validate everything, then open sockets, then start threads",
+ * and the main thread's signal loop (signalfd) that drives shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "zerg_build.h"
+
+static void zg_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: zerg [-c FILE] [-t] [-T] [-v] [-h]\n"
+            "\n"
+            "  -c FILE   configuration file (default: the embedded one,\n"
+            "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
+            "  -t        test the configuration and plugins, then exit\n"
+            "  -T        like -t, and print the configuration\n"
+            "  -v        print version and ABI, then exit\n"
+            "  -h        this help\n"
+            "\n"
+            "Signals: TERM/INT stop at once, QUIT stops after connections\n"
+            "drain, USR1 reopens the error log.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static zg_engine_t engine;
+    const char *conf_path = NULL;
+    int test = 0, dump = 0, opt, ret, status = 1;
+    zg_config_t *cfg = NULL;
+    char err[1024];
+    sigset_t mask;
+    int sfd = -1;
+
+    while ((opt = getopt(argc, argv, "c:tTvh")) != -1) {
+        switch (opt) {
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'T':
+            test = dump = 1;
+            break;
+        case 'v':
+            printf("zerg version %s (plugin ABI %d.%d)\n", ZG_VERSION,
+                   ZG_ABI_MAJOR, ZG_ABI_MINOR);
+            return 0;
+        case 'h':
+            zg_usage(stdout);
+            return 0;
+        default:
+            zg_usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "zerg: unexpected argument \"%s\"\n", argv[optind]);
+        zg_usage(stderr);
+        return 1;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    if (conf_path != NULL)
+        ret = zg_config_load(conf_path, &cfg, err, sizeof(err));
+    else
+        ret = zg_config_parse(zg_config_default, strlen(zg_config_default),
+                              "<embedded>", &cfg, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        return 1;
+    }
+    zg_log_level = cfg->log.level;
+    if (!test) {
+        ret = zg_log_open(cfg->log.error_log);
+        if (ret < 0) {
+            fprintf(stderr, "zerg: cannot open error_log \"%s\" (%s)\n",
+                    cfg->log.error_log, strerror(-ret));
+            goto out;
+        }
+    }
+
+    zg_engine = &engine;
+    ret = zg_engine_load(&engine, cfg, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
+    if (test) {
+        if (dump)
+            printf("# configuration %s\n%s\n", cfg->path,
+                   conf_path ? "(see file)" : zg_config_default);
+        printf("zerg: configuration %s test is successful\n", cfg->path);
+        status = 0;
+        goto out;
+    }
+
+    /* Threads inherit this mask: signals reach only the signalfd. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0) {
+        fprintf(stderr, "zerg: signalfd() failed (%s)\n", strerror(errno));
+        goto out;
+    }
+
+    ret = zg_engine_listen(&engine, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
+    ret = zg_engine_start(&engine, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
+    for (uint32_t i = 0; i < engine.nlisteners; i++)
+        printf("listening %s %s\n", engine.listeners[i].conf->name,
+               engine.listeners[i].addr);
+    fflush(stdout);
+    zg_log(ZG_LOG_NOTICE, "zerg %s started: %u reactor(s), %u listener(s), "
+           "accept mode %s", ZG_VERSION, engine.nreactors, engine.nlisteners,
+           cfg->accept == ZG_ACCEPT_REUSEPORT ? "reuseport" : "acceptor");
+
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(sfd, &si, sizeof(si));
+
+        if (n != (ssize_t)sizeof(si)) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            zg_log(ZG_LOG_ALERT, "read(signalfd) failed (%s), stopping",
+                   strerror(errno));
+            break;
+        }
+        if (si.ssi_signo == SIGUSR1) {
+            ret = zg_log_open(cfg->log.error_log);
+            zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
+                   "reopening error_log: %s",
+                   ret < 0 ? strerror(-ret) : "done");
+            continue;
+        }
+        if (si.ssi_signo == SIGHUP) {
+            zg_log(ZG_LOG_WARN, "SIGHUP: configuration reload is not "
+                   "supported yet; restart zerg to apply changes");
+            continue;
+        }
+        zg_log(ZG_LOG_NOTICE, "signal %d (%s) received, stopping",
+               si.ssi_signo, strsignal((int)si.ssi_signo));
+        break;
+    }
+    status = 0;
+out:
+    zg_engine_stop(&engine);
+    zg_engine_free(&engine);
+    zg_config_free(cfg);
+    if (sfd >= 0)
+        close(sfd);
+    if (status == 0 && !test)
+        zg_log(ZG_LOG_NOTICE, "exit");
+    return status;
+}

@@ -1,0 +1,1049 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: a reactor thread: one io_uring, one provided-buffer ring and
+ * a slab of connection slots. It receives new sockets from the acceptor
+ * (IORING_OP_MSG_RING) or its own reuseport listeners, runs multishot recv
+ * on each, calls the plugin with ring views, and flushes every
+ * connection's output with one send per loop iteration.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "engine.h"
+#include "log.h"
+#include "outq.h"
+#include "rxbuf.h"
+
+#define ZG_IOV_MAX 16
+#define ZG_WRITE_HIGH (1u << 20) /* stop reading past this much output */
+#define ZG_WRITE_LOW (256u << 10)
+
+/* Connection flags. */
+enum {
+    ZG_CF_USED = 1u << 0,       /* slot holds a connection */
+    ZG_CF_RECV = 1u << 1,       /* a multishot recv is armed */
+    ZG_CF_SEND = 1u << 2,       /* a send is in flight */
+    ZG_CF_EOF = 1u << 3,        /* the peer sent FIN */
+    ZG_CF_EOF_SEEN = 1u << 4,   /* on_data saw ZG_IN_EOF */
+    ZG_CF_NEW = 1u << 5,        /* bytes arrived since the last on_data */
+    ZG_CF_PAUSED = 1u << 6,     /* the plugin paused reading */
+    ZG_CF_PARKED = 1u << 7,     /* recv ended on -ENOBUFS: waits for buffers */
+    ZG_CF_DIRTY = 1u << 8,      /* on the dirty list */
+    ZG_CF_WANT_CLOSE = 1u << 9, /* close once output is flushed */
+    ZG_CF_CLOSED = 1u << 10,    /* on_close ran; waiting for ops to end */
+    ZG_CF_CANCEL = 1u << 11,    /* a cancel for the recv was submitted */
+    ZG_CF_BACKOFF = 1u << 12,   /* output over the high watermark */
+    ZG_CF_SHUT_WR = 1u << 13,   /* our write side is shut down */
+};
+
+struct zg_conn_s {
+    uint32_t flags;
+    uint32_t gen;   /* bumped when the slot is freed */
+    uint32_t slot;
+    int fd;
+    uint16_t lidx;  /* listener index */
+    uint8_t reason; /* zg_close_reason_t once closing */
+    uint8_t how;    /* zg_close_how_t of a requested close */
+    zg_reactor_t *r;
+    void *data;     /* the plugin's per-connection state */
+    uint64_t id;
+    size_t rsv;     /* room handed out by the last reserve() */
+    zg_rxq_t rx;
+    zg_outq_t out;
+    struct msghdr msg;
+    struct iovec iov[ZG_IOV_MAX];
+};
+
+struct zg_reactor_s {
+    zg_engine_t *e;
+    uint32_t id;
+    const zg_reactor_conf_t *conf;
+    pthread_t thread;
+    int started;
+    zg_startsync_t sync;
+    struct io_uring ring;
+    int ring_ok;
+    int ring_fd;
+    unsigned ring_flags;
+    struct io_uring_buf_ring *br;
+    size_t br_size;
+    unsigned char *bufmem;
+    size_t bufmem_size;
+    uint32_t bmask;
+    zg_bufpool_t pool;
+    zg_chunkpool_t chunks;
+    zg_conn_t *conns;
+    uint32_t nconns;
+    uint32_t *freelist;
+    uint32_t nfree;
+    uint32_t *dirty;
+    uint32_t ndirty;
+    uint32_t *parked; /* FIFO of slots waiting for buffers */
+    uint32_t nparked;
+    int compact_all;  /* a recv ran out of buffers this iteration */
+    void **rdata;     /* per listener: the plugin's reactor_data */
+    int *rinited;
+    uint32_t live;    /* slots in use */
+    int stopping;
+    time_t full_logged;
+    uint64_t full_dropped;
+};
+
+#define ZG_BGID 0
+
+static __thread zg_reactor_t *zg_tls_reactor;
+static __thread const char *zg_tls_prefix;
+
+static zg_listener_t *zg_conn_listener(const zg_conn_t *c)
+{
+    return &c->r->e->listeners[c->lidx];
+}
+
+static const zg_plugin_t *zg_conn_plugin(const zg_conn_t *c)
+{
+    return &zg_conn_listener(c)->mod->desc;
+}
+
+static struct io_uring_sqe *zg_sqe(zg_reactor_t *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+    if (sqe == NULL) {
+        /* The SQ is full: hand it to the kernel and take a fresh slot. */
+        io_uring_submit(&r->ring);
+        sqe = io_uring_get_sqe(&r->ring);
+    }
+    return sqe;
+}
+
+static void zg_dirty(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (c->flags & ZG_CF_DIRTY)
+        return;
+    c->flags |= ZG_CF_DIRTY;
+    r->dirty[r->ndirty++] = c->slot;
+}
+
+static void zg_arm_recv(zg_reactor_t *r, zg_conn_t *c)
+{
+    struct io_uring_sqe *sqe = zg_sqe(r);
+
+    if (sqe == NULL)
+        return; /* retried at the next iteration: the conn stays dirty */
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = ZG_BGID;
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_RECV, c->gen, c->slot));
+    c->flags |= ZG_CF_RECV;
+}
+
+/* Cancel the recv only (reading paused), or every operation on the
+ * socket (closing: a send to a peer that never reads must end too). */
+static void zg_cancel(zg_reactor_t *r, zg_conn_t *c, int all)
+{
+    struct io_uring_sqe *sqe;
+
+    if ((c->flags & ZG_CF_CANCEL) && !all)
+        return;
+    sqe = zg_sqe(r);
+    if (sqe == NULL)
+        return;
+    if (all)
+        io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+    else
+        io_uring_prep_cancel64(sqe, zg_ud(ZG_OP_RECV, c->gen, c->slot), 0);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CANCEL, c->gen, c->slot));
+    c->flags |= ZG_CF_CANCEL;
+}
+
+static void zg_send(zg_reactor_t *r, zg_conn_t *c)
+{
+    struct io_uring_sqe *sqe;
+    unsigned n = zg_outq_iov(&c->out, c->iov, ZG_IOV_MAX);
+
+    if (n == 0)
+        return;
+    sqe = zg_sqe(r);
+    if (sqe == NULL)
+        return;
+    if (n == 1) {
+        io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len,
+                           MSG_NOSIGNAL);
+    } else {
+        memset(&c->msg, 0, sizeof(c->msg));
+        c->msg.msg_iov = c->iov;
+        c->msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    }
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_SEND, c->gen, c->slot));
+    c->flags |= ZG_CF_SEND;
+}
+
+/* Run on_close once and start tearing the connection down. */
+static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
+                           zg_close_reason_t reason)
+{
+    if (c->flags & ZG_CF_CLOSED)
+        return;
+    c->flags |= ZG_CF_CLOSED;
+    c->flags &= ~ZG_CF_WANT_CLOSE;
+    c->reason = (uint8_t)reason;
+    zg_tls_prefix = zg_conn_listener(c)->prefix;
+    zg_conn_plugin(c)->on_close(c, c->data, reason);
+    c->data = NULL;
+    zg_rxq_release(&c->rx, &r->pool);
+    if (c->flags & (ZG_CF_RECV | ZG_CF_SEND))
+        zg_cancel(r, c, 1);
+    zg_dirty(r, c);
+}
+
+/* Request a close; how decides whether output is flushed first. */
+static void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
+                          zg_close_reason_t reason)
+{
+    if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE)) {
+        /* An abort may still overtake a pending flush-close. */
+        if (!(c->flags & ZG_CF_CLOSED) && how == ZG_CLOSE_ABORT) {
+            c->how = (uint8_t)how;
+            c->reason = (uint8_t)reason;
+            zg_dirty(r, c);
+        }
+        return;
+    }
+    c->flags |= ZG_CF_WANT_CLOSE;
+    c->how = (uint8_t)how;
+    c->reason = (uint8_t)reason;
+    zg_dirty(r, c);
+}
+
+static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (c->how == ZG_CLOSE_ABORT) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(c->fd);
+    zg_outq_drop(&c->out, &r->chunks);
+    atomic_fetch_sub_explicit(&zg_conn_listener(c)->active, 1,
+                              memory_order_relaxed);
+    c->flags = 0;
+    c->fd = -1;
+    c->gen = (c->gen + 1) & 0xffffff;
+    r->freelist[r->nfree++] = c->slot;
+    r->live--;
+}
+
+static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
+{
+    zg_view_t views[ZG_RXQ_SEGS];
+    zg_input_t in;
+    zg_listener_t *l = zg_conn_listener(c);
+    long n;
+
+    in.nviews = zg_rxq_views(&c->rx, &r->pool, views);
+    in.views = views;
+    in.total = c->rx.held;
+    in.flags = (c->flags & ZG_CF_EOF) ? ZG_IN_EOF : 0;
+    c->flags &= ~ZG_CF_NEW;
+    if (c->flags & ZG_CF_EOF)
+        c->flags |= ZG_CF_EOF_SEEN;
+    zg_tls_prefix = l->prefix;
+    n = l->mod->desc.on_data(c, c->data, &in);
+    c->rsv = 0;
+    if (c->flags & ZG_CF_CLOSED)
+        return;
+    if (n < 0) {
+        zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_LOCAL);
+        return;
+    }
+    if ((size_t)n > in.total) {
+        zg_log(ZG_LOG_ERROR, "%s: on_data consumed %ld of %zu bytes, closing",
+               l->prefix, n, in.total);
+        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+        return;
+    }
+    zg_rxq_consume(&c->rx, &r->pool, (size_t)n);
+    if (c->flags & ZG_CF_WANT_CLOSE)
+        return;
+    if (c->rx.held > l->conf->max_held_bytes) {
+        zg_log(ZG_LOG_INFO,
+               "%s: connection %llu holds %zu unconsumed bytes (limit %u), "
+               "closing",
+               l->prefix, (unsigned long long)c->id, c->rx.held,
+               l->conf->max_held_bytes);
+        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LIMIT);
+        return;
+    }
+    if (c->flags & ZG_CF_EOF) {
+        zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_PEER);
+        return;
+    }
+    /* Held bytes must not starve the ring while it runs short. */
+    if (c->rx.held > 0 && zg_bufpool_scarce(&r->pool))
+        zg_rxq_compact(&c->rx, &r->pool);
+}
+
+/* Bring one connection up to date: deliver input, send output, re-arm
+ * recv, finish a close, free the slot. */
+static void zg_process(zg_reactor_t *r, zg_conn_t *c)
+{
+    uint32_t f;
+
+    c->flags &= ~ZG_CF_DIRTY;
+    if (!(c->flags & ZG_CF_USED))
+        return;
+    if (!(c->flags & ZG_CF_CLOSED)) {
+        if (c->out.pending >= ZG_WRITE_HIGH)
+            c->flags |= ZG_CF_BACKOFF;
+        else if (c->out.pending <= ZG_WRITE_LOW)
+            c->flags &= ~ZG_CF_BACKOFF;
+        f = c->flags;
+        if (((f & ZG_CF_NEW) || ((f & ZG_CF_EOF) && !(f & ZG_CF_EOF_SEEN))) &&
+            !(f & (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF)))
+            zg_deliver(r, c);
+    }
+    if ((c->flags & ZG_CF_WANT_CLOSE) && c->how == ZG_CLOSE_ABORT)
+        zg_conn_finish(r, c, (zg_close_reason_t)c->reason);
+    if (!(c->flags & ZG_CF_CLOSED)) {
+        if (c->out.pending > 0 && !(c->flags & ZG_CF_SEND))
+            zg_send(r, c);
+        if ((c->flags & ZG_CF_WANT_CLOSE) && c->out.pending == 0 &&
+            !(c->flags & ZG_CF_SEND)) {
+            if (c->how == ZG_CLOSE_WRITE) {
+                shutdown(c->fd, SHUT_WR);
+                c->flags &= ~ZG_CF_WANT_CLOSE;
+                c->flags |= ZG_CF_SHUT_WR;
+            } else {
+                zg_conn_finish(r, c, (zg_close_reason_t)c->reason);
+            }
+        }
+    }
+    f = c->flags;
+    if (!(f & ZG_CF_CLOSED)) {
+        int stop_reading = (f & (ZG_CF_PAUSED | ZG_CF_BACKOFF)) != 0;
+
+        if (stop_reading && (f & ZG_CF_RECV))
+            zg_cancel(r, c, 0);
+        else if (!stop_reading &&
+                 !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_PARKED |
+                        ZG_CF_CANCEL)))
+            zg_arm_recv(r, c);
+    }
+    if ((c->flags & ZG_CF_CLOSED) &&
+        !(c->flags & (ZG_CF_RECV | ZG_CF_SEND)))
+        zg_slot_free(r, c);
+}
+
+static void zg_park(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (c->flags & ZG_CF_PARKED)
+        return;
+    c->flags |= ZG_CF_PARKED;
+    r->parked[r->nparked++] = c->slot;
+    r->compact_all = 1;
+}
+
+static zg_conn_t *zg_conn_of(zg_reactor_t *r, uint64_t ud)
+{
+    uint32_t slot = zg_ud_slot(ud);
+    zg_conn_t *c;
+
+    if (slot >= r->nconns)
+        return NULL;
+    c = &r->conns[slot];
+    if (!(c->flags & ZG_CF_USED) || c->gen != zg_ud_gen(ud))
+        return NULL;
+    return c;
+}
+
+static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
+{
+    zg_conn_t *c = zg_conn_of(r, cqe->user_data);
+    int res = cqe->res;
+
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+        if (zg_bufpool_take(&r->pool, bid) < 0) {
+            zg_log(ZG_LOG_ALERT, "reactor %u: kernel handed out buffer %u "
+                   "that is still held", r->id, bid);
+        } else if (c == NULL || (c->flags & ZG_CF_CLOSED) || res <= 0) {
+            /* A late CQE for a closed or reused slot: recycle only. */
+            zg_bufpool_unref(&r->pool, bid);
+        } else if (zg_rxq_push(&c->rx, &r->pool, bid, (uint32_t)res) < 0) {
+            zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+        } else {
+            c->flags |= ZG_CF_NEW;
+        }
+    }
+    if (c == NULL)
+        return;
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        c->flags &= ~(ZG_CF_RECV | ZG_CF_CANCEL);
+    if (res == 0) {
+        c->flags |= ZG_CF_EOF;
+    } else if (res == -ENOBUFS) {
+        if (!(c->flags & ZG_CF_CLOSED))
+            zg_park(r, c);
+    } else if (res < 0 && res != -ECANCELED && !(c->flags & ZG_CF_CLOSED)) {
+        zg_log(ZG_LOG_INFO, "%s: recv() failed (%d: %s) on connection %llu",
+               zg_conn_listener(c)->prefix, -res, strerror(-res),
+               (unsigned long long)c->id);
+        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+    }
+    zg_dirty(r, c);
+}
+
+static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
+{
+    zg_conn_t *c = zg_conn_of(r, cqe->user_data);
+
+    if (c == NULL)
+        return;
+    c->flags &= ~ZG_CF_SEND;
+    if (cqe->res < 0) {
+        if (!(c->flags & ZG_CF_CLOSED) && cqe->res != -ECANCELED) {
+            zg_log(ZG_LOG_INFO, "%s: send() failed (%d: %s) on connection %llu",
+                   zg_conn_listener(c)->prefix, -cqe->res,
+                   strerror(-cqe->res), (unsigned long long)c->id);
+            zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+        }
+    } else {
+        zg_outq_sent(&c->out, &r->chunks, (size_t)cqe->res);
+    }
+    zg_dirty(r, c);
+}
+
+static void zg_log_full(zg_reactor_t *r)
+{
+    time_t now = time(NULL);
+
+    r->full_dropped++;
+    if (now == r->full_logged)
+        return;
+    r->full_logged = now;
+    zg_log(ZG_LOG_WARN,
+           "reactor %u: %u connections in use (reactor.max_connections), "
+           "%llu new connection(s) closed",
+           r->id, r->nconns, (unsigned long long)r->full_dropped);
+    r->full_dropped = 0;
+}
+
+static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
+{
+    zg_listener_t *l;
+    zg_conn_t *c;
+    int rc;
+
+    if (lidx >= r->e->nlisteners || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    l = &r->e->listeners[lidx];
+    if (r->stopping || r->nfree == 0) {
+        if (!r->stopping)
+            zg_log_full(r);
+        close(fd);
+        return;
+    }
+    c = &r->conns[r->freelist[--r->nfree]];
+    r->live++;
+    atomic_fetch_add_explicit(&l->active, 1, memory_order_relaxed);
+    c->flags = ZG_CF_USED;
+    c->fd = fd;
+    c->lidx = (uint16_t)lidx;
+    c->reason = 0;
+    c->how = 0;
+    c->data = NULL;
+    c->rsv = 0;
+    c->id = atomic_fetch_add_explicit(&r->e->next_conn_id, 1,
+                                      memory_order_relaxed);
+    memset(&c->rx, 0, sizeof(c->rx));
+    memset(&c->out, 0, sizeof(c->out));
+    zg_tls_prefix = l->prefix;
+    rc = l->mod->desc.on_accept(c, r->rdata[lidx], &c->data);
+    if (rc != 0) {
+        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
+        return;
+    }
+    zg_dirty(r, c);
+}
+
+static void zg_arm_accept(zg_reactor_t *r, uint32_t lidx)
+{
+    struct io_uring_sqe *sqe = zg_sqe(r);
+
+    if (sqe == NULL)
+        return;
+    io_uring_prep_multishot_accept(sqe, r->e->listeners[lidx].rp_fds[r->id],
+                                   NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_ACCEPT, 0, lidx));
+}
+
+static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
+{
+    uint32_t lidx = zg_ud_slot(cqe->user_data);
+
+    if (cqe->res >= 0) {
+        atomic_fetch_add_explicit(&r->e->listeners[lidx].accepted, 1,
+                                  memory_order_relaxed);
+        zg_on_newconn(r, lidx, cqe->res);
+    } else if (cqe->res != -ECANCELED && !r->stopping) {
+        zg_log(ZG_LOG_ERROR, "reactor %u: accept() on %s failed (%d: %s)",
+               r->id, r->e->listeners[lidx].addr, -cqe->res,
+               strerror(-cqe->res));
+    }
+    if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping) {
+        if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
+            /* Out of descriptors: retry after 100 ms, not in a spin. */
+            static const struct __kernel_timespec ts = {.tv_nsec = 100000000};
+            struct io_uring_sqe *sqe = zg_sqe(r);
+
+            if (sqe != NULL) {
+                io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&ts, 0,
+                                      0);
+                io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_TIMEOUT, 0, lidx));
+            }
+        } else {
+            zg_arm_accept(r, lidx);
+        }
+    }
+}
+
+/* Begin a fast stop: every connection ends with SHUTDOWN. */
+static void zg_reactor_stop_all(zg_reactor_t *r)
+{
+    r->stopping = 1;
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        zg_conn_t *c = &r->conns[i];
+
+        if ((c->flags & ZG_CF_USED) && !(c->flags & ZG_CF_CLOSED))
+            zg_conn_finish(r, c, ZG_CLOSE_SHUTDOWN);
+    }
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        if (r->e->listeners[l].rp_fds != NULL)
+            shutdown(r->e->listeners[l].rp_fds[r->id], SHUT_RDWR);
+    }
+}
+
+static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
+{
+    switch (zg_ud_kind(cqe->user_data)) {
+    case ZG_OP_RECV:
+        zg_on_recv(r, cqe);
+        break;
+    case ZG_OP_SEND:
+        zg_on_send(r, cqe);
+        break;
+    case ZG_OP_NEWCONN:
+        zg_on_newconn(r, zg_ud_slot(cqe->user_data), cqe->res);
+        break;
+    case ZG_OP_ACCEPT:
+        zg_on_accept_cqe(r, cqe);
+        break;
+    case ZG_OP_TIMEOUT:
+        if (!r->stopping)
+            zg_arm_accept(r, zg_ud_slot(cqe->user_data));
+        break;
+    case ZG_OP_CTL:
+        if (zg_ud_slot(cqe->user_data) == ZG_CTL_STOP)
+            zg_reactor_stop_all(r);
+        break;
+    default: /* cancel and close completions need nothing */
+        break;
+    }
+}
+
+/* Hand returned buffers back to the kernel in one ring-tail update. */
+static void zg_publish(zg_reactor_t *r)
+{
+    zg_bufpool_t *p = &r->pool;
+    uint32_t n = p->nret, k;
+
+    if (n > 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint16_t bid = p->ret[i];
+
+            io_uring_buf_ring_add(r->br, zg_bufpool_addr(p, bid), p->bufsize,
+                                  bid, (int)r->bmask, (int)i);
+        }
+        io_uring_buf_ring_advance(r->br, (int)n);
+        p->nkernel += n;
+        p->nret = 0;
+    }
+    /* Wake parked connections, no more than there are free buffers. */
+    k = r->nparked < p->nkernel ? r->nparked : p->nkernel;
+    for (uint32_t i = 0; i < k; i++) {
+        zg_conn_t *c = &r->conns[r->parked[i]];
+
+        c->flags &= ~ZG_CF_PARKED;
+        zg_dirty(r, c);
+    }
+    if (k > 0) {
+        memmove(r->parked, r->parked + k,
+                (r->nparked - k) * sizeof(*r->parked));
+        r->nparked -= k;
+    }
+}
+
+static void zg_compact_all(zg_reactor_t *r)
+{
+    r->compact_all = 0;
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        zg_conn_t *c = &r->conns[i];
+
+        if ((c->flags & ZG_CF_USED) && c->rx.held > 0)
+            zg_rxq_compact(&c->rx, &r->pool);
+    }
+}
+
+static void zg_loop(zg_reactor_t *r)
+{
+    struct __kernel_timespec ts;
+    struct __kernel_timespec *tsp = NULL;
+    uint32_t batch = r->conf->batch_cqes;
+
+    if (r->conf->cq_timeout_us > 0) {
+        ts.tv_sec = r->conf->cq_timeout_us / 1000000;
+        ts.tv_nsec = (long long)(r->conf->cq_timeout_us % 1000000) * 1000;
+        tsp = &ts;
+    }
+    while (!(r->stopping && r->live == 0)) {
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        int ret;
+
+        ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY &&
+            ret != -EAGAIN) {
+            zg_log(ZG_LOG_ALERT, "reactor %u: io_uring_enter() failed (%d: %s)",
+                   r->id, -ret, strerror(-ret));
+            usleep(1000);
+        }
+        io_uring_for_each_cqe(&r->ring, head, cqe)
+        {
+            zg_handle_cqe(r, cqe);
+            if (++seen == batch)
+                break;
+        }
+        io_uring_cq_advance(&r->ring, seen);
+        /* Items appended while walking the list are handled in this pass. */
+        for (uint32_t i = 0; i < r->ndirty; i++)
+            zg_process(r, &r->conns[r->dirty[i]]);
+        r->ndirty = 0;
+        if (r->compact_all)
+            zg_compact_all(r);
+        zg_publish(r);
+    }
+}
+
+static void zg_chunk_release(void *arg, uint32_t bid)
+{
+    zg_reactor_t *r = arg;
+
+    zg_bufpool_unref(&r->pool, bid);
+}
+
+static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
+{
+    const zg_reactor_conf_t *rc = r->conf;
+    struct io_uring_buf_reg reg;
+    char who[32];
+    int ret;
+
+    snprintf(who, sizeof(who), "reactor %u", r->id);
+    if (rc->cpu_affinity != -2) {
+        cpu_set_t set;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        int cpu = rc->cpu_affinity >= 0 ? rc->cpu_affinity
+                                        : (int)(r->id % (ncpu > 0 ? ncpu : 1));
+
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+        if (ret != 0)
+            zg_log(ZG_LOG_WARN, "%s: cannot pin to CPU %d (%d: %s)", who, cpu,
+                   ret, strerror(ret));
+    }
+    ret = zg_ring_setup(&r->ring, rc->ring_entries, rc->sqpoll, rc->sq_cpu,
+                        rc->sq_idle_ms, who, &r->ring_flags);
+    if (ret < 0) {
+        snprintf(err, errlen, "%s: io_uring_queue_init_params(%u) failed "
+                 "(%d: %s)%s", who, rc->ring_entries, -ret, strerror(-ret),
+                 zg_ring_hint(ret));
+        return ret;
+    }
+    r->ring_ok = 1;
+    r->ring_fd = r->ring.ring_fd;
+
+    /* Buffer memory is mapped, so untouched buffers cost no RSS. */
+    r->bufmem_size = (size_t)rc->recv_buffer_size * rc->buffer_ring_entries;
+    r->bufmem = mmap(NULL, r->bufmem_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    r->br_size = (size_t)rc->buffer_ring_entries * sizeof(struct io_uring_buf);
+    r->br = mmap(NULL, r->br_size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r->bufmem == MAP_FAILED || r->br == MAP_FAILED) {
+        ret = -errno;
+        snprintf(err, errlen, "%s: mmap of %zu buffer bytes failed (%s)", who,
+                 r->bufmem_size, strerror(errno));
+        return ret;
+    }
+    io_uring_buf_ring_init(r->br);
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)r->br;
+    reg.ring_entries = rc->buffer_ring_entries;
+    reg.bgid = ZG_BGID;
+    ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    if (ret < 0) {
+        snprintf(err, errlen, "%s: io_uring_register_buf_ring(%u entries) "
+                 "failed (%d: %s); kernel 5.19 or newer is needed", who,
+                 rc->buffer_ring_entries, -ret, strerror(-ret));
+        return ret;
+    }
+    r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
+    ret = zg_bufpool_init(&r->pool, r->bufmem, rc->recv_buffer_size,
+                          rc->buffer_ring_entries);
+    if (ret < 0) {
+        snprintf(err, errlen, "%s: out of memory", who);
+        return ret;
+    }
+    for (uint32_t i = 0; i < rc->buffer_ring_entries; i++)
+        io_uring_buf_ring_add(r->br, zg_bufpool_addr(&r->pool, i),
+                              rc->recv_buffer_size, (unsigned short)i,
+                              (int)r->bmask, (int)i);
+    io_uring_buf_ring_advance(r->br, (int)rc->buffer_ring_entries);
+    zg_chunkpool_init(&r->chunks, 256, zg_chunk_release, r);
+
+    r->nconns = rc->max_connections;
+    r->conns = calloc(r->nconns, sizeof(*r->conns));
+    r->freelist = calloc(r->nconns, sizeof(*r->freelist));
+    r->dirty = calloc(r->nconns, sizeof(*r->dirty));
+    r->parked = calloc(r->nconns, sizeof(*r->parked));
+    if (!r->conns || !r->freelist || !r->dirty || !r->parked) {
+        snprintf(err, errlen, "%s: out of memory for %u connection slots", who,
+                 r->nconns);
+        return -ENOMEM;
+    }
+    /* Hand out low slots first: fewer pages of the slab get touched. */
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        r->conns[i].slot = i;
+        r->conns[i].fd = -1;
+        r->conns[i].r = r;
+        r->freelist[r->nconns - 1 - i] = i;
+    }
+    r->nfree = r->nconns;
+
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        zg_listener_t *li = &r->e->listeners[l];
+
+        if (li->mod->desc.reactor_init == NULL)
+            continue;
+        zg_tls_prefix = li->prefix;
+        ret = li->mod->desc.reactor_init(li->plugin_data, (int)r->id,
+                                         &r->rdata[l]);
+        if (ret != 0) {
+            snprintf(err, errlen, "%s: reactor_init of plugin %s for listener "
+                     "%s failed (%d)", who, li->mod->desc.name,
+                     li->conf->name, ret);
+            return -EINVAL;
+        }
+        r->rinited[l] = 1;
+    }
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        if (r->e->listeners[l].rp_fds != NULL)
+            zg_arm_accept(r, l);
+    }
+    return 0;
+}
+
+static void zg_reactor_teardown(zg_reactor_t *r)
+{
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        zg_listener_t *li = &r->e->listeners[l];
+
+        if (r->rinited[l] && li->mod->desc.reactor_fini != NULL) {
+            zg_tls_prefix = li->prefix;
+            li->mod->desc.reactor_fini(li->plugin_data, r->rdata[l]);
+        }
+        r->rinited[l] = 0;
+    }
+    if (r->ring_ok)
+        io_uring_queue_exit(&r->ring);
+    r->ring_ok = 0;
+    if (r->br != NULL && r->br != MAP_FAILED)
+        munmap(r->br, r->br_size);
+    if (r->bufmem != NULL && r->bufmem != MAP_FAILED)
+        munmap(r->bufmem, r->bufmem_size);
+    r->br = NULL;
+    r->bufmem = NULL;
+    zg_bufpool_free(&r->pool);
+    zg_chunkpool_free(&r->chunks);
+    free(r->conns);
+    free(r->freelist);
+    free(r->dirty);
+    free(r->parked);
+    r->conns = NULL;
+    r->freelist = r->dirty = r->parked = NULL;
+}
+
+static void *zg_reactor_main(void *arg)
+{
+    zg_reactor_t *r = arg;
+    char err[256] = "";
+    char name[16];
+    int ret;
+
+    snprintf(name, sizeof(name), "zg-reactor-%u", r->id);
+    pthread_setname_np(pthread_self(), name);
+    zg_tls_reactor = r;
+    ret = zg_reactor_setup(r, err, sizeof(err));
+    if (ret < 0) {
+        snprintf(r->sync.err, sizeof(r->sync.err), "%s", err);
+        zg_reactor_teardown(r);
+        zg_startsync_post(&r->sync, ret);
+        return NULL;
+    }
+    zg_startsync_post(&r->sync, 1);
+    zg_loop(r);
+    zg_reactor_teardown(r);
+    return NULL;
+}
+
+int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
+{
+    zg_reactor_t *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    r->e = e;
+    r->id = id;
+    r->conf = &e->cfg->reactor[id];
+    r->ring_fd = -1;
+    r->rdata = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rdata));
+    r->rinited = calloc(e->nlisteners ? e->nlisteners : 1,
+                        sizeof(*r->rinited));
+    if (r->rdata == NULL || r->rinited == NULL) {
+        free(r->rdata);
+        free(r->rinited);
+        free(r);
+        return -ENOMEM;
+    }
+    zg_startsync_init(&r->sync);
+    *out = r;
+    return 0;
+}
+
+int zg_reactor_start(zg_reactor_t *r, char *err, size_t errlen)
+{
+    int ret = pthread_create(&r->thread, NULL, zg_reactor_main, r);
+
+    if (ret != 0) {
+        snprintf(err, errlen, "reactor %u: pthread_create() failed (%s)",
+                 r->id, strerror(ret));
+        return -ret;
+    }
+    r->started = 1;
+    ret = zg_startsync_wait(&r->sync);
+    if (ret < 0) {
+        snprintf(err, errlen, "%s", r->sync.err);
+        pthread_join(r->thread, NULL);
+        r->started = 0;
+        return ret;
+    }
+    return 0;
+}
+
+int zg_reactor_ring_fd(const zg_reactor_t *r)
+{
+    return r->ring_fd;
+}
+
+void zg_reactor_join(zg_reactor_t *r)
+{
+    if (r->started)
+        pthread_join(r->thread, NULL);
+    r->started = 0;
+}
+
+void zg_reactor_destroy(zg_reactor_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->rdata);
+    free(r->rinited);
+    pthread_mutex_destroy(&r->sync.mu);
+    pthread_cond_destroy(&r->sync.cv);
+    free(r);
+}
+
+/* ---- the host function table ------------------------------------------ */
+
+static int zg_api_usable(const zg_conn_t *c)
+{
+    return c != NULL && (c->flags & ZG_CF_USED) &&
+           !(c->flags & ZG_CF_CLOSED) && c->r == zg_tls_reactor;
+}
+
+static int zg_api_send(zg_conn_t *c, const void *data, size_t len)
+{
+    if (!zg_api_usable(c) || (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR)))
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    if (zg_outq_append(&c->out, &c->r->chunks, data, len) < 0)
+        return -ENOMEM;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_send_view(zg_conn_t *c, const zg_view_t *v)
+{
+    zg_reactor_t *r;
+    int32_t bid;
+
+    if (!zg_api_usable(c) || (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR)))
+        return -EPIPE;
+    if (v == NULL || v->len == 0)
+        return 0;
+    r = c->r;
+    bid = zg_bufpool_bid_of(&r->pool, v->data);
+    if (bid < 0 || zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) != bid ||
+        r->pool.refs[bid] == 0 || zg_bufpool_scarce(&r->pool))
+        return zg_api_send(c, v->data, v->len);
+    if (zg_outq_append_ref(&c->out, &r->chunks, v->data, v->len,
+                           (uint32_t)bid) < 0)
+        return -ENOMEM;
+    zg_bufpool_ref(&r->pool, (uint32_t)bid);
+    zg_dirty(r, c);
+    return 0;
+}
+
+static void *zg_api_reserve(zg_conn_t *c, size_t min, size_t *avail)
+{
+    void *p;
+
+    if (!zg_api_usable(c) || (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR)))
+        return NULL;
+    p = zg_outq_reserve(&c->out, &c->r->chunks, min ? min : 1, avail);
+    c->rsv = p != NULL ? *avail : 0;
+    return p;
+}
+
+static int zg_api_commit(zg_conn_t *c, size_t len)
+{
+    if (!zg_api_usable(c))
+        return -EPIPE;
+    if (len > c->rsv)
+        return -EINVAL;
+    zg_outq_commit(&c->out, len);
+    c->rsv = 0;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_close(zg_conn_t *c, zg_close_how_t how)
+{
+    if (c == NULL || !(c->flags & ZG_CF_USED) || c->r != zg_tls_reactor)
+        return -EINVAL;
+    if (how != ZG_CLOSE_FLUSH && how != ZG_CLOSE_ABORT &&
+        how != ZG_CLOSE_WRITE)
+        return -EINVAL;
+    if (how == ZG_CLOSE_WRITE) {
+        if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR))
+            return 0;
+        c->flags |= ZG_CF_WANT_CLOSE;
+        c->how = ZG_CLOSE_WRITE;
+        zg_dirty(c->r, c);
+        return 0;
+    }
+    zg_conn_close(c->r, c, how, ZG_CLOSE_LOCAL);
+    return 0;
+}
+
+static int zg_api_pause_read(zg_conn_t *c, int paused)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    if (paused) {
+        c->flags |= ZG_CF_PAUSED;
+    } else if (c->flags & ZG_CF_PAUSED) {
+        c->flags &= ~ZG_CF_PAUSED;
+        if (c->rx.held > 0)
+            c->flags |= ZG_CF_NEW; /* present held input again */
+    }
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_peer_addr(zg_conn_t *c, struct sockaddr *addr,
+                            socklen_t *len)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    return getpeername(c->fd, addr, len) < 0 ? -errno : 0;
+}
+
+static int zg_api_local_addr(zg_conn_t *c, struct sockaddr *addr,
+                             socklen_t *len)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    return getsockname(c->fd, addr, len) < 0 ? -errno : 0;
+}
+
+static uint64_t zg_api_conn_id(zg_conn_t *c)
+{
+    return c != NULL ? c->id : 0;
+}
+
+static int zg_api_reactor_id(void)
+{
+    return zg_tls_reactor != NULL ? (int)zg_tls_reactor->id : -1;
+}
+
+static void zg_api_log(zg_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!zg_log_enabled((int)level))
+        return;
+    va_start(ap, fmt);
+    zg_logv((int)level, zg_tls_prefix != NULL ? zg_tls_prefix : "plugin", fmt,
+            ap);
+    va_end(ap);
+}
+
+static size_t zg_api_output_pending(zg_conn_t *c)
+{
+    return c != NULL ? c->out.pending : 0;
+}
+
+const zg_api_t zg_host_api = {
+    .struct_size = sizeof(zg_api_t),
+    .abi_major = ZG_ABI_MAJOR,
+    .abi_minor = ZG_ABI_MINOR,
+    .send = zg_api_send,
+    .send_view = zg_api_send_view,
+    .reserve = zg_api_reserve,
+    .commit = zg_api_commit,
+    .close = zg_api_close,
+    .pause_read = zg_api_pause_read,
+    .peer_addr = zg_api_peer_addr,
+    .local_addr = zg_api_local_addr,
+    .conn_id = zg_api_conn_id,
+    .reactor_id = zg_api_reactor_id,
+    .log = zg_api_log,
+    .output_pending = zg_api_output_pending,
+};

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: receive-buffer accounting (see rxbuf.h): reference counts on
+ * provided buffers, per-connection queues of unconsumed input, and the
+ * compaction that moves held bytes out of the ring when it runs short.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rxbuf.h"
+
+int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
+                    uint32_t nbufs)
+{
+    memset(p, 0, sizeof(*p));
+    p->refs = calloc(nbufs, sizeof(*p->refs));
+    p->ret = calloc(nbufs, sizeof(*p->ret));
+    if (p->refs == NULL || p->ret == NULL) {
+        zg_bufpool_free(p);
+        return -ENOMEM;
+    }
+    p->base = base;
+    p->bufsize = bufsize;
+    p->nbufs = nbufs;
+    p->nkernel = nbufs;
+    return 0;
+}
+
+void zg_bufpool_free(zg_bufpool_t *p)
+{
+    free(p->refs);
+    free(p->ret);
+    p->refs = NULL;
+    p->ret = NULL;
+}
+
+int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid)
+{
+    if (bid >= p->nbufs || p->refs[bid] != 0 || p->nkernel == 0)
+        return -EINVAL;
+    p->refs[bid] = 1;
+    p->nkernel--;
+    return 0;
+}
+
+void zg_bufpool_ref(zg_bufpool_t *p, uint32_t bid)
+{
+    p->refs[bid]++;
+}
+
+void zg_bufpool_unref(zg_bufpool_t *p, uint32_t bid)
+{
+    if (--p->refs[bid] == 0)
+        p->ret[p->nret++] = (uint16_t)bid;
+}
+
+int32_t zg_bufpool_bid_of(const zg_bufpool_t *p, const void *ptr)
+{
+    const unsigned char *c = ptr;
+
+    if (p->base == NULL || c < p->base ||
+        c >= p->base + (size_t)p->nbufs * p->bufsize)
+        return -1;
+    return (int32_t)((size_t)(c - p->base) / p->bufsize);
+}
+
+static zg_rxseg_t *zg_rxq_at(zg_rxq_t *q, unsigned i)
+{
+    return &q->seg[(q->head + i) % ZG_RXQ_SEGS];
+}
+
+int zg_rxq_pins_ring(const zg_rxq_t *q)
+{
+    for (unsigned i = 0; i < q->n; i++) {
+        if (q->seg[(q->head + i) % ZG_RXQ_SEGS].bid >= 0)
+            return 1;
+    }
+    return 0;
+}
+
+int zg_rxq_compact(zg_rxq_t *q, zg_bufpool_t *p)
+{
+    zg_rxseg_t *s;
+    size_t pos = 0;
+    unsigned i = 0;
+
+    if (!zg_rxq_pins_ring(q))
+        return 0;
+    if (q->held > UINT32_MAX)
+        return -ENOMEM;
+    if (q->heap_cap < q->held) {
+        /* Grow by half again so a slowly arriving message costs O(n). */
+        size_t cap = q->held + q->held / 2;
+        unsigned char *h;
+
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
+        h = realloc(q->heap, cap);
+        if (h == NULL)
+            return -ENOMEM;
+        q->heap = h;
+        q->heap_cap = (uint32_t)cap;
+    }
+    if (q->n > 0 && (s = zg_rxq_at(q, 0))->bid < 0) {
+        memmove(q->heap, q->heap + s->off, s->len);
+        pos = s->len;
+        i = 1;
+    }
+    for (; i < q->n; i++) {
+        s = zg_rxq_at(q, i);
+        memcpy(q->heap + pos, zg_bufpool_addr(p, (uint32_t)s->bid) + s->off,
+               s->len);
+        pos += s->len;
+        zg_bufpool_unref(p, (uint32_t)s->bid);
+    }
+    q->head = 0;
+    q->n = 1;
+    q->seg[0].bid = -1;
+    q->seg[0].off = 0;
+    q->seg[0].len = (uint32_t)pos;
+    return 0;
+}
+
+int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t len)
+{
+    zg_rxseg_t *s;
+
+    if (q->n == ZG_RXQ_SEGS && zg_rxq_compact(q, p) < 0) {
+        zg_bufpool_unref(p, bid);
+        return -ENOMEM;
+    }
+    s = zg_rxq_at(q, q->n);
+    s->bid = (int32_t)bid;
+    s->off = 0;
+    s->len = len;
+    q->n++;
+    q->held += len;
+    return 0;
+}
+
+unsigned zg_rxq_views(const zg_rxq_t *q, const zg_bufpool_t *p,
+                      zg_view_t *views)
+{
+    for (unsigned i = 0; i < q->n; i++) {
+        const zg_rxseg_t *s = &q->seg[(q->head + i) % ZG_RXQ_SEGS];
+
+        views[i].data = (s->bid < 0 ? q->heap
+                                    : zg_bufpool_addr(p, (uint32_t)s->bid)) +
+                        s->off;
+        views[i].len = s->len;
+    }
+    return q->n;
+}
+
+static void zg_rxq_pop(zg_rxq_t *q, zg_bufpool_t *p)
+{
+    zg_rxseg_t *s = zg_rxq_at(q, 0);
+
+    if (s->bid >= 0) {
+        zg_bufpool_unref(p, (uint32_t)s->bid);
+    } else {
+        /* An idle connection keeps no heap memory. */
+        free(q->heap);
+        q->heap = NULL;
+        q->heap_cap = 0;
+    }
+    q->head = (uint8_t)((q->head + 1) % ZG_RXQ_SEGS);
+    q->n--;
+}
+
+void zg_rxq_consume(zg_rxq_t *q, zg_bufpool_t *p, size_t n)
+{
+    if (n > q->held)
+        n = q->held;
+    q->held -= n;
+    while (n > 0) {
+        zg_rxseg_t *s = zg_rxq_at(q, 0);
+
+        if (n < s->len) {
+            s->off += (uint32_t)n;
+            s->len -= (uint32_t)n;
+            return;
+        }
+        n -= s->len;
+        zg_rxq_pop(q, p);
+    }
+    /* Empty segments (zero-length receives never get here) are dropped. */
+    while (q->n > 0 && zg_rxq_at(q, 0)->len == 0)
+        zg_rxq_pop(q, p);
+}
+
+void zg_rxq_release(zg_rxq_t *q, zg_bufpool_t *p)
+{
+    while (q->n > 0)
+        zg_rxq_pop(q, p);
+    q->held = 0;
+    q->head = 0;
+}

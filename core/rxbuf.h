@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: receive-buffer accounting, kept apart from io_uring so unit
+ * tests can drive it without a kernel ring. A pool is the memory behind one
+ * reactor's provided-buffer ring; each buffer is either owned by the kernel
+ * (in the ring) or held by the application with a reference count. A
+ * receive queue is one connection's unconsumed input: segments of held
+ * buffers, oldest first, plus at most one heap segment at the front holding
+ * bytes copied out of the ring (compaction).
+ *
+ * Invariants: a buffer with refs > 0 is never in the kernel ring; a buffer
+ * whose refs drop to 0 is queued in ret[] exactly once and handed back to
+ * the kernel by the owner at the next publish. Single thread (the reactor).
+ */
+#ifndef ZG_RXBUF_H
+#define ZG_RXBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "zerg/plugin.h"
+
+typedef struct zg_bufpool_s {
+    unsigned char *base; /* nbufs * bufsize bytes */
+    uint32_t bufsize;
+    uint32_t nbufs;      /* power of two, <= 32768 */
+    uint32_t nkernel;    /* buffers currently owned by the kernel */
+    uint16_t *refs;      /* per buffer: application references */
+    uint16_t *ret;       /* buffers to hand back at the next publish */
+    uint32_t nret;
+} zg_bufpool_t;
+
+/* Segments a receive queue keeps before it compacts into its heap. */
+#define ZG_RXQ_SEGS 8
+
+typedef struct zg_rxseg_s {
+    uint32_t off; /* first unconsumed byte, from the buffer start */
+    uint32_t len; /* unconsumed bytes */
+    int32_t bid;  /* buffer id, or -1 for the heap segment */
+} zg_rxseg_t;
+
+typedef struct zg_rxq_s {
+    zg_rxseg_t seg[ZG_RXQ_SEGS]; /* circular, oldest at head */
+    uint8_t head;
+    uint8_t n;
+    uint32_t heap_cap;           /* bytes allocated at heap */
+    unsigned char *heap;         /* heap segment storage, or NULL */
+    size_t held;                 /* sum of segment lengths */
+} zg_rxq_t;
+
+/* Set up a pool over caller-provided memory (base may be NULL in tests
+ * that never touch bytes). All buffers start owned by the kernel.
+ * Returns 0 or -ENOMEM. */
+int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
+                    uint32_t nbufs);
+void zg_bufpool_free(zg_bufpool_t *p);
+
+/* The kernel handed buffer bid to the application: refs = 1. Returns
+ * -EINVAL if bid is out of range or already held (a kernel/ring bug). */
+int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid);
+void zg_bufpool_ref(zg_bufpool_t *p, uint32_t bid);
+void zg_bufpool_unref(zg_bufpool_t *p, uint32_t bid);
+
+/* The buffer holding address ptr, or -1 if ptr is not in the pool. */
+int32_t zg_bufpool_bid_of(const zg_bufpool_t *p, const void *ptr);
+
+static inline unsigned char *zg_bufpool_addr(const zg_bufpool_t *p,
+                                             uint32_t bid)
+{
+    return p->base + (size_t)bid * p->bufsize;
+}
+
+/* True when few enough buffers are left in the kernel's hands that the
+ * application should stop pinning them (copy instead). */
+static inline int zg_bufpool_scarce(const zg_bufpool_t *p)
+{
+    return p->nkernel + p->nret < p->nbufs / 4 + 1;
+}
+
+/* Append len bytes received into buffer bid (already taken). Compacts the
+ * queue first when its segment array is full. Returns 0 or -ENOMEM (then
+ * the buffer reference is dropped). */
+int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t len);
+
+/* Fill views (room for ZG_RXQ_SEGS) with the unconsumed bytes, oldest
+ * first. Returns the number of views. */
+unsigned zg_rxq_views(const zg_rxq_t *q, const zg_bufpool_t *p,
+                      zg_view_t *views);
+
+/* Drop n bytes (n <= held) from the front, releasing buffers fully consumed. */
+void zg_rxq_consume(zg_rxq_t *q, zg_bufpool_t *p, size_t n);
+
+/* Copy every ring segment into the heap segment and release the buffers.
+ * Returns 0 or -ENOMEM (queue unchanged). */
+int zg_rxq_compact(zg_rxq_t *q, zg_bufpool_t *p);
+
+/* True if the queue holds at least one ring buffer. */
+int zg_rxq_pins_ring(const zg_rxq_t *q);
+
+/* Release everything (connection closed). */
+void zg_rxq_release(zg_rxq_t *q, zg_bufpool_t *p);
+
+#endif /* ZG_RXBUF_H */
