@@ -77,12 +77,14 @@ static void zg_acc_handoff(zg_acceptor_t *a, uint32_t lidx, int fd)
     struct io_uring_sqe *sqe = zg_acc_sqe(a);
 
     if (sqe == NULL) {
+        atomic_fetch_sub_explicit(&e->listeners[lidx].active, 1,
+                                  memory_order_relaxed);
         close(fd);
         return;
     }
     io_uring_prep_msg_ring(sqe, zg_reactor_ring_fd(r), (unsigned)fd,
                            zg_ud(ZG_OP_NEWCONN, 0, lidx), 0);
-    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_MSGRING, 0, (uint32_t)fd));
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_MSGRING, lidx, (uint32_t)fd));
 }
 
 static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
@@ -101,7 +103,7 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
                                       memory_order_relaxed);
             if (a->stopping)
                 close(cqe->res);
-            else
+            else if (zg_listener_admit(&a->e->listeners[idx], cqe->res))
                 zg_acc_handoff(a, idx, cqe->res);
         }
         if (cqe->flags & IORING_CQE_F_MORE || a->stopping)
@@ -127,10 +129,13 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
                    "hand-over of a connection to a reactor failed (%d: %s)",
                    -cqe->res, strerror(-cqe->res));
             close((int)idx);
+            atomic_fetch_sub_explicit(
+                &a->e->listeners[zg_ud_gen(cqe->user_data)].active, 1,
+                memory_order_relaxed);
         }
         break;
     case ZG_OP_CTL:
-        if (idx == ZG_CTL_STOP)
+        if (idx == ZG_CTL_STOP || idx == ZG_CTL_DRAIN)
             a->stopping = 1;
         break;
     default:

@@ -65,6 +65,9 @@ typedef struct zg_listener_conf_s {
     uint32_t max_connections;    /* "max_connections": 1..10000000, default 100000 */
     uint32_t max_held_bytes;     /* "max_held_bytes": 1024..1073741824, default 1048576 */
     int tcp_nodelay;             /* "tcp_nodelay": bool, default true */
+    uint32_t write_high_watermark; /* "write_high_watermark": 1024..1073741824, default 1048576:
+                                      unsent output past which on_data stops and reading pauses */
+    uint32_t write_low_watermark;  /* "write_low_watermark": 0..high-1, default 262144: reading resumes */
     int line;                    /* line of the listener object in the file (0 if unknown), for messages */
 } zg_listener_conf_t;
 
@@ -105,6 +108,12 @@ int zg_config_parse(const char *text, size_t len, const char *path,
 int zg_config_load(const char *path, zg_config_t **out, char *err,
                    size_t errlen);
 
+/* Free cfg and every string it owns. NULL is a no-op. */
 void zg_config_free(zg_config_t *cfg);
+
+/* Format an AF_INET or AF_INET6 address as "1.2.3.4:80" or "[::1]:80" into
+ * buf (len bytes, NUL-terminated). Returns 0, -ENOSPC if buf is too small,
+ * -EAFNOSUPPORT for another family. Any thread. */
+int zg_addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif /* ZG_CONFIG_H */

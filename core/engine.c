@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -316,6 +317,64 @@ int zg_engine_start(zg_engine_t *e, char *err, size_t errlen)
 fail:
     zg_engine_stop(e);
     return ret;
+}
+
+int zg_listener_admit(zg_listener_t *l, int fd)
+{
+    const zg_plugin_t *pl = &l->mod->desc;
+    int64_t n = atomic_fetch_add_explicit(&l->active, 1,
+                                          memory_order_relaxed);
+    int64_t sec, last;
+    uint64_t total;
+
+    if (n < (int64_t)l->conf->max_connections)
+        return 1;
+    atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
+    total = atomic_fetch_add_explicit(&l->rejected, 1,
+                                      memory_order_relaxed) + 1;
+    if (pl->over_limit_response != NULL && pl->over_limit_response_len > 0 &&
+        send(fd, pl->over_limit_response, pl->over_limit_response_len,
+             MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* Best effort: the socket is closed either way. */
+    }
+    close(fd);
+    sec = (int64_t)time(NULL);
+    last = atomic_load_explicit(&l->rejected_logged, memory_order_relaxed);
+    if (last != sec &&
+        atomic_compare_exchange_strong(&l->rejected_logged, &last, sec))
+        zg_log(ZG_LOG_WARN,
+               "listener \"%s\": max_connections (%u) reached, new "
+               "connections are closed (%llu so far)",
+               l->conf->name, l->conf->max_connections,
+               (unsigned long long)total);
+    return 0;
+}
+
+uint32_t zg_engine_running(zg_engine_t *e)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        if (e->reactors[i] != NULL && zg_reactor_ring_fd(e->reactors[i]) >= 0)
+            n++;
+    }
+    return n;
+}
+
+void zg_engine_drain(zg_engine_t *e)
+{
+    atomic_store(&e->draining, 1);
+    zg_acceptor_join(e);
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        zg_reactor_t *r = e->reactors[i];
+
+        if (r == NULL || zg_reactor_ring_fd(r) < 0)
+            continue;
+        if (zg_ctl_send(zg_reactor_ring_fd(r),
+                        zg_ud(ZG_OP_CTL, 0, ZG_CTL_DRAIN)) < 0)
+            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the drain message",
+                   i);
+    }
 }
 
 void zg_engine_stop(zg_engine_t *e)

@@ -30,7 +30,9 @@ typedef struct zg_listener_s {
     int inited;
     char prefix[48];        /* "plugin NAME" for log lines */
     _Atomic uint64_t accepted;
-    _Atomic int64_t active;
+    _Atomic int64_t active;   /* admitted and not yet closed */
+    _Atomic uint64_t rejected; /* closed at once: max_connections */
+    _Atomic int64_t rejected_logged; /* second of the last log line */
 } zg_listener_t;
 
 typedef struct zg_engine_s {
@@ -44,6 +46,7 @@ typedef struct zg_engine_s {
     int ctl_ring_ready;
     _Atomic uint64_t next_conn_id;
     _Atomic int stopping;
+    _Atomic int draining;
 } zg_engine_t;
 
 /* The one engine of the process (plugins reach it through the host table). */
@@ -68,6 +71,21 @@ int zg_engine_start(zg_engine_t *e, char *err, size_t errlen);
 /* Fast stop: stop accepting, close every connection (on_close SHUTDOWN),
  * join all threads. Main thread. */
 void zg_engine_stop(zg_engine_t *e);
+
+/* Graceful stop: stop accepting at once, let connections finish (plugins
+ * are told through on_drain / draining()), close what is left after
+ * shutdown_timeout_ms. Returns at once; reactors leave their loops when
+ * their last connection is gone (zg_engine_running() turns 0). */
+void zg_engine_drain(zg_engine_t *e);
+
+/* Number of reactor threads still running their loop. */
+uint32_t zg_engine_running(zg_engine_t *e);
+
+/* Count a newly accepted socket against its listener's max_connections.
+ * Returns 1 if admitted; otherwise sends the plugin's over-limit response
+ * (best effort), closes fd, counts and logs (at most once a second) and
+ * returns 0. Any thread. */
+int zg_listener_admit(zg_listener_t *l, int fd);
 
 /* Free everything (plugins' fini, loader, sockets). */
 void zg_engine_free(zg_engine_t *e);
@@ -121,7 +139,7 @@ enum {
     ZG_OP_CTL,     /* control message; slot = ZG_CTL_* */
     ZG_OP_TIMEOUT,
 };
-enum { ZG_CTL_STOP = 1 };
+enum { ZG_CTL_STOP = 1, ZG_CTL_DRAIN };
 
 static inline uint64_t zg_ud(unsigned kind, uint32_t gen, uint32_t slot)
 {

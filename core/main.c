@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,9 @@ static void zg_usage(FILE *f)
             "  -v        print version and ABI, then exit\n"
             "  -h        this help\n"
             "\n"
-            "Signals: TERM/INT stop at once, QUIT stops after connections\n"
-            "drain, USR1 reopens the error log.\n");
+            "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
+            "connections, open ones finish, at most shutdown_timeout_ms),\n"
+            "USR1 reopens the error log.\n");
 }
 
 int main(int argc, char **argv)
@@ -140,10 +142,21 @@ int main(int argc, char **argv)
            "accept mode %s", ZG_VERSION, engine.nreactors, engine.nlisteners,
            cfg->accept == ZG_ACCEPT_REUSEPORT ? "reuseport" : "acceptor");
 
-    for (;;) {
+    for (int draining = 0;;) {
         struct signalfd_siginfo si;
-        ssize_t n = read(sfd, &si, sizeof(si));
+        ssize_t n;
 
+        if (draining) {
+            struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+
+            if (zg_engine_running(&engine) == 0) {
+                zg_log(ZG_LOG_NOTICE, "graceful stop complete");
+                break;
+            }
+            if (poll(&pfd, 1, 50) <= 0)
+                continue;
+        }
+        n = read(sfd, &si, sizeof(si));
         if (n != (ssize_t)sizeof(si)) {
             if (n < 0 && errno == EINTR)
                 continue;
@@ -161,6 +174,16 @@ int main(int argc, char **argv)
         if (si.ssi_signo == SIGHUP) {
             zg_log(ZG_LOG_WARN, "SIGHUP: configuration reload is not "
                    "supported yet; restart zerg to apply changes");
+            continue;
+        }
+        if (si.ssi_signo == SIGQUIT) {
+            if (!draining) {
+                zg_log(ZG_LOG_NOTICE, "SIGQUIT received: graceful stop, "
+                       "draining connections (at most %u ms)",
+                       cfg->shutdown_timeout_ms);
+                zg_engine_drain(&engine);
+                draining = 1;
+            }
             continue;
         }
         zg_log(ZG_LOG_NOTICE, "signal %d (%s) received, stopping",

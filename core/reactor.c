@@ -24,8 +24,9 @@
 #include "rxbuf.h"
 
 #define ZG_IOV_MAX 16
-#define ZG_WRITE_HIGH (1u << 20) /* stop reading past this much output */
-#define ZG_WRITE_LOW (256u << 10)
+#define ZG_TICK_MS 10     /* timer wheel resolution */
+#define ZG_WHEEL 1024     /* buckets: one turn is about 10 s */
+#define ZG_NONE UINT32_MAX
 
 /* Connection flags. */
 enum {
@@ -43,6 +44,8 @@ enum {
     ZG_CF_CANCEL = 1u << 11,    /* a cancel for the recv was submitted */
     ZG_CF_BACKOFF = 1u << 12,   /* output over the high watermark */
     ZG_CF_SHUT_WR = 1u << 13,   /* our write side is shut down */
+    ZG_CF_WANT_WR = 1u << 14,   /* the plugin wants on_writable */
+    ZG_CF_DRAINED = 1u << 15,   /* on_drain ran */
 };
 
 struct zg_conn_s {
@@ -57,6 +60,11 @@ struct zg_conn_s {
     void *data;     /* the plugin's per-connection state */
     uint64_t id;
     size_t rsv;     /* room handed out by the last reserve() */
+    uint64_t last_active; /* ms of the last byte moved either way */
+    uint64_t timer_at;    /* plugin timer deadline in ms, 0 = none */
+    uint32_t tw_next;     /* timer wheel links (slots) */
+    uint32_t tw_prev;
+    int32_t tw_bucket;    /* wheel bucket, -1 = not filed */
     zg_rxq_t rx;
     zg_outq_t out;
     struct msghdr msg;
@@ -94,6 +102,14 @@ struct zg_reactor_s {
     int *rinited;
     uint32_t live;    /* slots in use */
     int stopping;
+    _Atomic int done; /* the thread is leaving its loop */
+    int draining;
+    uint64_t drain_deadline;
+    uint64_t now;     /* CLOCK_MONOTONIC ms, read once per loop iteration */
+    uint64_t tick;    /* last timer wheel tick expired */
+    uint32_t ntimed;  /* connections filed in the wheel */
+    /* Buckets; the extra last one holds the bucket being expired. */
+    uint32_t wheel[ZG_WHEEL + 1];
     time_t full_logged;
     uint64_t full_dropped;
 };
@@ -111,6 +127,62 @@ static zg_listener_t *zg_conn_listener(const zg_conn_t *c)
 static const zg_plugin_t *zg_conn_plugin(const zg_conn_t *c)
 {
     return &zg_conn_listener(c)->mod->desc;
+}
+
+static uint64_t zg_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- timer wheel: no allocation, O(1) file and unlink ----------------
+ * A connection is filed under the tick of its earliest deadline (idle
+ * timeout or plugin timer). Activity only stamps last_active; when the
+ * bucket comes round the deadline is recomputed and the connection is
+ * either expired or filed again. */
+
+static void zg_tw_unlink(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (c->tw_bucket < 0)
+        return;
+    if (c->tw_prev != ZG_NONE)
+        r->conns[c->tw_prev].tw_next = c->tw_next;
+    else
+        r->wheel[c->tw_bucket] = c->tw_next;
+    if (c->tw_next != ZG_NONE)
+        r->conns[c->tw_next].tw_prev = c->tw_prev;
+    c->tw_bucket = -1;
+    r->ntimed--;
+}
+
+static void zg_tw_file(zg_reactor_t *r, zg_conn_t *c)
+{
+    uint32_t idle = r->e->listeners[c->lidx].conf->idle_timeout_ms;
+    uint64_t d = UINT64_MAX, t;
+    uint32_t b;
+
+    zg_tw_unlink(r, c);
+    if (c->flags & ZG_CF_CLOSED)
+        return;
+    if (idle > 0)
+        d = c->last_active + idle;
+    if (c->timer_at != 0 && c->timer_at < d)
+        d = c->timer_at;
+    if (d == UINT64_MAX)
+        return;
+    t = d / ZG_TICK_MS;
+    if (t <= r->tick)
+        t = r->tick + 1;
+    b = (uint32_t)(t % ZG_WHEEL);
+    c->tw_bucket = (int32_t)b;
+    c->tw_prev = ZG_NONE;
+    c->tw_next = r->wheel[b];
+    if (c->tw_next != ZG_NONE)
+        r->conns[c->tw_next].tw_prev = c->slot;
+    r->wheel[b] = c->slot;
+    r->ntimed++;
 }
 
 static struct io_uring_sqe *zg_sqe(zg_reactor_t *r)
@@ -197,6 +269,7 @@ static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
     c->flags |= ZG_CF_CLOSED;
     c->flags &= ~ZG_CF_WANT_CLOSE;
     c->reason = (uint8_t)reason;
+    zg_tw_unlink(r, c);
     zg_tls_prefix = zg_conn_listener(c)->prefix;
     zg_conn_plugin(c)->on_close(c, c->data, reason);
     c->data = NULL;
@@ -232,6 +305,7 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
 
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
+    zg_tw_unlink(r, c);
     close(c->fd);
     zg_outq_drop(&c->out, &r->chunks);
     atomic_fetch_sub_explicit(&zg_conn_listener(c)->active, 1,
@@ -293,6 +367,17 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
         zg_rxq_compact(&c->rx, &r->pool);
 }
 
+/* The listener's output watermarks (bytes of unsent output). */
+static size_t zg_wm_high(const zg_conn_t *c)
+{
+    return zg_conn_listener(c)->conf->write_high_watermark;
+}
+
+static size_t zg_wm_low(const zg_conn_t *c)
+{
+    return zg_conn_listener(c)->conf->write_low_watermark;
+}
+
 /* Bring one connection up to date: deliver input, send output, re-arm
  * recv, finish a close, free the slot. */
 static void zg_process(zg_reactor_t *r, zg_conn_t *c)
@@ -303,17 +388,34 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
     if (!(c->flags & ZG_CF_USED))
         return;
     if (!(c->flags & ZG_CF_CLOSED)) {
-        if (c->out.pending >= ZG_WRITE_HIGH)
+        if (c->out.pending >= zg_wm_high(c))
             c->flags |= ZG_CF_BACKOFF;
-        else if (c->out.pending <= ZG_WRITE_LOW)
+        else if (c->out.pending <= zg_wm_low(c))
             c->flags &= ~ZG_CF_BACKOFF;
         f = c->flags;
+        if ((f & ZG_CF_WANT_WR) && c->out.pending <= zg_wm_low(c) &&
+            !(f & ZG_CF_WANT_CLOSE)) {
+            const zg_plugin_t *pl = zg_conn_plugin(c);
+
+            c->flags &= ~ZG_CF_WANT_WR;
+            if (pl->on_writable != NULL) {
+                zg_tls_prefix = zg_conn_listener(c)->prefix;
+                pl->on_writable(c, c->data);
+            }
+        }
+        f = c->flags;
         if (((f & ZG_CF_NEW) || ((f & ZG_CF_EOF) && !(f & ZG_CF_EOF_SEEN))) &&
-            !(f & (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF)))
+            !(f & (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF |
+                   ZG_CF_CLOSED)))
             zg_deliver(r, c);
     }
     if ((c->flags & ZG_CF_WANT_CLOSE) && c->how == ZG_CLOSE_ABORT)
         zg_conn_finish(r, c, (zg_close_reason_t)c->reason);
+    /* Draining without the plugin's help: close once nothing is pending. */
+    if (r->draining && zg_conn_plugin(c)->on_drain == NULL &&
+        !(c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SEND)) &&
+        c->rx.held == 0 && c->out.pending == 0)
+        zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
     if (!(c->flags & ZG_CF_CLOSED)) {
         if (c->out.pending > 0 && !(c->flags & ZG_CF_SEND))
             zg_send(r, c);
@@ -342,6 +444,91 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
     if ((c->flags & ZG_CF_CLOSED) &&
         !(c->flags & (ZG_CF_RECV | ZG_CF_SEND)))
         zg_slot_free(r, c);
+}
+
+/* A connection's deadline came round: fire the plugin timer and/or close
+ * an idle connection, then file it again. */
+static void zg_tw_visit(zg_reactor_t *r, zg_conn_t *c)
+{
+    uint32_t idle = zg_conn_listener(c)->conf->idle_timeout_ms;
+
+    if (!(c->flags & ZG_CF_USED) || (c->flags & ZG_CF_CLOSED))
+        return;
+    if (c->timer_at != 0 && c->timer_at <= r->now) {
+        const zg_plugin_t *pl = zg_conn_plugin(c);
+
+        c->timer_at = 0;
+        if (pl->on_timeout != NULL && !(c->flags & ZG_CF_WANT_CLOSE)) {
+            zg_tls_prefix = zg_conn_listener(c)->prefix;
+            pl->on_timeout(c, c->data);
+        }
+        zg_dirty(r, c);
+    }
+    if (idle > 0 && c->last_active + idle <= r->now &&
+        !(c->flags & ZG_CF_CLOSED)) {
+        /* A peer that reads gets a FIN; one that stalls our output, RST. */
+        zg_conn_close(r, c,
+                      c->out.pending == 0 && !(c->flags & ZG_CF_SEND)
+                          ? ZG_CLOSE_FLUSH
+                          : ZG_CLOSE_ABORT,
+                      ZG_CLOSE_TIMEOUT);
+        return;
+    }
+    zg_tw_file(r, c);
+}
+
+static void zg_tw_expire(zg_reactor_t *r)
+{
+    uint64_t now_tick = r->now / ZG_TICK_MS;
+    unsigned steps = 0;
+
+    if (r->tick == 0)
+        r->tick = now_tick;
+    while (r->tick < now_tick) {
+        uint32_t b, s;
+
+        /* Far behind (a stall): one full turn visits every bucket. */
+        if (++steps > ZG_WHEEL) {
+            r->tick = now_tick;
+            break;
+        }
+        r->tick++;
+        b = (uint32_t)(r->tick % ZG_WHEEL);
+        /* Move the bucket aside so visits may file into it again. */
+        r->wheel[ZG_WHEEL] = r->wheel[b];
+        r->wheel[b] = ZG_NONE;
+        for (s = r->wheel[ZG_WHEEL]; s != ZG_NONE; s = r->conns[s].tw_next)
+            r->conns[s].tw_bucket = ZG_WHEEL;
+        while ((s = r->wheel[ZG_WHEEL]) != ZG_NONE) {
+            zg_tw_unlink(r, &r->conns[s]);
+            zg_tw_visit(r, &r->conns[s]);
+        }
+    }
+}
+
+/* A graceful stop reached this reactor. */
+static void zg_reactor_drain(zg_reactor_t *r)
+{
+    r->draining = 1;
+    r->drain_deadline = r->now + r->e->cfg->shutdown_timeout_ms;
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        if (r->e->listeners[l].rp_fds != NULL)
+            shutdown(r->e->listeners[l].rp_fds[r->id], SHUT_RDWR);
+    }
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        zg_conn_t *c = &r->conns[i];
+        const zg_plugin_t *pl;
+
+        if (!(c->flags & ZG_CF_USED) || (c->flags & ZG_CF_CLOSED))
+            continue;
+        pl = zg_conn_plugin(c);
+        if (pl->on_drain != NULL && !(c->flags & ZG_CF_DRAINED)) {
+            c->flags |= ZG_CF_DRAINED;
+            zg_tls_prefix = zg_conn_listener(c)->prefix;
+            pl->on_drain(c, c->data);
+        }
+        zg_dirty(r, c);
+    }
 }
 
 static void zg_park(zg_reactor_t *r, zg_conn_t *c)
@@ -384,6 +571,7 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         } else {
             c->flags |= ZG_CF_NEW;
+            c->last_active = r->now;
         }
     }
     if (c == NULL)
@@ -420,6 +608,7 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         }
     } else {
         zg_outq_sent(&c->out, &r->chunks, (size_t)cqe->res);
+        c->last_active = r->now;
     }
     zg_dirty(r, c);
 }
@@ -454,12 +643,12 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     if (r->stopping || r->nfree == 0) {
         if (!r->stopping)
             zg_log_full(r);
+        atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
         close(fd);
         return;
     }
     c = &r->conns[r->freelist[--r->nfree]];
     r->live++;
-    atomic_fetch_add_explicit(&l->active, 1, memory_order_relaxed);
     c->flags = ZG_CF_USED;
     c->fd = fd;
     c->lidx = (uint16_t)lidx;
@@ -469,6 +658,9 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     c->rsv = 0;
     c->id = atomic_fetch_add_explicit(&r->e->next_conn_id, 1,
                                       memory_order_relaxed);
+    c->last_active = r->now;
+    c->timer_at = 0;
+    c->tw_bucket = -1;
     memset(&c->rx, 0, sizeof(c->rx));
     memset(&c->out, 0, sizeof(c->out));
     zg_tls_prefix = l->prefix;
@@ -477,6 +669,11 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
         return;
     }
+    if (r->draining && l->mod->desc.on_drain != NULL) {
+        c->flags |= ZG_CF_DRAINED;
+        l->mod->desc.on_drain(c, c->data);
+    }
+    zg_tw_file(r, c);
     zg_dirty(r, c);
 }
 
@@ -496,15 +693,14 @@ static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     uint32_t lidx = zg_ud_slot(cqe->user_data);
 
     if (cqe->res >= 0) {
-        atomic_fetch_add_explicit(&r->e->listeners[lidx].accepted, 1,
-                                  memory_order_relaxed);
-        zg_on_newconn(r, lidx, cqe->res);
-    } else if (cqe->res != -ECANCELED && !r->stopping) {
+        if (zg_listener_admit(&r->e->listeners[lidx], cqe->res))
+            zg_on_newconn(r, lidx, cqe->res);
+    } else if (cqe->res != -ECANCELED && !r->stopping && !r->draining) {
         zg_log(ZG_LOG_ERROR, "reactor %u: accept() on %s failed (%d: %s)",
                r->id, r->e->listeners[lidx].addr, -cqe->res,
                strerror(-cqe->res));
     }
-    if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping) {
+    if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping && !r->draining) {
         if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
             /* Out of descriptors: retry after 100 ms, not in a spin. */
             static const struct __kernel_timespec ts = {.tv_nsec = 100000000};
@@ -553,12 +749,14 @@ static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_on_accept_cqe(r, cqe);
         break;
     case ZG_OP_TIMEOUT:
-        if (!r->stopping)
+        if (!r->stopping && !r->draining)
             zg_arm_accept(r, zg_ud_slot(cqe->user_data));
         break;
     case ZG_OP_CTL:
         if (zg_ud_slot(cqe->user_data) == ZG_CTL_STOP)
             zg_reactor_stop_all(r);
+        else if (zg_ud_slot(cqe->user_data) == ZG_CTL_DRAIN && !r->draining)
+            zg_reactor_drain(r);
         break;
     default: /* cancel and close completions need nothing */
         break;
@@ -610,20 +808,28 @@ static void zg_compact_all(zg_reactor_t *r)
 
 static void zg_loop(zg_reactor_t *r)
 {
-    struct __kernel_timespec ts;
-    struct __kernel_timespec *tsp = NULL;
+    struct __kernel_timespec idle_ts = {0}, tick_ts = {0};
+    int have_idle_ts = r->conf->cq_timeout_us > 0;
     uint32_t batch = r->conf->batch_cqes;
 
-    if (r->conf->cq_timeout_us > 0) {
-        ts.tv_sec = r->conf->cq_timeout_us / 1000000;
-        ts.tv_nsec = (long long)(r->conf->cq_timeout_us % 1000000) * 1000;
-        tsp = &ts;
-    }
-    while (!(r->stopping && r->live == 0)) {
+    idle_ts.tv_sec = r->conf->cq_timeout_us / 1000000;
+    idle_ts.tv_nsec = (long long)(r->conf->cq_timeout_us % 1000000) * 1000;
+    tick_ts.tv_nsec = ZG_TICK_MS * 1000000LL;
+    /* A short configured timeout wins over the wheel's tick. */
+    if (have_idle_ts && r->conf->cq_timeout_us < ZG_TICK_MS * 1000)
+        tick_ts = idle_ts;
+    r->now = zg_now_ms();
+    while (!((r->stopping || r->draining) && r->live == 0)) {
         struct io_uring_cqe *cqe;
+        struct __kernel_timespec *tsp;
         unsigned head, seen = 0;
         int ret;
 
+        /* With timers pending, wake at least once per wheel tick. */
+        if (r->ntimed > 0 || r->draining)
+            tsp = &tick_ts;
+        else
+            tsp = have_idle_ts ? &idle_ts : NULL;
         ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
         if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY &&
             ret != -EAGAIN) {
@@ -631,6 +837,7 @@ static void zg_loop(zg_reactor_t *r)
                    r->id, -ret, strerror(-ret));
             usleep(1000);
         }
+        r->now = zg_now_ms();
         io_uring_for_each_cqe(&r->ring, head, cqe)
         {
             zg_handle_cqe(r, cqe);
@@ -638,6 +845,13 @@ static void zg_loop(zg_reactor_t *r)
                 break;
         }
         io_uring_cq_advance(&r->ring, seen);
+        if (r->ntimed > 0)
+            zg_tw_expire(r);
+        if (r->draining && !r->stopping && r->now >= r->drain_deadline) {
+            zg_log(ZG_LOG_NOTICE, "reactor %u: shutdown_timeout_ms reached, "
+                   "closing %u connection(s)", r->id, r->live);
+            zg_reactor_stop_all(r);
+        }
         /* Items appended while walking the list are handled in this pass. */
         for (uint32_t i = 0; i < r->ndirty; i++)
             zg_process(r, &r->conns[r->dirty[i]]);
@@ -744,6 +958,8 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         r->freelist[r->nconns - 1 - i] = i;
     }
     r->nfree = r->nconns;
+    for (uint32_t b = 0; b <= ZG_WHEEL; b++)
+        r->wheel[b] = ZG_NONE;
 
     for (uint32_t l = 0; l < r->e->nlisteners; l++) {
         zg_listener_t *li = &r->e->listeners[l];
@@ -770,6 +986,7 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
 
 static void zg_reactor_teardown(zg_reactor_t *r)
 {
+    atomic_store(&r->done, 1);
     for (uint32_t l = 0; l < r->e->nlisteners; l++) {
         zg_listener_t *li = &r->e->listeners[l];
 
@@ -867,7 +1084,7 @@ int zg_reactor_start(zg_reactor_t *r, char *err, size_t errlen)
 
 int zg_reactor_ring_fd(const zg_reactor_t *r)
 {
-    return r->ring_fd;
+    return atomic_load(&r->done) ? -1 : r->ring_fd;
 }
 
 void zg_reactor_join(zg_reactor_t *r)
@@ -1030,6 +1247,36 @@ static size_t zg_api_output_pending(zg_conn_t *c)
     return c != NULL ? c->out.pending : 0;
 }
 
+static int zg_api_set_timer(zg_conn_t *c, uint32_t ms)
+{
+    zg_reactor_t *r;
+
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    r = c->r;
+    /* The clock is read once per loop; a callback runs within it. */
+    c->timer_at = ms == 0 ? 0 : r->now + ms;
+    zg_tw_file(r, c);
+    return 0;
+}
+
+static int zg_api_want_writable(zg_conn_t *c, int on)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    if (on)
+        c->flags |= ZG_CF_WANT_WR;
+    else
+        c->flags &= ~ZG_CF_WANT_WR;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_draining(void)
+{
+    return zg_engine != NULL && atomic_load(&zg_engine->draining);
+}
+
 const zg_api_t zg_host_api = {
     .struct_size = sizeof(zg_api_t),
     .abi_major = ZG_ABI_MAJOR,
@@ -1046,4 +1293,7 @@ const zg_api_t zg_host_api = {
     .reactor_id = zg_api_reactor_id,
     .log = zg_api_log,
     .output_pending = zg_api_output_pending,
+    .set_timer = zg_api_set_timer,
+    .want_writable = zg_api_want_writable,
+    .draining = zg_api_draining,
 };

@@ -23,7 +23,7 @@ extern "C" {
 
 #define ZG_PLUGIN_MAGIC 0x7a657267u /* "zerg" */
 #define ZG_ABI_MAJOR 1
-#define ZG_ABI_MINOR 0
+#define ZG_ABI_MINOR 1
 
 #define ZG_PLUGIN_ENTRY zg_plugin_entry_v1
 #define ZG_PLUGIN_ENTRY_NAME "zg_plugin_entry_v1"
@@ -154,6 +154,24 @@ typedef struct zg_api_s {
 
     /* Bytes queued on c and not yet acknowledged as sent by the kernel. */
     size_t (*output_pending)(zg_conn_t *c);
+
+    /* ---- ABI 1.1 ---- */
+
+    /* Arm c's one plugin timer: on_timeout runs about ms milliseconds from
+     * now (10 ms resolution). Re-arming replaces the previous deadline;
+     * ms == 0 disarms. The timer is independent of the listener's
+     * idle_timeout_ms. */
+    int (*set_timer)(zg_conn_t *c, uint32_t ms);
+
+    /* on != 0: call on_writable once, when c's unsent output falls to the
+     * listener's write_low_watermark (at once, at the next loop iteration,
+     * if it already is). on == 0 withdraws the request. */
+    int (*want_writable)(zg_conn_t *c, int on);
+
+    /* 1 once a graceful stop (SIGQUIT) has begun, else 0. Any thread. A
+     * plugin should finish the exchange in progress and close (e.g. HTTP
+     * answers with "Connection: close"). */
+    int (*draining)(void);
 } zg_api_t;
 
 /* True if the host's table has member fn (it may be older than ours). */
@@ -214,6 +232,26 @@ typedef struct zg_plugin_s {
     /* The connection ended. Called exactly once per accepted connection,
      * after which c is invalid. Free conn_data here. Required. */
     void (*on_close)(zg_conn_t *c, void *conn_data, zg_close_reason_t reason);
+
+    /* ---- ABI 1.1: optional, NULL = absent ---- */
+
+    /* Output fell to the low watermark after want_writable(c, 1). */
+    void (*on_writable)(zg_conn_t *c, void *conn_data);
+
+    /* The timer armed with set_timer() expired. */
+    void (*on_timeout)(zg_conn_t *c, void *conn_data);
+
+    /* A graceful stop began. Close c now if it is idle, or once the
+     * exchange in progress is complete. Without on_drain, the host closes
+     * a connection as soon as it holds no input and no output. Connections
+     * left at shutdown_timeout_ms are closed with ZG_CLOSE_SHUTDOWN. */
+    void (*on_drain)(zg_conn_t *c, void *conn_data);
+
+    /* Bytes sent (best effort, never blocking) to a connection refused
+     * because a max_connections limit was reached, before it is closed;
+     * e.g. an HTTP 503 response. NULL/0 = close without a word. */
+    const void *over_limit_response;
+    size_t over_limit_response_len;
 } zg_plugin_t;
 
 /* The one symbol a plugin exports. A plugin defines it as
