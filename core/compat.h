@@ -8,6 +8,10 @@
 #ifndef ZG_COMPAT_H
 #define ZG_COMPAT_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
 #include <liburing.h>
 
 #ifndef IORING_SETUP_COOP_TASKRUN
@@ -36,5 +40,15 @@
 #ifndef IORING_CQE_F_BUF_MORE
 #define IORING_CQE_F_BUF_MORE (1U << 4)
 #endif
+
+/* The 16-bit flags of struct io_uring_buf_reg follow bgid; liburing 2.3
+ * calls that field "pad", newer versions "flags". */
+static inline void zg_buf_reg_set_flags(struct io_uring_buf_reg *reg,
+                                        uint16_t flags)
+{
+    memcpy((char *)reg + offsetof(struct io_uring_buf_reg, bgid) +
+               sizeof(reg->bgid),
+           &flags, sizeof(flags));
+}
 
 #endif /* ZG_COMPAT_H */

@@ -87,6 +87,8 @@ struct zg_reactor_s {
     unsigned char *bufmem;
     size_t bufmem_size;
     uint32_t bmask;
+    int inc;          /* buffers are consumed incrementally */
+    int reg_ring;     /* the ring fd is registered (cheaper enter) */
     zg_bufpool_t pool;
     zg_chunkpool_t chunks;
     zg_conn_t *conns;
@@ -559,15 +561,18 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     int res = cqe->res;
 
     if (cqe->flags & IORING_CQE_F_BUFFER) {
-        uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, off;
+        int more = r->inc && (cqe->flags & IORING_CQE_F_BUF_MORE);
 
-        if (zg_bufpool_take(&r->pool, bid) < 0) {
-            zg_log(ZG_LOG_ALERT, "reactor %u: kernel handed out buffer %u "
-                   "that is still held", r->id, bid);
+        if (zg_bufpool_take(&r->pool, bid, res > 0 ? (uint32_t)res : 0, more,
+                            &off) < 0) {
+            zg_log(ZG_LOG_ALERT, "reactor %u: kernel filled buffer %u "
+                   "that is not in the ring", r->id, bid);
         } else if (c == NULL || (c->flags & ZG_CF_CLOSED) || res <= 0) {
             /* A late CQE for a closed or reused slot: recycle only. */
             zg_bufpool_unref(&r->pool, bid);
-        } else if (zg_rxq_push(&c->rx, &r->pool, bid, (uint32_t)res) < 0) {
+        } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, (uint32_t)res) <
+                   0) {
             zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         } else {
             c->flags |= ZG_CF_NEW;
@@ -777,8 +782,7 @@ static void zg_publish(zg_reactor_t *r)
                                   bid, (int)r->bmask, (int)i);
         }
         io_uring_buf_ring_advance(r->br, (int)n);
-        p->nkernel += n;
-        p->nret = 0;
+        zg_bufpool_published(p);
     }
     /* Wake parked connections, no more than there are free buffers. */
     k = r->nparked < p->nkernel ? r->nparked : p->nkernel;
@@ -900,6 +904,8 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     }
     r->ring_ok = 1;
     r->ring_fd = r->ring.ring_fd;
+    /* Other rings message us through the real fd, which stays open. */
+    r->reg_ring = io_uring_register_ring_fd(&r->ring) == 1;
 
     /* Buffer memory is mapped, so untouched buffers cost no RSS. */
     r->bufmem_size = (size_t)rc->recv_buffer_size * rc->buffer_ring_entries;
@@ -919,7 +925,25 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     reg.ring_addr = (unsigned long)r->br;
     reg.ring_entries = rc->buffer_ring_entries;
     reg.bgid = ZG_BGID;
-    ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    ret = -EINVAL;
+    if (rc->incremental_buffers != ZG_TRI_OFF) {
+        /* Kernel 6.12+: small receives share a buffer instead of each
+         * taking a whole one. */
+        zg_buf_reg_set_flags(&reg, IOU_PBUF_RING_INC);
+        ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+        r->inc = ret == 0;
+        if (ret < 0 && rc->incremental_buffers == ZG_TRI_ON) {
+            snprintf(err, errlen, "%s: incremental_buffers is true but the "
+                     "kernel refuses IOU_PBUF_RING_INC (%d: %s); kernel 6.12 "
+                     "or newer is needed, or set it to \"auto\"", who, -ret,
+                     strerror(-ret));
+            return ret;
+        }
+    }
+    if (ret < 0) {
+        zg_buf_reg_set_flags(&reg, 0);
+        ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    }
     if (ret < 0) {
         snprintf(err, errlen, "%s: io_uring_register_buf_ring(%u entries) "
                  "failed (%d: %s); kernel 5.19 or newer is needed", who,
@@ -1032,6 +1056,21 @@ static void *zg_reactor_main(void *arg)
         zg_startsync_post(&r->sync, ret);
         return NULL;
     }
+    if (r->id == 0)
+        zg_log(ZG_LOG_INFO,
+               "reactor 0: io_uring with %s, %u x %u-byte receive buffers "
+               "(%s consumption), registered ring fd: %s, recv bundles: %s",
+               (r->ring_flags & IORING_SETUP_DEFER_TASKRUN)
+                   ? "SINGLE_ISSUER|DEFER_TASKRUN"
+                   : (r->ring_flags & IORING_SETUP_COOP_TASKRUN)
+                         ? "COOP_TASKRUN"
+                         : "no task-run flags",
+               r->conf->buffer_ring_entries, r->conf->recv_buffer_size,
+               r->inc ? "incremental" : "whole-buffer",
+               r->reg_ring ? "yes" : "no",
+               r->conf->recv_bundle == ZG_TRI_ON
+                   ? "requested but not implemented yet"
+                   : "not used");
     zg_startsync_post(&r->sync, 1);
     zg_loop(r);
     zg_reactor_teardown(r);

@@ -16,7 +16,8 @@ int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
     memset(p, 0, sizeof(*p));
     p->refs = calloc(nbufs, sizeof(*p->refs));
     p->ret = calloc(nbufs, sizeof(*p->ret));
-    if (p->refs == NULL || p->ret == NULL) {
+    p->koff = calloc(nbufs, sizeof(*p->koff));
+    if (p->refs == NULL || p->ret == NULL || p->koff == NULL) {
         zg_bufpool_free(p);
         return -ENOMEM;
     }
@@ -24,6 +25,8 @@ int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
     p->bufsize = bufsize;
     p->nbufs = nbufs;
     p->nkernel = nbufs;
+    for (uint32_t i = 0; i < nbufs; i++)
+        p->refs[i] = 1; /* the kernel's */
     return 0;
 }
 
@@ -31,17 +34,39 @@ void zg_bufpool_free(zg_bufpool_t *p)
 {
     free(p->refs);
     free(p->ret);
+    free(p->koff);
     p->refs = NULL;
     p->ret = NULL;
+    p->koff = NULL;
 }
 
-int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid)
+int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid, uint32_t len, int more,
+                    uint32_t *off)
 {
-    if (bid >= p->nbufs || p->refs[bid] != 0 || p->nkernel == 0)
+    /* Only a buffer still carrying the kernel's reference can be filled. */
+    if (bid >= p->nbufs || p->koff[bid] == UINT32_MAX ||
+        p->koff[bid] + (uint64_t)len > p->bufsize)
         return -EINVAL;
-    p->refs[bid] = 1;
-    p->nkernel--;
+    *off = p->koff[bid];
+    if (more) {
+        p->refs[bid]++; /* the piece; the kernel keeps its reference */
+        p->koff[bid] += len;
+    } else {
+        /* The kernel's reference passes to the piece. */
+        p->koff[bid] = UINT32_MAX;
+        p->nkernel--;
+    }
     return 0;
+}
+
+void zg_bufpool_published(zg_bufpool_t *p)
+{
+    for (uint32_t i = 0; i < p->nret; i++) {
+        p->refs[p->ret[i]] = 1;
+        p->koff[p->ret[i]] = 0;
+    }
+    p->nkernel += p->nret;
+    p->nret = 0;
 }
 
 void zg_bufpool_ref(zg_bufpool_t *p, uint32_t bid)
@@ -122,7 +147,8 @@ int zg_rxq_compact(zg_rxq_t *q, zg_bufpool_t *p)
     return 0;
 }
 
-int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t len)
+int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t off,
+                uint32_t len)
 {
     zg_rxseg_t *s;
 
@@ -132,7 +158,7 @@ int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t len)
     }
     s = zg_rxq_at(q, q->n);
     s->bid = (int32_t)bid;
-    s->off = 0;
+    s->off = off;
     s->len = len;
     q->n++;
     q->held += len;

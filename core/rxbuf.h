@@ -8,9 +8,16 @@
  * buffers, oldest first, plus at most one heap segment at the front holding
  * bytes copied out of the ring (compaction).
  *
- * Invariants: a buffer with refs > 0 is never in the kernel ring; a buffer
- * whose refs drop to 0 is queued in ret[] exactly once and handed back to
- * the kernel by the owner at the next publish. Single thread (the reactor).
+ * A buffer in the kernel ring carries one reference for the kernel. With
+ * incremental consumption (IOU_PBUF_RING_INC) the kernel fills a buffer
+ * piece by piece: each piece delivered adds an application reference and
+ * the kernel keeps its own until a completion without IORING_CQE_F_BUF_MORE
+ * says it moved on. Without it, every completion ends the kernel's use.
+ *
+ * Invariants: a buffer with refs > 0 is never handed to the kernel again; a
+ * buffer whose refs drop to 0 is queued in ret[] exactly once and handed
+ * back by the owner at the next publish (zg_bufpool_published). Single
+ * thread (the reactor).
  */
 #ifndef ZG_RXBUF_H
 #define ZG_RXBUF_H
@@ -23,8 +30,9 @@ typedef struct zg_bufpool_s {
     unsigned char *base; /* nbufs * bufsize bytes */
     uint32_t bufsize;
     uint32_t nbufs;      /* power of two, <= 32768 */
-    uint32_t nkernel;    /* buffers currently owned by the kernel */
-    uint16_t *refs;      /* per buffer: application references */
+    uint32_t nkernel;    /* buffers the kernel may still fill */
+    uint32_t *refs;      /* per buffer: references, the kernel's included */
+    uint32_t *koff;      /* per buffer: bytes the kernel already filled */
     uint16_t *ret;       /* buffers to hand back at the next publish */
     uint32_t nret;
 } zg_bufpool_t;
@@ -54,9 +62,15 @@ int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
                     uint32_t nbufs);
 void zg_bufpool_free(zg_bufpool_t *p);
 
-/* The kernel handed buffer bid to the application: refs = 1. Returns
- * -EINVAL if bid is out of range or already held (a kernel/ring bug). */
-int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid);
+/* The kernel delivered len bytes into buffer bid; more is true when it
+ * keeps filling the same buffer (IORING_CQE_F_BUF_MORE). The bytes start at
+ * *off within the buffer. Adds one reference for the delivered piece.
+ * Returns -EINVAL if bid is out of range or not the kernel's (a ring bug). */
+int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid, uint32_t len, int more,
+                    uint32_t *off);
+
+/* The owner re-added every buffer of ret[] to the kernel ring. */
+void zg_bufpool_published(zg_bufpool_t *p);
 void zg_bufpool_ref(zg_bufpool_t *p, uint32_t bid);
 void zg_bufpool_unref(zg_bufpool_t *p, uint32_t bid);
 
@@ -76,10 +90,11 @@ static inline int zg_bufpool_scarce(const zg_bufpool_t *p)
     return p->nkernel + p->nret < p->nbufs / 4 + 1;
 }
 
-/* Append len bytes received into buffer bid (already taken). Compacts the
- * queue first when its segment array is full. Returns 0 or -ENOMEM (then
- * the buffer reference is dropped). */
-int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t len);
+/* Append len bytes received at offset off of buffer bid (already taken).
+ * Compacts the queue first when its segment array is full. Returns 0 or
+ * -ENOMEM (then the piece's reference is dropped). */
+int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t off,
+                uint32_t len);
 
 /* Fill views (room for ZG_RXQ_SEGS) with the unconsumed bytes, oldest
  * first. Returns the number of views. */

@@ -43,15 +43,23 @@ static int teardown(void **state)
     return 0;
 }
 
-/* "Receive" text into buffer bid and queue it. */
-static void rx(fix_t *f, uint32_t bid, const char *text)
+/* "Receive" text into buffer bid and queue it, as a completion would;
+ * more = the kernel keeps filling this buffer (incremental mode). */
+static void rx_piece(fix_t *f, uint32_t bid, const char *text, int more)
 {
     size_t n = strlen(text);
+    uint32_t off;
 
     assert_true(n <= BSZ);
-    assert_int_equal(zg_bufpool_take(&f->pool, bid), 0);
-    memcpy(zg_bufpool_addr(&f->pool, bid), text, n);
-    assert_int_equal(zg_rxq_push(&f->q, &f->pool, bid, (uint32_t)n), 0);
+    assert_int_equal(zg_bufpool_take(&f->pool, bid, (uint32_t)n, more, &off),
+                     0);
+    memcpy(zg_bufpool_addr(&f->pool, bid) + off, text, n);
+    assert_int_equal(zg_rxq_push(&f->q, &f->pool, bid, off, (uint32_t)n), 0);
+}
+
+static void rx(fix_t *f, uint32_t bid, const char *text)
+{
+    rx_piece(f, bid, text, 0);
 }
 
 /* The queue's bytes, concatenated. */
@@ -80,8 +88,10 @@ static void test_take_and_return(void **state)
     assert_int_equal(f->pool.nkernel, NB - 1);
     assert_int_equal(f->pool.refs[3], 1);
     /* The kernel cannot hand out a held buffer: that is a ring bug. */
-    assert_int_equal(zg_bufpool_take(&f->pool, 3), -EINVAL);
-    assert_int_equal(zg_bufpool_take(&f->pool, NB), -EINVAL);
+    uint32_t off;
+
+    assert_int_equal(zg_bufpool_take(&f->pool, 3, 1, 0, &off), -EINVAL);
+    assert_int_equal(zg_bufpool_take(&f->pool, NB, 1, 0, &off), -EINVAL);
     zg_rxq_consume(&f->q, &f->pool, 5);
     assert_int_equal(f->q.held, 0);
     assert_int_equal(f->pool.nret, 1);
@@ -141,8 +151,8 @@ static void test_compaction_when_segments_run_out(void **state)
         uint32_t bid = NB;
 
         for (uint32_t k = 0; k < NB && bid == NB; k++) {
-            if (f->pool.refs[k] == 0)
-                bid = k;
+            if (f->pool.koff[k] != UINT32_MAX)
+                bid = k; /* still in the kernel's ring */
         }
         if (bid == NB) {
             assert_int_equal(zg_rxq_compact(&f->q, &f->pool), 0);
@@ -150,8 +160,7 @@ static void test_compaction_when_segments_run_out(void **state)
             bid = f->pool.ret[0];
         }
         /* The reactor re-adds returned buffers at the end of each loop. */
-        f->pool.nkernel += f->pool.nret;
-        f->pool.nret = 0;
+        zg_bufpool_published(&f->pool);
         rx(f, bid, b);
         strcat(want, b);
     }
@@ -226,6 +235,36 @@ static void test_scarcity(void **state)
     assert_true(zg_bufpool_scarce(&f->pool));
 }
 
+static void test_incremental_pieces_share_a_buffer(void **state)
+{
+    fix_t *f = *state;
+    uint32_t off;
+
+    /* Three receives land in one buffer, one after the other. */
+    rx_piece(f, 2, "ab", 1);
+    rx_piece(f, 2, "cde", 1);
+    assert_string_equal(flat(f), "abcde");
+    assert_int_equal(f->pool.nkernel, NB); /* still the kernel's to fill */
+    /* Consuming both pieces must not return it: the kernel still fills. */
+    zg_rxq_consume(&f->q, &f->pool, 5);
+    assert_int_equal(f->pool.nret, 0);
+    assert_int_equal(f->pool.refs[2], 1);
+    /* The last piece ends the kernel's use; it returns once consumed. */
+    rx_piece(f, 2, "fgh", 0);
+    assert_int_equal(f->pool.nkernel, NB - 1);
+    assert_int_equal(f->q.seg[f->q.head].off, 5);
+    assert_string_equal(flat(f), "fgh");
+    /* Overfilling a buffer is a ring bug, not a silent overrun. */
+    assert_int_equal(zg_bufpool_take(&f->pool, 4, BSZ + 1, 1, &off),
+                     -EINVAL);
+    zg_rxq_consume(&f->q, &f->pool, 3);
+    assert_int_equal(f->pool.nret, 1);
+    zg_bufpool_published(&f->pool);
+    assert_int_equal(f->pool.nkernel, NB);
+    assert_int_equal(f->pool.koff[2], 0);
+    assert_int_equal(f->pool.refs[2], 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +281,8 @@ int main(void)
             test_retained_buffer_outlives_consumption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_on_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scarcity, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_incremental_pieces_share_a_buffer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
