@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: MIT
+# Description: `make install` into a DESTDIR lays out the binary, plugins,
+# header, pkg-config file, default config and man page; a plugin built out
+# of the tree with nothing but `pkg-config zerg` loads into the installed
+# zerg and serves.
+import os
+import shutil
+import subprocess
+import tempfile
+
+import zgtest
+
+
+def _run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+    assert r.returncode == 0, "%s failed (%d):\n%s%s" % (
+        " ".join(cmd), r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    return r.stdout
+
+
+def test_install_and_out_of_tree_plugin():
+    dest = tempfile.mkdtemp(prefix="zg-install-")
+    try:
+        _run(["make", "-s", "install", "DESTDIR=" + dest], cwd=zgtest.ROOT)
+        prefix = None
+        for root, dirs, files in os.walk(dest):
+            if "zerg.pc" in files:
+                prefix = os.path.dirname(os.path.dirname(root))
+        assert prefix, "zerg.pc not installed under " + dest
+        for rel in ("bin/zerg", "include/zerg/plugin.h", "lib/zerg/echo.so",
+                    "share/man/man8/zerg.8", "etc/zerg/zerg.json"):
+            assert os.path.exists(os.path.join(prefix, rel)), rel + " missing"
+
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib",
+                                                            "pkgconfig"))
+        cflags = _run(["pkg-config", "--define-prefix", "--cflags", "zerg"],
+                      env=env).split()
+        assert ("-I" + os.path.join(prefix, "include")) in cflags, cflags
+        abi = _run(["pkg-config", "--variable=abi_major", "zerg"], env=env)
+        assert abi.strip() == "1"
+        plugindir = _run(["pkg-config", "--define-prefix",
+                          "--variable=plugindir", "zerg"], env=env).strip()
+        assert os.path.isdir(plugindir), plugindir
+
+        # The example plugin, compiled against the installed header only.
+        work = tempfile.mkdtemp(prefix="zg-oot-", dir=dest)
+        src = os.path.join(work, "myecho.c")
+        with open(os.path.join(zgtest.ROOT, "plugins", "echo", "echo.c")) as f:
+            text = f.read()
+        with open(src, "w") as f:
+            f.write(text.replace('.name = "echo"', '.name = "myecho"'))
+        so = os.path.join(work, "myecho.so")
+        _run(["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
+              "-fPIC", "-fvisibility=hidden", "-Wl,-z,defs"] + cflags +
+             ["-o", so, src])
+        exported = _run(["nm", "-D", "--defined-only", so]).split()
+        assert "zg_plugin_entry_v1" in exported
+
+        saved, zgtest.ZERG = zgtest.ZERG, os.path.join(prefix, "bin", "zerg")
+        cfg = {"listeners": [{"name": "m", "listen": "127.0.0.1:0",
+                              "plugin": so}]}
+        try:
+            srv = zgtest.start(cfg, tag="install")
+        finally:
+            zgtest.ZERG = saved
+        s = zgtest.connect(srv.addr("m"))
+        s.sendall(b"out of tree")
+        assert zgtest.recv_exact(s, 11) == b"out of tree"
+        s.close()
+        srv.stop()
+        assert "loaded myecho" in srv.stderr_text()
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    zgtest.run_tests(globals())
