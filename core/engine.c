@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +125,55 @@ const char *zg_ring_hint(int err)
     default:
         return "";
     }
+}
+
+int zg_uring_probe(char *err, size_t errlen)
+{
+    struct io_uring ring;
+    struct rlimit rl;
+    char buf[16] = "";
+    FILE *f;
+    int ret = io_uring_queue_init(2, &ring, 0);
+
+    if (ret == 0) {
+        io_uring_queue_exit(&ring);
+        return 0;
+    }
+    f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+    if (f != NULL) {
+        if (fgets(buf, sizeof(buf), f) == NULL)
+            buf[0] = '\0';
+        fclose(f);
+    }
+    if (ret == -ENOSYS) {
+        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+                 "failed (%d: %s); this kernel lacks io_uring "
+                 "(CONFIG_IO_URING), Linux 6.1 or newer is needed, or a "
+                 "seccomp policy answers ENOSYS", -ret, strerror(-ret));
+    } else if (ret == -EPERM && (buf[0] == '1' || buf[0] == '2')) {
+        snprintf(err, errlen, "io_uring is disabled: sysctl "
+                 "kernel.io_uring_disabled=%c; run "
+                 "\"sysctl -w kernel.io_uring_disabled=0\"%s", buf[0],
+                 buf[0] == '1' ? " or add this user to the group in "
+                                 "kernel.io_uring_group" : "");
+    } else if (ret == -EPERM) {
+        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+                 "failed (%d: %s); a seccomp policy (container runtime?) "
+                 "denies it: allow io_uring_setup, io_uring_enter and "
+                 "io_uring_register", -ret, strerror(-ret));
+    } else if (ret == -ENOMEM && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+               rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (64u << 20)) {
+        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+                 "failed (%d: %s); RLIMIT_MEMLOCK is %llu KiB, too low on "
+                 "kernels before 5.12: raise it (ulimit -l unlimited, or "
+                 "LimitMEMLOCK=infinity in the systemd unit)", -ret,
+                 strerror(-ret), (unsigned long long)rl.rlim_cur / 1024);
+    } else {
+        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+                 "failed (%d: %s)%s", -ret, strerror(-ret),
+                 zg_ring_hint(ret));
+    }
+    return ret;
 }
 
 static struct io_uring zg_ctl_ring;

@@ -124,6 +124,11 @@ int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
                   int sq_cpu, uint32_t sq_idle_ms, const char *who,
                   unsigned *flags_out);
 
+/* Check that this process can use io_uring at all. Returns 0, or -errno
+ * with one line in err naming the cause and the fix (kernel without
+ * io_uring, kernel.io_uring_disabled, seccomp, RLIMIT_MEMLOCK). */
+int zg_uring_probe(char *err, size_t errlen);
+
 /* A hint with the fix for a ring setup error ("" if none). */
 const char *zg_ring_hint(int err);
 

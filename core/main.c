@@ -95,6 +95,11 @@ int main(int argc, char **argv)
         }
     }
 
+    ret = zg_uring_probe(err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
     zg_engine = &engine;
     ret = zg_engine_load(&engine, cfg, err, sizeof(err));
     if (ret < 0) {
