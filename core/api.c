@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the host function table handed to plugins (zg_api_t). Each
+ * function checks that it runs on the connection's own reactor thread and
+ * that the connection is still open, then acts on the reactor's state.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "log.h"
+#include "reactor.h"
+
+static int zg_api_usable(const zg_conn_t *c)
+{
+    return c != NULL && (c->flags & ZG_CF_USED) &&
+           !(c->flags & ZG_CF_CLOSED) && c->r == zg_tls_reactor;
+}
+
+static int zg_api_send(zg_conn_t *c, const void *data, size_t len)
+{
+    if (!zg_api_usable(c) || (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR)))
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    if (zg_outq_append(&c->out, &c->r->chunks, data, len) < 0)
+        return -ENOMEM;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_send_view(zg_conn_t *c, const zg_view_t *v)
+{
+    zg_reactor_t *r;
+    int32_t bid;
+
+    if (!zg_api_usable(c) || (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR)))
+        return -EPIPE;
+    if (v == NULL || v->len == 0)
+        return 0;
+    r = c->r;
+    bid = zg_bufpool_bid_of(&r->pool, v->data);
+    if (bid < 0 || zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) != bid ||
+        r->pool.refs[bid] == 0 || zg_bufpool_scarce(&r->pool))
+        return zg_api_send(c, v->data, v->len);
+    if (zg_outq_append_ref(&c->out, &r->chunks, v->data, v->len,
+                           (uint32_t)bid) < 0)
+        return -ENOMEM;
+    zg_bufpool_ref(&r->pool, (uint32_t)bid);
+    zg_dirty(r, c);
+    return 0;
+}
+
+static void *zg_api_reserve(zg_conn_t *c, size_t min, size_t *avail)
+{
+    void *p;
+
+    if (!zg_api_usable(c) || (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR)))
+        return NULL;
+    p = zg_outq_reserve(&c->out, &c->r->chunks, min ? min : 1, avail);
+    c->rsv = p != NULL ? *avail : 0;
+    return p;
+}
+
+static int zg_api_commit(zg_conn_t *c, size_t len)
+{
+    if (!zg_api_usable(c))
+        return -EPIPE;
+    if (len > c->rsv)
+        return -EINVAL;
+    zg_outq_commit(&c->out, len);
+    c->rsv = 0;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_close(zg_conn_t *c, zg_close_how_t how)
+{
+    if (c == NULL || !(c->flags & ZG_CF_USED) || c->r != zg_tls_reactor)
+        return -EINVAL;
+    if (how != ZG_CLOSE_FLUSH && how != ZG_CLOSE_ABORT &&
+        how != ZG_CLOSE_WRITE)
+        return -EINVAL;
+    if (how == ZG_CLOSE_WRITE) {
+        if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR))
+            return 0;
+        c->flags |= ZG_CF_WANT_CLOSE;
+        c->how = ZG_CLOSE_WRITE;
+        zg_dirty(c->r, c);
+        return 0;
+    }
+    zg_conn_close(c->r, c, how, ZG_CLOSE_LOCAL);
+    return 0;
+}
+
+static int zg_api_pause_read(zg_conn_t *c, int paused)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    if (paused) {
+        c->flags |= ZG_CF_PAUSED;
+    } else if (c->flags & ZG_CF_PAUSED) {
+        c->flags &= ~ZG_CF_PAUSED;
+        if (c->rx.held > 0)
+            c->flags |= ZG_CF_NEW; /* present held input again */
+    }
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_peer_addr(zg_conn_t *c, struct sockaddr *addr,
+                            socklen_t *len)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    return getpeername(c->fd, addr, len) < 0 ? -errno : 0;
+}
+
+static int zg_api_local_addr(zg_conn_t *c, struct sockaddr *addr,
+                             socklen_t *len)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    return getsockname(c->fd, addr, len) < 0 ? -errno : 0;
+}
+
+static uint64_t zg_api_conn_id(zg_conn_t *c)
+{
+    return c != NULL ? c->id : 0;
+}
+
+static int zg_api_reactor_id(void)
+{
+    return zg_tls_reactor != NULL ? (int)zg_tls_reactor->id : -1;
+}
+
+static void zg_api_log(zg_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!zg_log_enabled((int)level))
+        return;
+    va_start(ap, fmt);
+    zg_logv((int)level, zg_tls_prefix != NULL ? zg_tls_prefix : "plugin", fmt,
+            ap);
+    va_end(ap);
+}
+
+static size_t zg_api_output_pending(zg_conn_t *c)
+{
+    return c != NULL ? c->out.pending : 0;
+}
+
+static int zg_api_set_timer(zg_conn_t *c, uint32_t ms)
+{
+    zg_reactor_t *r;
+
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    r = c->r;
+    /* The clock is read once per loop; a callback runs within it. */
+    c->timer_at = ms == 0 ? 0 : r->now + ms;
+    zg_tw_file(r, c);
+    return 0;
+}
+
+static int zg_api_want_writable(zg_conn_t *c, int on)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    if (on)
+        c->flags |= ZG_CF_WANT_WR;
+    else
+        c->flags &= ~ZG_CF_WANT_WR;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static int zg_api_draining(void)
+{
+    return zg_engine != NULL && atomic_load(&zg_engine->draining);
+}
+
+const zg_api_t zg_host_api = {
+    .struct_size = sizeof(zg_api_t),
+    .abi_major = ZG_ABI_MAJOR,
+    .abi_minor = ZG_ABI_MINOR,
+    .send = zg_api_send,
+    .send_view = zg_api_send_view,
+    .reserve = zg_api_reserve,
+    .commit = zg_api_commit,
+    .close = zg_api_close,
+    .pause_read = zg_api_pause_read,
+    .peer_addr = zg_api_peer_addr,
+    .local_addr = zg_api_local_addr,
+    .conn_id = zg_api_conn_id,
+    .reactor_id = zg_api_reactor_id,
+    .log = zg_api_log,
+    .output_pending = zg_api_output_pending,
+    .set_timer = zg_api_set_timer,
+    .want_writable = zg_api_want_writable,
+    .draining = zg_api_draining,
+};

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the reactor's internal types, shared by the files that make
+ * up a reactor: reactor.c (loop, completions, connection lifecycle),
+ * timer.c (the timer wheel) and api.c (the host functions plugins call).
+ * Everything here runs on the reactor's own thread.
+ */
+#ifndef ZG_REACTOR_H
+#define ZG_REACTOR_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "compat.h"
+#include "engine.h"
+#include "outq.h"
+#include "rxbuf.h"
+
+#define ZG_IOV_MAX 16
+#define ZG_TICK_MS 10     /* timer wheel resolution */
+#define ZG_WHEEL 1024     /* buckets: one turn is about 10 s */
+#define ZG_NONE UINT32_MAX
+
+/* Connection flags. */
+enum {
+    ZG_CF_USED = 1u << 0,       /* slot holds a connection */
+    ZG_CF_RECV = 1u << 1,       /* a multishot recv is armed */
+    ZG_CF_SEND = 1u << 2,       /* a send is in flight */
+    ZG_CF_EOF = 1u << 3,        /* the peer sent FIN */
+    ZG_CF_EOF_SEEN = 1u << 4,   /* on_data saw ZG_IN_EOF */
+    ZG_CF_NEW = 1u << 5,        /* bytes arrived since the last on_data */
+    ZG_CF_PAUSED = 1u << 6,     /* the plugin paused reading */
+    ZG_CF_PARKED = 1u << 7,     /* recv ended on -ENOBUFS: waits for buffers */
+    ZG_CF_DIRTY = 1u << 8,      /* on the dirty list */
+    ZG_CF_WANT_CLOSE = 1u << 9, /* close once output is flushed */
+    ZG_CF_CLOSED = 1u << 10,    /* on_close ran; waiting for ops to end */
+    ZG_CF_CANCEL = 1u << 11,    /* a cancel for the recv was submitted */
+    ZG_CF_BACKOFF = 1u << 12,   /* output over the high watermark */
+    ZG_CF_SHUT_WR = 1u << 13,   /* our write side is shut down */
+    ZG_CF_WANT_WR = 1u << 14,   /* the plugin wants on_writable */
+    ZG_CF_DRAINED = 1u << 15,   /* on_drain ran */
+};
+
+struct zg_conn_s {
+    uint32_t flags;
+    uint32_t gen;   /* bumped when the slot is freed */
+    uint32_t slot;
+    int fd;
+    uint16_t lidx;  /* listener index */
+    uint8_t reason; /* zg_close_reason_t once closing */
+    uint8_t how;    /* zg_close_how_t of a requested close */
+    zg_reactor_t *r;
+    void *data;     /* the plugin's per-connection state */
+    uint64_t id;
+    size_t rsv;     /* room handed out by the last reserve() */
+    uint64_t last_active; /* ms of the last byte moved either way */
+    uint64_t timer_at;    /* plugin timer deadline in ms, 0 = none */
+    uint32_t tw_next;     /* timer wheel links (slots) */
+    uint32_t tw_prev;
+    int32_t tw_bucket;    /* wheel bucket, -1 = not filed */
+    zg_rxq_t rx;
+    zg_outq_t out;
+    struct msghdr msg;
+    struct iovec iov[ZG_IOV_MAX];
+};
+
+struct zg_reactor_s {
+    zg_engine_t *e;
+    uint32_t id;
+    const zg_reactor_conf_t *conf;
+    pthread_t thread;
+    int started;
+    zg_startsync_t sync;
+    struct io_uring ring;
+    int ring_ok;
+    int ring_fd;
+    unsigned ring_flags;
+    struct io_uring_buf_ring *br;
+    size_t br_size;
+    unsigned char *bufmem;
+    size_t bufmem_size;
+    uint32_t bmask;
+    int inc;          /* buffers are consumed incrementally */
+    int reg_ring;     /* the ring fd is registered (cheaper enter) */
+    zg_bufpool_t pool;
+    zg_chunkpool_t chunks;
+    zg_conn_t *conns;
+    uint32_t nconns;
+    uint32_t *freelist;
+    uint32_t nfree;
+    uint32_t *dirty;
+    uint32_t ndirty;
+    uint32_t *parked; /* FIFO of slots waiting for buffers */
+    uint32_t nparked;
+    int compact_all;  /* a recv ran out of buffers this iteration */
+    void **rdata;     /* per listener: the plugin's reactor_data */
+    int *rinited;
+    uint32_t live;    /* slots in use */
+    int stopping;
+    _Atomic int done; /* the thread is leaving its loop */
+    int draining;
+    uint64_t drain_deadline;
+    uint64_t now;     /* CLOCK_MONOTONIC ms, read once per loop iteration */
+    uint64_t tick;    /* last timer wheel tick expired */
+    uint32_t ntimed;  /* connections filed in the wheel */
+    /* Buckets; the extra last one holds the bucket being expired. */
+    uint32_t wheel[ZG_WHEEL + 1];
+    time_t full_logged;
+    uint64_t full_dropped;
+};
+
+#define ZG_BGID 0
+
+/* The reactor running on this thread (NULL elsewhere), and the log prefix
+ * of the plugin being called. */
+extern __thread zg_reactor_t *zg_tls_reactor;
+extern __thread const char *zg_tls_prefix;
+
+static inline zg_listener_t *zg_conn_listener(const zg_conn_t *c)
+{
+    return &c->r->e->listeners[c->lidx];
+}
+
+static inline const zg_plugin_t *zg_conn_plugin(const zg_conn_t *c)
+{
+    return &zg_conn_listener(c)->mod->desc;
+}
+
+/* Queue c for zg_process at the end of this loop iteration. */
+static inline void zg_dirty(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (c->flags & ZG_CF_DIRTY)
+        return;
+    c->flags |= ZG_CF_DIRTY;
+    r->dirty[r->ndirty++] = c->slot;
+}
+
+/* Request a close; how decides whether output is flushed first. */
+void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
+                   zg_close_reason_t reason);
+
+/* Timer wheel (timer.c): file c under its earliest deadline (idle timeout
+ * or plugin timer), take it out, expire every tick up to r->now. */
+void zg_tw_file(zg_reactor_t *r, zg_conn_t *c);
+void zg_tw_unlink(zg_reactor_t *r, zg_conn_t *c);
+void zg_tw_expire(zg_reactor_t *r);
+
+#endif /* ZG_REACTOR_H */
