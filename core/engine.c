@@ -369,9 +369,20 @@ fail:
     return ret;
 }
 
-int zg_listener_admit(zg_listener_t *l, int fd)
+void zg_listener_refuse(zg_listener_t *l, int fd)
 {
     const zg_plugin_t *pl = &l->mod->desc;
+
+    if (pl->over_limit_response != NULL && pl->over_limit_response_len > 0 &&
+        send(fd, pl->over_limit_response, pl->over_limit_response_len,
+             MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* Best effort: the socket is closed either way. */
+    }
+    close(fd);
+}
+
+int zg_listener_admit(zg_listener_t *l, int fd)
+{
     int64_t n = atomic_fetch_add_explicit(&l->active, 1,
                                           memory_order_relaxed);
     int64_t sec, last;
@@ -382,12 +393,7 @@ int zg_listener_admit(zg_listener_t *l, int fd)
     atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
     total = atomic_fetch_add_explicit(&l->rejected, 1,
                                       memory_order_relaxed) + 1;
-    if (pl->over_limit_response != NULL && pl->over_limit_response_len > 0 &&
-        send(fd, pl->over_limit_response, pl->over_limit_response_len,
-             MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-        /* Best effort: the socket is closed either way. */
-    }
-    close(fd);
+    zg_listener_refuse(l, fd);
     sec = (int64_t)time(NULL);
     last = atomic_load_explicit(&l->rejected_logged, memory_order_relaxed);
     if (last != sec &&
@@ -415,6 +421,14 @@ void zg_engine_drain(zg_engine_t *e)
 {
     atomic_store(&e->draining, 1);
     zg_acceptor_join(e);
+    /* Connections still in the backlog are refused (RST), not left to
+     * wait for an accept that will never come. */
+    for (uint32_t i = 0; i < e->nlisteners; i++) {
+        if (e->listeners[i].fd >= 0) {
+            close(e->listeners[i].fd);
+            e->listeners[i].fd = -1;
+        }
+    }
     for (uint32_t i = 0; i < e->nreactors; i++) {
         zg_reactor_t *r = e->reactors[i];
 

@@ -87,6 +87,10 @@ uint32_t zg_engine_running(zg_engine_t *e);
  * returns 0. Any thread. */
 int zg_listener_admit(zg_listener_t *l, int fd);
 
+/* Turn fd away: the plugin's over_limit_response (best effort, never
+ * blocking), then close. Any thread. */
+void zg_listener_refuse(zg_listener_t *l, int fd);
+
 /* Free everything (plugins' fini, loader, sockets). */
 void zg_engine_free(zg_engine_t *e);
 

@@ -138,6 +138,17 @@ void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
 
 static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
 {
+    /* A slot must not stay on the parked list into its next life. */
+    if (c->flags & ZG_CF_PARKED) {
+        for (uint32_t i = 0; i < r->nparked; i++) {
+            if (r->parked[i] == c->slot) {
+                memmove(r->parked + i, r->parked + i + 1,
+                        (r->nparked - i - 1) * sizeof(*r->parked));
+                r->nparked--;
+                break;
+            }
+        }
+    }
     if (c->how == ZG_CLOSE_ABORT) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
@@ -425,7 +436,7 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
         if (!r->stopping)
             zg_log_full(r);
         atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
-        close(fd);
+        zg_listener_refuse(l, fd);
         return;
     }
     c = &r->conns[r->freelist[--r->nfree]];
@@ -632,10 +643,15 @@ static void zg_loop(zg_reactor_t *r)
                    "closing %u connection(s)", r->id, r->live);
             zg_reactor_stop_all(r);
         }
-        /* Items appended while walking the list are handled in this pass. */
-        for (uint32_t i = 0; i < r->ndirty; i++)
-            zg_process(r, &r->conns[r->dirty[i]]);
-        r->ndirty = 0;
+        /* Connections queued while processing are handled in this pass. */
+        while (r->ndirty > 0) {
+            uint32_t slot = r->dirty[r->dhead];
+
+            if (++r->dhead == r->nconns)
+                r->dhead = 0;
+            r->ndirty--;
+            zg_process(r, &r->conns[slot]);
+        }
         if (r->compact_all)
             zg_compact_all(r);
         zg_publish(r);

@@ -88,7 +88,11 @@ struct zg_reactor_s {
     uint32_t nconns;
     uint32_t *freelist;
     uint32_t nfree;
+    /* Connections to bring up to date this iteration: a FIFO ring holding
+     * each connection at most once (ZG_CF_DIRTY set exactly while queued),
+     * so it never holds more than nconns entries. */
     uint32_t *dirty;
+    uint32_t dhead;
     uint32_t ndirty;
     uint32_t *parked; /* FIFO of slots waiting for buffers */
     uint32_t nparked;
@@ -132,7 +136,12 @@ static inline void zg_dirty(zg_reactor_t *r, zg_conn_t *c)
     if (c->flags & ZG_CF_DIRTY)
         return;
     c->flags |= ZG_CF_DIRTY;
-    r->dirty[r->ndirty++] = c->slot;
+    uint32_t tail = r->dhead + r->ndirty;
+
+    if (tail >= r->nconns)
+        tail -= r->nconns;
+    r->dirty[tail] = c->slot;
+    r->ndirty++;
 }
 
 /* Request a close; how decides whether output is flushed first. */
