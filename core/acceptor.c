@@ -26,9 +26,9 @@ struct zg_acceptor_s {
     pthread_t thread;
     int started;
     zg_startsync_t sync;
-    uint32_t next;      /* round-robin cursor */
+    uint32_t next; /* round-robin cursor */
     int stopping;
-    uint8_t *paused;    /* per listener: waiting out an fd shortage */
+    uint8_t *paused; /* per listener: waiting out an fd shortage */
 };
 
 static struct io_uring_sqe *zg_acc_sqe(zg_acceptor_t *a)

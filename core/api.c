@@ -13,8 +13,8 @@
 
 static int zg_api_usable(const zg_conn_t *c)
 {
-    return c != NULL && (c->flags & ZG_CF_USED) &&
-           !(c->flags & ZG_CF_CLOSED) && c->r == zg_tls_reactor;
+    return c != NULL && (c->flags & ZG_CF_USED) && !(c->flags & ZG_CF_CLOSED) &&
+           c->r == zg_tls_reactor;
 }
 
 static int zg_api_send(zg_conn_t *c, const void *data, size_t len)
@@ -78,8 +78,7 @@ static int zg_api_close(zg_conn_t *c, zg_close_how_t how)
 {
     if (c == NULL || !(c->flags & ZG_CF_USED) || c->r != zg_tls_reactor)
         return -EINVAL;
-    if (how != ZG_CLOSE_FLUSH && how != ZG_CLOSE_ABORT &&
-        how != ZG_CLOSE_WRITE)
+    if (how != ZG_CLOSE_FLUSH && how != ZG_CLOSE_ABORT && how != ZG_CLOSE_WRITE)
         return -EINVAL;
     if (how == ZG_CLOSE_WRITE) {
         if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR))
@@ -108,8 +107,7 @@ static int zg_api_pause_read(zg_conn_t *c, int paused)
     return 0;
 }
 
-static int zg_api_peer_addr(zg_conn_t *c, struct sockaddr *addr,
-                            socklen_t *len)
+static int zg_api_peer_addr(zg_conn_t *c, struct sockaddr *addr, socklen_t *len)
 {
     if (!zg_api_usable(c))
         return -EINVAL;

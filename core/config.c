@@ -1362,9 +1362,9 @@ static int conf_listener(zg_conf_ctx_t *c, json_t *o, zg_config_t *cfg,
         return rc;
     if (l->write_low_watermark >= l->write_high_watermark) {
         conf_push(c, "write_low_watermark", 0);
-        rc = conf_err(c, json_object_get(o, "write_low_watermark")
-                             ? ZG_AT_VALUE
-                             : ZG_AT_NONE,
+        rc = conf_err(c,
+                      json_object_get(o, "write_low_watermark") ? ZG_AT_VALUE
+                                                                : ZG_AT_NONE,
                       "%u must be below write_high_watermark (%u)",
                       l->write_low_watermark, l->write_high_watermark);
         conf_pop(c);

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define ZG_MAX_REACTORS 256
+#define ZG_MAX_REACTORS  256
 #define ZG_MAX_LISTENERS 64
 
 typedef enum { ZG_ACCEPT_ACCEPTOR = 0, ZG_ACCEPT_REUSEPORT } zg_accept_mode_t;
@@ -21,8 +21,9 @@ typedef enum { ZG_TRI_AUTO = 0, ZG_TRI_ON, ZG_TRI_OFF } zg_tristate_t;
 
 /* The acceptor thread's ring ("acceptor" object). */
 typedef struct zg_acceptor_conf_s {
-    uint32_t ring_entries;  /* "ring_entries": 2..32768, default 256 */
-    uint32_t batch;         /* "batch": max CQEs per loop, 1..65536, default 256 */
+    uint32_t ring_entries; /* "ring_entries": 2..32768, default 256 */
+    /* "batch": max CQEs per loop, 1..65536, default 256 */
+    uint32_t batch;
     uint32_t cq_timeout_us; /* "cq_timeout_us": 0..10000000, default 100000 */
     int sqpoll;             /* "sqpoll": bool, default false */
     int sq_cpu;             /* "sq_cpu": -1..1023, default -1 */
@@ -31,8 +32,9 @@ typedef struct zg_acceptor_conf_s {
 
 /* One reactor's knobs ("reactor" object, then "reactor_overrides"). */
 typedef struct zg_reactor_conf_s {
-    uint32_t ring_entries;        /* 2..32768, default 1024 */
-    uint32_t recv_buffer_size;    /* 64..1048576, multiple of 64, default 16384 */
+    uint32_t ring_entries; /* 2..32768, default 1024 */
+    /* 64..1048576, multiple of 64, default 16384 */
+    uint32_t recv_buffer_size;
     uint32_t buffer_ring_entries; /* power of 2, 1..32768, default 1024 */
     uint32_t batch_cqes;          /* 1..65536, default 1024 */
     uint32_t max_connections;     /* 1..1048576, default 8192 */
@@ -40,46 +42,64 @@ typedef struct zg_reactor_conf_s {
     int sqpoll;                   /* bool, default false */
     int sq_cpu;                   /* -1..1023, default -1 */
     uint32_t sq_idle_ms;          /* 0..60000, default 100 */
-    int cpu_affinity;             /* "cpu_affinity": "auto" | "off" | int >= 0
-                                     -> -1 auto, -2 off, n = pin to CPU n; default "off" -> -2 */
+    /* "cpu_affinity": "auto" (-1: reactor i on CPU i), "off" (-2, the
+     * default) or a CPU number n >= 0 (pin every reactor to n) */
+    int cpu_affinity;
     zg_tristate_t incremental_buffers; /* "auto" | true | false, default auto */
     zg_tristate_t recv_bundle;         /* "auto" | true | false, default auto */
 } zg_reactor_conf_t;
 
 typedef struct zg_log_conf_s {
-    int level;          /* "level": debug|info|notice|warn|error|crit|alert|emerg -> zg_log_level_t; default info */
-    char *error_log;    /* "error_log": "stderr" or a file path; default "stderr" */
-    char *access_log;   /* "access_log": "off" or a path; default "off" */
+    /* "level": debug|info|notice|warn|error|crit|alert|emerg ->
+     * zg_log_level_t; default info */
+    int level;
+    /* "error_log": "stderr" or a file path; default "stderr" */
+    char *error_log;
+    char *access_log; /* "access_log": "off" or a path; default "off" */
 } zg_log_conf_t;
 
 typedef struct zg_listener_conf_s {
-    char *name;                  /* "name": required, [A-Za-z0-9_.-]{1,64}, unique */
-    char *listen;                /* "listen": required, as written: "127.0.0.1:7000", "[::]:80", "*:80" */
-    struct sockaddr_storage addr;/* parsed from listen */
+    /* "name": required, [A-Za-z0-9_.-]{1,64}, unique */
+    char *name;
+    /* "listen": required, as written: "127.0.0.1:7000", "[::]:80", "*:80" */
+    char *listen;
+    struct sockaddr_storage addr; /* parsed from listen */
     socklen_t addrlen;
-    zg_ip_version_t ip_version;  /* "ip_version": "v4"|"v6"|"dual", default "dual" (only matters for [::]) */
-    int backlog;                 /* "backlog": 1..1048576, default 511 */
-    char *plugin;                /* "plugin": required: a name ("echo") or a path containing '/' */
-    char *plugin_config;         /* "config": any JSON object, serialized compact; "{}" if absent */
-    uint32_t idle_timeout_ms;    /* "idle_timeout_ms": 0 (off)..86400000, default 60000 */
-    uint32_t max_connections;    /* "max_connections": 1..10000000, default 100000 */
-    uint32_t max_held_bytes;     /* "max_held_bytes": 1024..1073741824, default 1048576 */
-    int tcp_nodelay;             /* "tcp_nodelay": bool, default true */
-    uint32_t write_high_watermark; /* "write_high_watermark": 1024..1073741824, default 1048576:
-                                      unsent output past which on_data stops and reading pauses */
-    uint32_t write_low_watermark;  /* "write_low_watermark": 0..high-1, default 262144: reading resumes */
-    int line;                    /* line of the listener object in the file (0 if unknown), for messages */
+    /* "ip_version": "v4"|"v6"|"dual", default "dual" (only matters for [::]) */
+    zg_ip_version_t ip_version;
+    int backlog; /* "backlog": 1..1048576, default 511 */
+    /* "plugin": required: a name ("echo") or a path containing '/' */
+    char *plugin;
+    /* "config": any JSON object, serialized compact; "{}" if absent */
+    char *plugin_config;
+    /* "idle_timeout_ms": 0 (off)..86400000, default 60000 */
+    uint32_t idle_timeout_ms;
+    /* "max_connections": 1..10000000, default 100000 */
+    uint32_t max_connections;
+    /* "max_held_bytes": 1024..1073741824, default 1048576 */
+    uint32_t max_held_bytes;
+    int tcp_nodelay; /* "tcp_nodelay": bool, default true */
+    /* "write_high_watermark": 1024..1073741824, default 1048576: unsent
+     * output past which on_data stops and reading pauses */
+    uint32_t write_high_watermark;
+    /* "write_low_watermark": 0..high-1, default 262144: reading resumes */
+    uint32_t write_low_watermark;
+    /* line of the listener object in the file (0 if unknown), for messages */
+    int line;
 } zg_listener_conf_t;
 
 typedef struct zg_config_s {
-    char *path;                  /* the file name as given, or "<embedded>" */
-    uint32_t reactors;           /* "reactors": 1..ZG_MAX_REACTORS, default 1 */
-    zg_accept_mode_t accept;     /* "accept": "acceptor" | "reuseport", default acceptor */
+    char *path;        /* the file name as given, or "<embedded>" */
+    uint32_t reactors; /* "reactors": 1..ZG_MAX_REACTORS, default 1 */
+    /* "accept": "acceptor" | "reuseport", default acceptor */
+    zg_accept_mode_t accept;
     zg_acceptor_conf_t acceptor;
-    zg_reactor_conf_t reactor[ZG_MAX_REACTORS]; /* [i] = defaults + "reactor" + overrides for id i */
+    /* [i] = defaults + "reactor" + overrides for id i */
+    zg_reactor_conf_t reactor[ZG_MAX_REACTORS];
     zg_log_conf_t log;
-    uint32_t shutdown_timeout_ms; /* "shutdown_timeout_ms": 0..3600000, default 10000 */
-    size_t nlisteners;            /* 1..ZG_MAX_LISTENERS */
+    /* "shutdown_timeout_ms": 0..3600000, default 10000 */
+    uint32_t shutdown_timeout_ms;
+    size_t nlisteners; /* 1..ZG_MAX_LISTENERS */
     zg_listener_conf_t listeners[ZG_MAX_LISTENERS];
 } zg_config_t;
 

@@ -70,8 +70,8 @@ int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
     int ret = -EINVAL, first = 0;
 
     if (sqpoll) {
-        unsigned sq = IORING_SETUP_SQPOLL |
-                      (sq_cpu >= 0 ? IORING_SETUP_SQ_AFF : 0);
+        unsigned sq =
+            IORING_SETUP_SQPOLL | (sq_cpu >= 0 ? IORING_SETUP_SQ_AFF : 0);
 
         tries[ntries++] = sq | IORING_SETUP_SINGLE_ISSUER;
         tries[ntries++] = sq;
@@ -146,32 +146,41 @@ int zg_uring_probe(char *err, size_t errlen)
         fclose(f);
     }
     if (ret == -ENOSYS) {
-        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+        snprintf(err, errlen,
+                 "io_uring is not available: io_uring_setup() "
                  "failed (%d: %s); this kernel lacks io_uring "
                  "(CONFIG_IO_URING), Linux 6.1 or newer is needed, or a "
-                 "seccomp policy answers ENOSYS", -ret, strerror(-ret));
+                 "seccomp policy answers ENOSYS",
+                 -ret, strerror(-ret));
     } else if (ret == -EPERM && (buf[0] == '1' || buf[0] == '2')) {
-        snprintf(err, errlen, "io_uring is disabled: sysctl "
+        snprintf(err, errlen,
+                 "io_uring is disabled: sysctl "
                  "kernel.io_uring_disabled=%c; run "
-                 "\"sysctl -w kernel.io_uring_disabled=0\"%s", buf[0],
+                 "\"sysctl -w kernel.io_uring_disabled=0\"%s",
+                 buf[0],
                  buf[0] == '1' ? " or add this user to the group in "
-                                 "kernel.io_uring_group" : "");
+                                 "kernel.io_uring_group"
+                               : "");
     } else if (ret == -EPERM) {
-        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+        snprintf(err, errlen,
+                 "io_uring is not available: io_uring_setup() "
                  "failed (%d: %s); a seccomp policy (container runtime?) "
                  "denies it: allow io_uring_setup, io_uring_enter and "
-                 "io_uring_register", -ret, strerror(-ret));
+                 "io_uring_register",
+                 -ret, strerror(-ret));
     } else if (ret == -ENOMEM && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
                rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (64u << 20)) {
-        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
+        snprintf(err, errlen,
+                 "io_uring is not available: io_uring_setup() "
                  "failed (%d: %s); RLIMIT_MEMLOCK is %llu KiB, too low on "
                  "kernels before 5.12: raise it (ulimit -l unlimited, or "
-                 "LimitMEMLOCK=infinity in the systemd unit)", -ret,
-                 strerror(-ret), (unsigned long long)rl.rlim_cur / 1024);
+                 "LimitMEMLOCK=infinity in the systemd unit)",
+                 -ret, strerror(-ret), (unsigned long long)rl.rlim_cur / 1024);
     } else {
-        snprintf(err, errlen, "io_uring is not available: io_uring_setup() "
-                 "failed (%d: %s)%s", -ret, strerror(-ret),
-                 zg_ring_hint(ret));
+        snprintf(err, errlen,
+                 "io_uring is not available: io_uring_setup() "
+                 "failed (%d: %s)%s",
+                 -ret, strerror(-ret), zg_ring_hint(ret));
     }
     return ret;
 }
@@ -276,8 +285,8 @@ static int zg_open_listener(zg_listener_t *l, const struct sockaddr *sa,
         int v6only = lc->ip_version == ZG_IP_V6;
 
         what = "setsockopt(IPV6_V6ONLY)";
-        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
-                       sizeof(v6only)) < 0)
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) <
+            0)
             goto fail;
     }
     /* Accepted sockets inherit TCP_NODELAY from the listener. */
@@ -293,8 +302,8 @@ static int zg_open_listener(zg_listener_t *l, const struct sockaddr *sa,
         goto fail;
     return fd;
 fail:
-    snprintf(err, errlen, "listener \"%s\": %s on %s failed (%d: %s)",
-             lc->name, what, lc->listen, errno, strerror(errno));
+    snprintf(err, errlen, "listener \"%s\": %s on %s failed (%d: %s)", lc->name,
+             what, lc->listen, errno, strerror(errno));
     if (fd >= 0)
         close(fd);
     return -1;
@@ -331,8 +340,8 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
         }
         l->rp_fds[0] = fd;
         for (uint32_t k = 1; k < nr; k++) {
-            l->rp_fds[k] = zg_open_listener(l, (struct sockaddr *)&ss, sslen,
-                                            1, err, errlen);
+            l->rp_fds[k] = zg_open_listener(l, (struct sockaddr *)&ss, sslen, 1,
+                                            err, errlen);
             if (l->rp_fds[k] < 0)
                 return -EADDRNOTAVAIL;
         }
@@ -383,16 +392,15 @@ void zg_listener_refuse(zg_listener_t *l, int fd)
 
 int zg_listener_admit(zg_listener_t *l, int fd)
 {
-    int64_t n = atomic_fetch_add_explicit(&l->active, 1,
-                                          memory_order_relaxed);
+    int64_t n = atomic_fetch_add_explicit(&l->active, 1, memory_order_relaxed);
     int64_t sec, last;
     uint64_t total;
 
     if (n < (int64_t)l->conf->max_connections)
         return 1;
     atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
-    total = atomic_fetch_add_explicit(&l->rejected, 1,
-                                      memory_order_relaxed) + 1;
+    total =
+        atomic_fetch_add_explicit(&l->rejected, 1, memory_order_relaxed) + 1;
     zg_listener_refuse(l, fd);
     sec = (int64_t)time(NULL);
     last = atomic_load_explicit(&l->rejected_logged, memory_order_relaxed);
@@ -452,8 +460,7 @@ void zg_engine_stop(zg_engine_t *e)
             continue;
         if (zg_ctl_send(zg_reactor_ring_fd(r),
                         zg_ud(ZG_OP_CTL, 0, ZG_CTL_STOP)) < 0)
-            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the stop message",
-                   i);
+            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the stop message", i);
     }
     for (uint32_t i = 0; i < e->nreactors; i++) {
         if (e->reactors[i] != NULL)

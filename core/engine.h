@@ -22,16 +22,16 @@ typedef struct zg_acceptor_s zg_acceptor_t;
 typedef struct zg_listener_s {
     const zg_listener_conf_t *conf;
     uint32_t index;
-    int fd;                 /* acceptor mode: the listening socket, or -1 */
-    int *rp_fds;            /* reuseport mode: one socket per reactor */
-    char addr[64];          /* bound address, "127.0.0.1:7000" */
+    int fd;        /* acceptor mode: the listening socket, or -1 */
+    int *rp_fds;   /* reuseport mode: one socket per reactor */
+    char addr[64]; /* bound address, "127.0.0.1:7000" */
     zg_module_t *mod;
-    void *plugin_data;      /* from init() */
+    void *plugin_data; /* from init() */
     int inited;
-    char prefix[48];        /* "plugin NAME" for log lines */
+    char prefix[48]; /* "plugin NAME" for log lines */
     _Atomic uint64_t accepted;
-    _Atomic int64_t active;   /* admitted and not yet closed */
-    _Atomic uint64_t rejected; /* closed at once: max_connections */
+    _Atomic int64_t active;          /* admitted and not yet closed */
+    _Atomic uint64_t rejected;       /* closed at once: max_connections */
     _Atomic int64_t rejected_logged; /* second of the last log line */
 } zg_listener_t;
 

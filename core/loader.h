@@ -13,15 +13,15 @@
 
 /* A loaded, validated plugin module (one per .so file). */
 typedef struct zg_module_s {
-    char *path;        /* resolved file path, or "<builtin:name>" */
-    void *handle;      /* dlopen handle, NULL for built-ins */
-    zg_plugin_t desc;  /* host-size copy; fields the plugin lacks are zero */
+    char *path;       /* resolved file path, or "<builtin:name>" */
+    void *handle;     /* dlopen handle, NULL for built-ins */
+    zg_plugin_t desc; /* host-size copy; fields the plugin lacks are zero */
 } zg_module_t;
 
 typedef struct zg_loader_s {
     zg_module_t *mods[64];
     size_t nmods;
-    char **search_dirs;  /* NULL-terminated list of directories, owned */
+    char **search_dirs; /* NULL-terminated list of directories, owned */
 } zg_loader_t;
 
 /*
@@ -50,9 +50,9 @@ int zg_loader_init(zg_loader_t *ld, const char *extra_dir);
  *   "plugin /x/bad.so: unknown flags 0x4 (known 0x0)"
  *   "plugin /x/bad.so: name \"echo\" already loaded from /y/echo.so"
  *   "plugin /x/bad.so: missing required callback on_data"
- *   "plugin /x/bad.so: invalid name \"Bad Name\" (need [a-z0-9_-], 1..32 chars)"
- * The minimum accepted struct_size is that of the ABI 1.0 descriptor (all
- * fields through on_close).
+ *   "plugin /x/bad.so: invalid name \"Bad Name\" (need [a-z0-9_-], 1..32
+ * chars)" The minimum accepted struct_size is that of the ABI 1.0 descriptor
+ * (all fields through on_close).
  */
 int zg_loader_load(zg_loader_t *ld, const char *spec, zg_module_t **out,
                    char *err, size_t errlen);

@@ -21,7 +21,8 @@ int zg_log_open(const char *path);
 int zg_log_level_parse(const char *name);
 const char *zg_log_level_name(int level);
 
-void zg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void zg_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void zg_logv(int level, const char *prefix, const char *fmt, va_list ap);
 
 #define zg_log_enabled(lvl) ((lvl) <= zg_log_level)

@@ -143,8 +143,10 @@ int main(int argc, char **argv)
         printf("listening %s %s\n", engine.listeners[i].conf->name,
                engine.listeners[i].addr);
     fflush(stdout);
-    zg_log(ZG_LOG_NOTICE, "zerg %s started: %u reactor(s), %u listener(s), "
-           "accept mode %s", ZG_VERSION, engine.nreactors, engine.nlisteners,
+    zg_log(ZG_LOG_NOTICE,
+           "zerg %s started: %u reactor(s), %u listener(s), "
+           "accept mode %s",
+           ZG_VERSION, engine.nreactors, engine.nlisteners,
            cfg->accept == ZG_ACCEPT_REUSEPORT ? "reuseport" : "acceptor");
 
     for (int draining = 0;;) {
@@ -178,12 +180,13 @@ int main(int argc, char **argv)
         }
         if (si.ssi_signo == SIGHUP) {
             zg_log(ZG_LOG_WARN, "SIGHUP: configuration reload is not "
-                   "supported yet; restart zerg to apply changes");
+                                "supported yet; restart zerg to apply changes");
             continue;
         }
         if (si.ssi_signo == SIGQUIT) {
             if (!draining) {
-                zg_log(ZG_LOG_NOTICE, "SIGQUIT received: graceful stop, "
+                zg_log(ZG_LOG_NOTICE,
+                       "SIGQUIT received: graceful stop, "
                        "draining connections (at most %u ms)",
                        cfg->shutdown_timeout_ms);
                 zg_engine_drain(&engine);
@@ -191,8 +194,8 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        zg_log(ZG_LOG_NOTICE, "signal %d (%s) received, stopping",
-               si.ssi_signo, strsignal((int)si.ssi_signo));
+        zg_log(ZG_LOG_NOTICE, "signal %d (%s) received, stopping", si.ssi_signo,
+               strsignal((int)si.ssi_signo));
         break;
     }
     status = 0;

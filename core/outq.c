@@ -48,8 +48,8 @@ static zg_chunk_t *zg_chunk_get_data(zg_chunkpool_t *cp, size_t room)
         cp->free_data = c->next;
         cp->nfree_data--;
     } else {
-        size_t sz = room <= ZG_CHUNK_ROOM ? ZG_CHUNK_SIZE
-                                          : sizeof(zg_chunk_t) + room;
+        size_t sz =
+            room <= ZG_CHUNK_ROOM ? ZG_CHUNK_SIZE : sizeof(zg_chunk_t) + room;
         c = malloc(sz);
         if (c == NULL)
             return NULL;

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define ZG_CHUNK_SIZE 16384 /* pooled data chunk, header included */
+#define ZG_CHUNK_SIZE  16384 /* pooled data chunk, header included */
 #define ZG_RESERVE_MAX 65536
 
 typedef struct zg_chunk_s zg_chunk_t;
@@ -39,7 +39,7 @@ typedef struct zg_chunkpool_s {
     zg_chunk_t *free_data;
     zg_chunk_t *free_refs;
     uint32_t nfree_data;
-    uint32_t max_free; /* data chunks kept for reuse */
+    uint32_t max_free;           /* data chunks kept for reuse */
     zg_chunk_release_fn release; /* for ref chunks */
     void *release_arg;
 } zg_chunkpool_t;

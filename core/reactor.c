@@ -31,7 +31,6 @@ static uint64_t zg_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-
 static struct io_uring_sqe *zg_sqe(zg_reactor_t *r)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
@@ -254,8 +253,8 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         }
         f = c->flags;
         if (((f & ZG_CF_NEW) || ((f & ZG_CF_EOF) && !(f & ZG_CF_EOF_SEEN))) &&
-            !(f & (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF |
-                   ZG_CF_CLOSED)))
+            !(f &
+              (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF | ZG_CF_CLOSED)))
             zg_deliver(r, c);
     }
     if ((c->flags & ZG_CF_WANT_CLOSE) && c->how == ZG_CLOSE_ABORT)
@@ -286,12 +285,10 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         if (stop_reading && (f & ZG_CF_RECV))
             zg_cancel(r, c, 0);
         else if (!stop_reading &&
-                 !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_PARKED |
-                        ZG_CF_CANCEL)))
+                 !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_PARKED | ZG_CF_CANCEL)))
             zg_arm_recv(r, c);
     }
-    if ((c->flags & ZG_CF_CLOSED) &&
-        !(c->flags & (ZG_CF_RECV | ZG_CF_SEND)))
+    if ((c->flags & ZG_CF_CLOSED) && !(c->flags & (ZG_CF_RECV | ZG_CF_SEND)))
         zg_slot_free(r, c);
 }
 
@@ -353,13 +350,14 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 
         if (zg_bufpool_take(&r->pool, bid, res > 0 ? (uint32_t)res : 0, more,
                             &off) < 0) {
-            zg_log(ZG_LOG_ALERT, "reactor %u: kernel filled buffer %u "
-                   "that is not in the ring", r->id, bid);
+            zg_log(ZG_LOG_ALERT,
+                   "reactor %u: kernel filled buffer %u "
+                   "that is not in the ring",
+                   r->id, bid);
         } else if (c == NULL || (c->flags & ZG_CF_CLOSED) || res <= 0) {
             /* A late CQE for a closed or reused slot: recycle only. */
             zg_bufpool_unref(&r->pool, bid);
-        } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, (uint32_t)res) <
-                   0) {
+        } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, (uint32_t)res) < 0) {
             zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         } else {
             c->flags |= ZG_CF_NEW;
@@ -394,8 +392,8 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     if (cqe->res < 0) {
         if (!(c->flags & ZG_CF_CLOSED) && cqe->res != -ECANCELED) {
             zg_log(ZG_LOG_INFO, "%s: send() failed (%d: %s) on connection %llu",
-                   zg_conn_listener(c)->prefix, -cqe->res,
-                   strerror(-cqe->res), (unsigned long long)c->id);
+                   zg_conn_listener(c)->prefix, -cqe->res, strerror(-cqe->res),
+                   (unsigned long long)c->id);
             zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         }
     } else {
@@ -448,8 +446,8 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     c->how = 0;
     c->data = NULL;
     c->rsv = 0;
-    c->id = atomic_fetch_add_explicit(&r->e->next_conn_id, 1,
-                                      memory_order_relaxed);
+    c->id =
+        atomic_fetch_add_explicit(&r->e->next_conn_id, 1, memory_order_relaxed);
     c->last_active = r->now;
     c->timer_at = 0;
     c->tw_bucket = -1;
@@ -639,8 +637,10 @@ static void zg_loop(zg_reactor_t *r)
         if (r->ntimed > 0)
             zg_tw_expire(r);
         if (r->draining && !r->stopping && r->now >= r->drain_deadline) {
-            zg_log(ZG_LOG_NOTICE, "reactor %u: shutdown_timeout_ms reached, "
-                   "closing %u connection(s)", r->id, r->live);
+            zg_log(ZG_LOG_NOTICE,
+                   "reactor %u: shutdown_timeout_ms reached, "
+                   "closing %u connection(s)",
+                   r->id, r->live);
             zg_reactor_stop_all(r);
         }
         /* Connections queued while processing are handled in this pass. */
@@ -689,8 +689,10 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     ret = zg_ring_setup(&r->ring, rc->ring_entries, rc->sqpoll, rc->sq_cpu,
                         rc->sq_idle_ms, who, &r->ring_flags);
     if (ret < 0) {
-        snprintf(err, errlen, "%s: io_uring_queue_init_params(%u) failed "
-                 "(%d: %s)%s", who, rc->ring_entries, -ret, strerror(-ret),
+        snprintf(err, errlen,
+                 "%s: io_uring_queue_init_params(%u) failed "
+                 "(%d: %s)%s",
+                 who, rc->ring_entries, -ret, strerror(-ret),
                  zg_ring_hint(ret));
         return ret;
     }
@@ -725,10 +727,11 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
         r->inc = ret == 0;
         if (ret < 0 && rc->incremental_buffers == ZG_TRI_ON) {
-            snprintf(err, errlen, "%s: incremental_buffers is true but the "
+            snprintf(err, errlen,
+                     "%s: incremental_buffers is true but the "
                      "kernel refuses IOU_PBUF_RING_INC (%d: %s); kernel 6.12 "
-                     "or newer is needed, or set it to \"auto\"", who, -ret,
-                     strerror(-ret));
+                     "or newer is needed, or set it to \"auto\"",
+                     who, -ret, strerror(-ret));
             return ret;
         }
     }
@@ -737,9 +740,10 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
     }
     if (ret < 0) {
-        snprintf(err, errlen, "%s: io_uring_register_buf_ring(%u entries) "
-                 "failed (%d: %s); kernel 5.19 or newer is needed", who,
-                 rc->buffer_ring_entries, -ret, strerror(-ret));
+        snprintf(err, errlen,
+                 "%s: io_uring_register_buf_ring(%u entries) "
+                 "failed (%d: %s); kernel 5.19 or newer is needed",
+                 who, rc->buffer_ring_entries, -ret, strerror(-ret));
         return ret;
     }
     r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
@@ -786,9 +790,10 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         ret = li->mod->desc.reactor_init(li->plugin_data, (int)r->id,
                                          &r->rdata[l]);
         if (ret != 0) {
-            snprintf(err, errlen, "%s: reactor_init of plugin %s for listener "
-                     "%s failed (%d)", who, li->mod->desc.name,
-                     li->conf->name, ret);
+            snprintf(err, errlen,
+                     "%s: reactor_init of plugin %s for listener "
+                     "%s failed (%d)",
+                     who, li->mod->desc.name, li->conf->name, ret);
             return -EINVAL;
         }
         r->rinited[l] = 1;
@@ -849,20 +854,19 @@ static void *zg_reactor_main(void *arg)
         return NULL;
     }
     if (r->id == 0)
-        zg_log(ZG_LOG_INFO,
-               "reactor 0: io_uring with %s, %u x %u-byte receive buffers "
-               "(%s consumption), registered ring fd: %s, recv bundles: %s",
-               (r->ring_flags & IORING_SETUP_DEFER_TASKRUN)
-                   ? "SINGLE_ISSUER|DEFER_TASKRUN"
-                   : (r->ring_flags & IORING_SETUP_COOP_TASKRUN)
-                         ? "COOP_TASKRUN"
-                         : "no task-run flags",
-               r->conf->buffer_ring_entries, r->conf->recv_buffer_size,
-               r->inc ? "incremental" : "whole-buffer",
-               r->reg_ring ? "yes" : "no",
-               r->conf->recv_bundle == ZG_TRI_ON
-                   ? "requested but not implemented yet"
-                   : "not used");
+        zg_log(
+            ZG_LOG_INFO,
+            "reactor 0: io_uring with %s, %u x %u-byte receive buffers "
+            "(%s consumption), registered ring fd: %s, recv bundles: %s",
+            (r->ring_flags & IORING_SETUP_DEFER_TASKRUN)
+                ? "SINGLE_ISSUER|DEFER_TASKRUN"
+            : (r->ring_flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN"
+                                                          : "no task-run flags",
+            r->conf->buffer_ring_entries, r->conf->recv_buffer_size,
+            r->inc ? "incremental" : "whole-buffer", r->reg_ring ? "yes" : "no",
+            r->conf->recv_bundle == ZG_TRI_ON
+                ? "requested but not implemented yet"
+                : "not used");
     zg_startsync_post(&r->sync, 1);
     zg_loop(r);
     zg_reactor_teardown(r);
@@ -880,8 +884,7 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
     r->conf = &e->cfg->reactor[id];
     r->ring_fd = -1;
     r->rdata = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rdata));
-    r->rinited = calloc(e->nlisteners ? e->nlisteners : 1,
-                        sizeof(*r->rinited));
+    r->rinited = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rinited));
     if (r->rdata == NULL || r->rinited == NULL) {
         free(r->rdata);
         free(r->rinited);
@@ -898,8 +901,8 @@ int zg_reactor_start(zg_reactor_t *r, char *err, size_t errlen)
     int ret = pthread_create(&r->thread, NULL, zg_reactor_main, r);
 
     if (ret != 0) {
-        snprintf(err, errlen, "reactor %u: pthread_create() failed (%s)",
-                 r->id, strerror(ret));
+        snprintf(err, errlen, "reactor %u: pthread_create() failed (%s)", r->id,
+                 strerror(ret));
         return -ret;
     }
     r->started = 1;
@@ -935,4 +938,3 @@ void zg_reactor_destroy(zg_reactor_t *r)
     pthread_cond_destroy(&r->sync.cv);
     free(r);
 }
-

@@ -17,9 +17,9 @@
 #include "rxbuf.h"
 
 #define ZG_IOV_MAX 16
-#define ZG_TICK_MS 10     /* timer wheel resolution */
-#define ZG_WHEEL 1024     /* buckets: one turn is about 10 s */
-#define ZG_NONE UINT32_MAX
+#define ZG_TICK_MS 10   /* timer wheel resolution */
+#define ZG_WHEEL   1024 /* buckets: one turn is about 10 s */
+#define ZG_NONE    UINT32_MAX
 
 /* Connection flags. */
 enum {
@@ -43,21 +43,21 @@ enum {
 
 struct zg_conn_s {
     uint32_t flags;
-    uint32_t gen;   /* bumped when the slot is freed */
+    uint32_t gen; /* bumped when the slot is freed */
     uint32_t slot;
     int fd;
     uint16_t lidx;  /* listener index */
     uint8_t reason; /* zg_close_reason_t once closing */
     uint8_t how;    /* zg_close_how_t of a requested close */
     zg_reactor_t *r;
-    void *data;     /* the plugin's per-connection state */
+    void *data; /* the plugin's per-connection state */
     uint64_t id;
-    size_t rsv;     /* room handed out by the last reserve() */
+    size_t rsv;           /* room handed out by the last reserve() */
     uint64_t last_active; /* ms of the last byte moved either way */
     uint64_t timer_at;    /* plugin timer deadline in ms, 0 = none */
     uint32_t tw_next;     /* timer wheel links (slots) */
     uint32_t tw_prev;
-    int32_t tw_bucket;    /* wheel bucket, -1 = not filed */
+    int32_t tw_bucket; /* wheel bucket, -1 = not filed */
     zg_rxq_t rx;
     zg_outq_t out;
     struct msghdr msg;
@@ -80,8 +80,8 @@ struct zg_reactor_s {
     unsigned char *bufmem;
     size_t bufmem_size;
     uint32_t bmask;
-    int inc;          /* buffers are consumed incrementally */
-    int reg_ring;     /* the ring fd is registered (cheaper enter) */
+    int inc;      /* buffers are consumed incrementally */
+    int reg_ring; /* the ring fd is registered (cheaper enter) */
     zg_bufpool_t pool;
     zg_chunkpool_t chunks;
     zg_conn_t *conns;
@@ -96,17 +96,17 @@ struct zg_reactor_s {
     uint32_t ndirty;
     uint32_t *parked; /* FIFO of slots waiting for buffers */
     uint32_t nparked;
-    int compact_all;  /* a recv ran out of buffers this iteration */
-    void **rdata;     /* per listener: the plugin's reactor_data */
+    int compact_all; /* a recv ran out of buffers this iteration */
+    void **rdata;    /* per listener: the plugin's reactor_data */
     int *rinited;
-    uint32_t live;    /* slots in use */
+    uint32_t live; /* slots in use */
     int stopping;
     _Atomic int done; /* the thread is leaving its loop */
     int draining;
     uint64_t drain_deadline;
-    uint64_t now;     /* CLOCK_MONOTONIC ms, read once per loop iteration */
-    uint64_t tick;    /* last timer wheel tick expired */
-    uint32_t ntimed;  /* connections filed in the wheel */
+    uint64_t now;    /* CLOCK_MONOTONIC ms, read once per loop iteration */
+    uint64_t tick;   /* last timer wheel tick expired */
+    uint32_t ntimed; /* connections filed in the wheel */
     /* Buckets; the extra last one holds the bucket being expired. */
     uint32_t wheel[ZG_WHEEL + 1];
     time_t full_logged;

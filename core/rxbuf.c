@@ -171,9 +171,9 @@ unsigned zg_rxq_views(const zg_rxq_t *q, const zg_bufpool_t *p,
     for (unsigned i = 0; i < q->n; i++) {
         const zg_rxseg_t *s = &q->seg[(q->head + i) % ZG_RXQ_SEGS];
 
-        views[i].data = (s->bid < 0 ? q->heap
-                                    : zg_bufpool_addr(p, (uint32_t)s->bid)) +
-                        s->off;
+        views[i].data =
+            (s->bid < 0 ? q->heap : zg_bufpool_addr(p, (uint32_t)s->bid)) +
+            s->off;
         views[i].len = s->len;
     }
     return q->n;

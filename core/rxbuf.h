@@ -29,11 +29,11 @@
 typedef struct zg_bufpool_s {
     unsigned char *base; /* nbufs * bufsize bytes */
     uint32_t bufsize;
-    uint32_t nbufs;      /* power of two, <= 32768 */
-    uint32_t nkernel;    /* buffers the kernel may still fill */
-    uint32_t *refs;      /* per buffer: references, the kernel's included */
-    uint32_t *koff;      /* per buffer: bytes the kernel already filled */
-    uint16_t *ret;       /* buffers to hand back at the next publish */
+    uint32_t nbufs;   /* power of two, <= 32768 */
+    uint32_t nkernel; /* buffers the kernel may still fill */
+    uint32_t *refs;   /* per buffer: references, the kernel's included */
+    uint32_t *koff;   /* per buffer: bytes the kernel already filled */
+    uint16_t *ret;    /* buffers to hand back at the next publish */
     uint32_t nret;
 } zg_bufpool_t;
 
@@ -50,9 +50,9 @@ typedef struct zg_rxq_s {
     zg_rxseg_t seg[ZG_RXQ_SEGS]; /* circular, oldest at head */
     uint8_t head;
     uint8_t n;
-    uint32_t heap_cap;           /* bytes allocated at heap */
-    unsigned char *heap;         /* heap segment storage, or NULL */
-    size_t held;                 /* sum of segment lengths */
+    uint32_t heap_cap;   /* bytes allocated at heap */
+    unsigned char *heap; /* heap segment storage, or NULL */
+    size_t held;         /* sum of segment lengths */
 } zg_rxq_t;
 
 /* Set up a pool over caller-provided memory (base may be NULL in tests

@@ -112,4 +112,3 @@ void zg_tw_expire(zg_reactor_t *r)
         }
     }
 }
-

@@ -20,8 +20,7 @@ static int echo_init(const zg_api_t *host, const char *conf, size_t len,
     /* echo takes no settings: refuse any, so typos do not go unnoticed. */
     for (size_t i = 0; i < len; i++) {
         if (conf[i] != '{' && conf[i] != '}' && conf[i] != ' ') {
-            snprintf(errbuf, errlen, "echo takes no config keys, got %s",
-                     conf);
+            snprintf(errbuf, errlen, "echo takes no config keys, got %s", conf);
             return -1;
         }
     }
@@ -50,8 +49,7 @@ static long echo_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
     return (long)in->total;
 }
 
-static void echo_close(zg_conn_t *c, void *conn_data,
-                       zg_close_reason_t reason)
+static void echo_close(zg_conn_t *c, void *conn_data, zg_close_reason_t reason)
 {
     (void)c;
     (void)conn_data;

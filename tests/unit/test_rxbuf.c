@@ -15,7 +15,7 @@
 #include "../../core/rxbuf.c"
 
 #define BSZ 16
-#define NB 8
+#define NB  8
 
 typedef struct {
     unsigned char mem[BSZ * NB];
@@ -255,8 +255,7 @@ static void test_incremental_pieces_share_a_buffer(void **state)
     assert_int_equal(f->q.seg[f->q.head].off, 5);
     assert_string_equal(flat(f), "fgh");
     /* Overfilling a buffer is a ring bug, not a silent overrun. */
-    assert_int_equal(zg_bufpool_take(&f->pool, 4, BSZ + 1, 1, &off),
-                     -EINVAL);
+    assert_int_equal(zg_bufpool_take(&f->pool, 4, BSZ + 1, 1, &off), -EINVAL);
     zg_rxq_consume(&f->q, &f->pool, 3);
     assert_int_equal(f->pool.nret, 1);
     zg_bufpool_published(&f->pool);
@@ -281,8 +280,8 @@ int main(void)
             test_retained_buffer_outlives_consumption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_on_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scarcity, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_incremental_pieces_share_a_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_pieces_share_a_buffer,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

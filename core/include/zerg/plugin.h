@@ -22,10 +22,10 @@ extern "C" {
 #endif
 
 #define ZG_PLUGIN_MAGIC 0x7a657267u /* "zerg" */
-#define ZG_ABI_MAJOR 1
-#define ZG_ABI_MINOR 1
+#define ZG_ABI_MAJOR    1
+#define ZG_ABI_MINOR    1
 
-#define ZG_PLUGIN_ENTRY zg_plugin_entry_v1
+#define ZG_PLUGIN_ENTRY      zg_plugin_entry_v1
 #define ZG_PLUGIN_ENTRY_NAME "zg_plugin_entry_v1"
 
 #if defined(__GNUC__)
@@ -61,11 +61,11 @@ typedef struct zg_input_s {
 
 /* Why a connection ended; passed to on_close. */
 typedef enum zg_close_reason_e {
-    ZG_CLOSE_PEER = 1,     /* the peer closed (EOF) and our output was flushed */
-    ZG_CLOSE_LOCAL = 2,    /* the plugin asked (close() or on_data < 0) */
-    ZG_CLOSE_ERROR = 3,    /* a socket error (reset, send failure, ...) */
-    ZG_CLOSE_LIMIT = 4,    /* a limit was exceeded (held input bytes, ...) */
-    ZG_CLOSE_TIMEOUT = 5,  /* a timeout fired */
+    ZG_CLOSE_PEER = 1,    /* the peer closed (EOF) and our output was flushed */
+    ZG_CLOSE_LOCAL = 2,   /* the plugin asked (close() or on_data < 0) */
+    ZG_CLOSE_ERROR = 3,   /* a socket error (reset, send failure, ...) */
+    ZG_CLOSE_LIMIT = 4,   /* a limit was exceeded (held input bytes, ...) */
+    ZG_CLOSE_TIMEOUT = 5, /* a timeout fired */
     ZG_CLOSE_SHUTDOWN = 6, /* the server is stopping */
 } zg_close_reason_t;
 
@@ -175,8 +175,8 @@ typedef struct zg_api_s {
 } zg_api_t;
 
 /* True if the host's table has member fn (it may be older than ours). */
-#define ZG_API_HAS(api, fn)                                                  \
-    ((api)->struct_size >= offsetof(zg_api_t, fn) + sizeof((api)->fn) &&     \
+#define ZG_API_HAS(api, fn)                                                    \
+    ((api)->struct_size >= offsetof(zg_api_t, fn) + sizeof((api)->fn) &&       \
      (api)->fn != NULL)
 
 /* Descriptor flags: none defined in 1.0; a host refuses unknown bits. */
