@@ -326,6 +326,22 @@ static void zg_park(zg_reactor_t *r, zg_conn_t *c)
     r->compact_all = 1;
 }
 
+/* A peer resetting or vanishing is routine (debug); anything else is
+ * worth an operator's look (info), never louder: it is one connection. */
+static int zg_sock_err_level(int res)
+{
+    switch (-res) {
+    case ECONNRESET:
+    case EPIPE:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return ZG_LOG_DEBUG;
+    default:
+        return ZG_LOG_INFO;
+    }
+}
+
 static zg_conn_t *zg_conn_of(zg_reactor_t *r, uint64_t ud)
 {
     uint32_t slot = zg_ud_slot(ud);
@@ -374,7 +390,8 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         if (!(c->flags & ZG_CF_CLOSED))
             zg_park(r, c);
     } else if (res < 0 && res != -ECANCELED && !(c->flags & ZG_CF_CLOSED)) {
-        zg_log(ZG_LOG_INFO, "%s: recv() failed (%d: %s) on connection %llu",
+        zg_log(zg_sock_err_level(res),
+               "%s: recv() failed (%d: %s) on connection %llu",
                zg_conn_listener(c)->prefix, -res, strerror(-res),
                (unsigned long long)c->id);
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
@@ -391,7 +408,8 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     c->flags &= ~ZG_CF_SEND;
     if (cqe->res < 0) {
         if (!(c->flags & ZG_CF_CLOSED) && cqe->res != -ECANCELED) {
-            zg_log(ZG_LOG_INFO, "%s: send() failed (%d: %s) on connection %llu",
+            zg_log(zg_sock_err_level(cqe->res),
+                   "%s: send() failed (%d: %s) on connection %llu",
                    zg_conn_listener(c)->prefix, -cqe->res, strerror(-cqe->res),
                    (unsigned long long)c->id);
             zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
