@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the http plugin: HTTP/1.1 on zerg's plugin ABI. Reads
+ * requests straight from the receive views (parse.c), answers every
+ * complete pipelined request of a callback in order, formatting responses
+ * in place in the connection's output (reserve/commit), so a burst costs
+ * one send. Per-connection state is allocated at accept; nothing is
+ * allocated or logged per request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zerg/plugin.h>
+
+#include "conf.h"
+#include "parse.h"
+
+/* Output a connection may have queued before we stop reading requests
+ * until it drains (pipelined floods against large bodies). */
+#define HTTP_OUT_CAP (256u << 10)
+/* Bodies up to this size are copied into the output; larger ones go
+ * out with send()/send_view(). */
+#define HTTP_INLINE_MAX 8192
+/* Echoed pieces at least this large are sent from the receive buffer. */
+#define HTTP_VIEW_MIN 1024
+/* After a response that ends the connection we stop sending and read
+ * (and drop) what the client still sends for this long, so that closing
+ * with unread bytes does not reset the connection before it has read
+ * our response (a "lingering close"). */
+#define HTTP_LINGER_MS 2000
+
+/* The host's function table (lives as long as the process). */
+static const zg_api_t *api;
+
+/* Per reactor and listener: the cached Date line, the scratch buffer the
+ * parser gathers split fields into. Used by one thread only. */
+typedef struct http_reactor_s {
+    const zg_http_conf_t *conf;
+    time_t date_sec;
+    size_t date_len;
+    char date[48]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
+    unsigned char *scratch;
+} http_reactor_t;
+
+/* What a connection is reading. */
+enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_LINGER };
+
+/* What the pending response is. */
+enum { RS_ROUTE = 0, RS_404, RS_405, RS_OPTIONS };
+
+typedef struct http_conn_s {
+    zg_http_head_t head;       /* the head being parsed */
+    zg_http_chunked_t chunked; /* PH_CHUNKED */
+    http_reactor_t *rd;
+    const zg_http_route_t *route; /* RS_ROUTE, RS_405 */
+    uint64_t body_left;           /* PH_BODY */
+    uint8_t phase;                /* PH_* */
+    uint8_t resp;                 /* RS_* */
+    uint8_t keep;                 /* keep the connection after it */
+    uint8_t minor;                /* HTTP/1.minor */
+    uint8_t is_head;              /* HEAD: no body in the response */
+    uint8_t echo;                 /* the body goes back as it comes */
+    uint8_t draining;             /* a graceful stop began */
+    uint8_t stalled;              /* reading paused until output drains */
+    uint8_t timer;                /* what the armed plugin timer means: HT_* */
+    uint32_t served;              /* requests answered (timer re-arming) */
+} http_conn_t;
+
+/* The one plugin timer of a connection guards, depending on its state: */
+enum {
+    HT_NONE = 0,  /* nothing (a body is being read: idle_timeout_ms rules) */
+    HT_HEADER,    /* a request head must complete (slowloris) */
+    HT_KEEPALIVE, /* idle between requests */
+    HT_LINGER,    /* dropping input after the last response */
+};
+
+/* Where responses are formatted: the room of the last reserve(). */
+typedef struct http_out_s {
+    zg_conn_t *c;
+    unsigned char *p;
+    size_t room;
+    size_t used;
+} http_out_t;
+
+/* Loop verdicts of the request steps. */
+enum { HTTP_GO = 0, HTTP_WAIT = 1, HTTP_CLOSE = -1 };
+
+static const char http_over_limit[] =
+    "HTTP/1.1 503 Service Unavailable\r\nServer: zerg\r\n"
+    "Content-Type: text/plain\r\nContent-Length: 20\r\n"
+    "Connection: close\r\n\r\nService Unavailable\n";
+
+/* ---- the Date header ---- */
+
+static time_t http_clock_real(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+/* The clock; unit tests replace it to get fixed dates. */
+static time_t (*http_clock)(void) = http_clock_real;
+
+static char *http_put2(char *d, unsigned v)
+{
+    d[0] = (char)('0' + v / 10 % 10);
+    d[1] = (char)('0' + v % 10);
+    return d + 2;
+}
+
+/* Refresh the reactor's Date line if the second changed: one clock read
+ * per callback, one format per second. */
+static void http_date(http_reactor_t *rd)
+{
+    static const char days[] = "SunMonTueWedThuFriSat";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    time_t now = http_clock();
+    struct tm tm;
+    char *d = rd->date;
+
+    if (now == rd->date_sec && rd->date_len != 0)
+        return;
+    rd->date_sec = now;
+    gmtime_r(&now, &tm);
+    memcpy(d, "Date: ", 6);
+    d += 6;
+    memcpy(d, days + 3 * tm.tm_wday, 3);
+    d += 3;
+    *d++ = ',';
+    *d++ = ' ';
+    d = http_put2(d, (unsigned)tm.tm_mday);
+    *d++ = ' ';
+    memcpy(d, months + 3 * tm.tm_mon, 3);
+    d += 3;
+    *d++ = ' ';
+    d = http_put2(d, (unsigned)(tm.tm_year + 1900) / 100);
+    d = http_put2(d, (unsigned)(tm.tm_year + 1900) % 100);
+    *d++ = ' ';
+    d = http_put2(d, (unsigned)tm.tm_hour);
+    *d++ = ':';
+    d = http_put2(d, (unsigned)tm.tm_min);
+    *d++ = ':';
+    d = http_put2(d, (unsigned)tm.tm_sec);
+    memcpy(d, " GMT\r\n", 6);
+    d += 6;
+    rd->date_len = (size_t)(d - rd->date);
+}
+
+/* ---- output ---- */
+
+static int http_flush(http_out_t *o)
+{
+    int rc = 0;
+
+    if (o->p != NULL && o->used > 0)
+        rc = api->commit(o->c, o->used);
+    o->p = NULL;
+    o->room = o->used = 0;
+    return rc;
+}
+
+/* n contiguous writable bytes at the end of the output, or NULL. Mark
+ * them used with o->used += n. */
+static unsigned char *http_room(http_out_t *o, size_t n)
+{
+    if (o->p != NULL && o->room - o->used >= n)
+        return o->p + o->used;
+    if (http_flush(o) < 0)
+        return NULL;
+    o->p = api->reserve(o->c, n, &o->room);
+    if (o->p == NULL)
+        o->room = 0;
+    return o->p;
+}
+
+static int http_write(http_out_t *o, const void *data, size_t n)
+{
+    unsigned char *d;
+
+    if (n > HTTP_INLINE_MAX) {
+        if (http_flush(o) < 0)
+            return -1;
+        return api->send(o->c, data, n) < 0 ? -1 : 0;
+    }
+    d = http_room(o, n);
+    if (d == NULL)
+        return -1;
+    memcpy(d, data, n);
+    o->used += n;
+    return 0;
+}
+
+/* Decimal (or hex) digits of v into d; returns the length. */
+static size_t http_utoa(char *d, uint64_t v, unsigned base)
+{
+    char tmp[24];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v != 0);
+    for (i = 0; i < n; i++)
+        d[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* The Connection line for the current response. */
+static const char *http_conn_line(const http_conn_t *hc, size_t *len)
+{
+    if (!hc->keep) {
+        *len = 19;
+        return "Connection: close\r\n";
+    }
+    if (hc->minor == 0) {
+        *len = 24;
+        return "Connection: keep-alive\r\n";
+    }
+    *len = 0;
+    return "";
+}
+
+/*
+ * One response: head (status line and fixed fields), extra fields (may be
+ * NULL), Date, Connection, blank line, then body unless HEAD. The common
+ * case is one memcpy run into reserved room.
+ */
+static int http_respond(http_conn_t *hc, http_out_t *o, const char *head,
+                        size_t hlen, const char *extra, size_t xlen,
+                        const char *body, size_t blen)
+{
+    const http_reactor_t *rd = hc->rd;
+    size_t clen, need;
+    const char *conn = http_conn_line(hc, &clen);
+    unsigned char *d;
+
+    if (hc->is_head)
+        blen = 0;
+    need = hlen + xlen + rd->date_len + clen + 2;
+    if (blen <= HTTP_INLINE_MAX)
+        need += blen;
+    d = http_room(o, need);
+    if (d == NULL)
+        return -1;
+    memcpy(d, head, hlen);
+    d += hlen;
+    if (xlen > 0)
+        memcpy(d, extra, xlen);
+    d += xlen;
+    memcpy(d, rd->date, rd->date_len);
+    d += rd->date_len;
+    memcpy(d, conn, clen);
+    d += clen;
+    d[0] = '\r';
+    d[1] = '\n';
+    if (blen <= HTTP_INLINE_MAX) {
+        if (blen > 0)
+            memcpy(d + 2, body, blen);
+        o->used += need;
+        return 0;
+    }
+    o->used += need;
+    return http_write(o, body, blen);
+}
+
+/* A response of the plugin's own: status, text/plain reason as body. */
+static int http_simple(http_conn_t *hc, http_out_t *o, unsigned status)
+{
+    char head[160], body[64], *d = head;
+    const char *reason = zg_http_reason(status);
+    size_t rlen = strlen(reason), blen = 0;
+
+    memcpy(d, "HTTP/1.1 ", 9);
+    d += 9;
+    d += http_utoa(d, status, 10);
+    *d++ = ' ';
+    memcpy(d, reason, rlen);
+    d += rlen;
+    memcpy(d, "\r\nServer: zerg\r\n", 16);
+    d += 16;
+    if (status != 200) {
+        memcpy(body, reason, rlen);
+        body[rlen] = '\n';
+        blen = rlen + 1;
+        memcpy(d, "Content-Type: text/plain\r\n", 26);
+        d += 26;
+    }
+    memcpy(d, "Content-Length: ", 16);
+    d += 16;
+    d += http_utoa(d, blen, 10);
+    *d++ = '\r';
+    *d++ = '\n';
+    return http_respond(hc, o, head, (size_t)(d - head), NULL, 0, body, blen);
+}
+
+/* The final response of a request whose body (if any) was read. */
+static int http_answer(http_conn_t *hc, http_out_t *o)
+{
+    const zg_http_route_t *r = hc->route;
+
+    switch (hc->resp) {
+    case RS_ROUTE:
+        return http_respond(hc, o, r->head, r->head_len, NULL, 0, r->body,
+                            r->body_len);
+    case RS_405:
+        return http_respond(hc, o, r->h405, r->h405_len, NULL, 0,
+                            ZG_HTTP_405_BODY, sizeof(ZG_HTTP_405_BODY) - 1);
+    case RS_OPTIONS:
+        return http_simple(hc, o, 200);
+    default:
+        return http_simple(hc, o, 404);
+    }
+}
+
+/* The head of an echo response: the length is known, or it is chunked. */
+static int http_echo_head(http_conn_t *hc, http_out_t *o, int chunked,
+                          uint64_t len)
+{
+    char extra[48];
+    size_t n;
+
+    if (chunked) {
+        memcpy(extra, "Transfer-Encoding: chunked\r\n", 28);
+        n = 28;
+    } else {
+        memcpy(extra, "Content-Length: ", 16);
+        n = 16 + http_utoa(extra + 16, len, 10);
+        extra[n++] = '\r';
+        extra[n++] = '\n';
+    }
+    return http_respond(hc, o, hc->route->head, hc->route->head_len, extra, n,
+                        NULL, 0);
+}
+
+/* Echo bytes [off, off + n) of the input: small pieces are copied, large
+ * ones sent from the receive buffer itself. */
+static int http_echo_range(http_out_t *o, const zg_input_t *in, size_t off,
+                           size_t n)
+{
+    for (unsigned i = 0; i < in->nviews && n > 0; i++) {
+        const zg_view_t *v = &in->views[i];
+        zg_view_t piece;
+
+        if (off >= v->len) {
+            off -= v->len;
+            continue;
+        }
+        piece.data = v->data + off;
+        piece.len = v->len - off < n ? v->len - off : n;
+        off = 0;
+        n -= piece.len;
+        if (piece.len < HTTP_VIEW_MIN) {
+            if (http_write(o, piece.data, piece.len) < 0)
+                return -1;
+        } else if (http_flush(o) < 0 || api->send_view(o->c, &piece) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* End the connection after what is queued: stop sending, drop what the
+ * client still sends for a while, then close. */
+static int http_linger(http_conn_t *hc, http_out_t *o)
+{
+    if (http_flush(o) < 0)
+        return HTTP_CLOSE;
+    hc->phase = PH_LINGER;
+    hc->timer = HT_LINGER;
+    if (api->close(o->c, ZG_CLOSE_WRITE) < 0 ||
+        api->set_timer(o->c, HTTP_LINGER_MS) < 0)
+        return HTTP_CLOSE;
+    return HTTP_WAIT;
+}
+
+/* Arm the timer for what the connection now waits for. Unless a request
+ * was answered since it was armed (fresh), a header timer is never pushed
+ * back by more bytes of the same head: the whole head must arrive in
+ * time, however slowly it drips. */
+static void http_timer(http_conn_t *hc, zg_conn_t *c, uint8_t kind, int fresh)
+{
+    uint32_t ms = 0;
+
+    if (hc->timer == kind && !fresh)
+        return;
+    if (kind == HT_HEADER)
+        ms = hc->rd->conf->header_timeout_ms;
+    else if (kind == HT_KEEPALIVE)
+        ms = hc->rd->conf->keepalive_timeout_ms;
+    hc->timer = kind;
+    api->set_timer(c, ms);
+}
+
+/* A request we refuse: an error response, then the connection ends. */
+static int http_fail(http_conn_t *hc, http_out_t *o, unsigned status)
+{
+    hc->keep = 0;
+    if (http_simple(hc, o, status) < 0)
+        return HTTP_CLOSE;
+    return http_linger(hc, o);
+}
+
+/* The request is complete and answered: on to the next one. */
+static int http_done(http_conn_t *hc, http_out_t *o)
+{
+    hc->phase = PH_HEAD;
+    hc->served++;
+    if (!hc->keep)
+        return http_linger(hc, o);
+    if (o->used + api->output_pending(o->c) >= HTTP_OUT_CAP) {
+        /* Let the output drain before answering more: on_writable
+         * resumes reading. */
+        hc->stalled = 1;
+        if (api->pause_read(o->c, 1) < 0 || api->want_writable(o->c, 1) < 0)
+            return HTTP_CLOSE;
+        return HTTP_WAIT;
+    }
+    return HTTP_GO;
+}
+
+/* Parse a head starting at *pos; route it; start its body or answer. */
+static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
+                     size_t *pos)
+{
+    http_reactor_t *rd = hc->rd;
+    const zg_http_conf_t *conf = rd->conf;
+    zg_http_req_t req;
+    long n;
+    int rc;
+
+    n = zg_http_parse_head(&hc->head, in, *pos, &conf->limits, rd->scratch);
+    if (n == 0)
+        return HTTP_WAIT;
+    hc->is_head = 0;
+    hc->minor = 1;
+    if (n < 0)
+        return http_fail(hc, o, (unsigned)-n);
+    rc = zg_http_finish_head(&hc->head, in, *pos, &conf->limits, rd->scratch,
+                             &req);
+    hc->is_head = req.is_head;
+    hc->minor = req.minor;
+    if (rc < 0)
+        return http_fail(hc, o, (unsigned)-rc);
+    *pos += (size_t)n;
+    zg_http_head_reset(&hc->head);
+    hc->keep = req.keepalive && !hc->draining;
+    hc->echo = 0;
+    hc->route = NULL;
+    if (req.asterisk) {
+        hc->resp = RS_OPTIONS;
+    } else {
+        hc->route = zg_http_route_find(conf, req.path, req.path_len);
+        if (hc->route == NULL)
+            hc->resp = RS_404;
+        else if (!zg_http_route_allows(hc->route, req.method, req.method_len))
+            hc->resp = RS_405;
+        else
+            hc->resp = RS_ROUTE;
+    }
+    if (req.body == ZG_HTTP_BODY_NONE) {
+        if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO)
+            rc = http_echo_head(hc, o, 0, 0);
+        else
+            rc = http_answer(hc, o);
+        return rc < 0 ? HTTP_CLOSE : http_done(hc, o);
+    }
+    if (req.expect_continue) {
+        if (hc->resp != RS_ROUTE) {
+            /* Refuse before the body is sent, then close rather than
+             * guess whether the client sends it anyway. */
+            hc->keep = 0;
+            return http_answer(hc, o) < 0 ? HTTP_CLOSE : http_linger(hc, o);
+        }
+        if (http_write(o, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
+            return HTTP_CLOSE;
+    }
+    if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO) {
+        hc->echo = !hc->is_head;
+        if (http_echo_head(hc, o, req.body == ZG_HTTP_BODY_CHUNKED,
+                           req.content_length) < 0)
+            return HTTP_CLOSE;
+    }
+    if (req.body == ZG_HTTP_BODY_CHUNKED) {
+        memset(&hc->chunked, 0, sizeof(hc->chunked));
+        hc->phase = PH_CHUNKED;
+    } else {
+        hc->body_left = req.content_length;
+        hc->phase = PH_BODY;
+    }
+    return HTTP_GO;
+}
+
+/* A Content-Length body: drop or echo what is there. */
+static int http_body(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
+                     size_t *pos)
+{
+    size_t take = in->total - *pos;
+
+    if (take > hc->body_left)
+        take = (size_t)hc->body_left;
+    if (hc->echo && http_echo_range(o, in, *pos, take) < 0)
+        return HTTP_CLOSE;
+    *pos += take;
+    hc->body_left -= take;
+    if (hc->body_left > 0)
+        return HTTP_WAIT;
+    /* An echo route answered with the head; anything else answers now
+     * that the body is read. */
+    if (!(hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO) &&
+        http_answer(hc, o) < 0)
+        return HTTP_CLOSE;
+    return http_done(hc, o);
+}
+
+/* A chunked body: decode view by view; drop or echo (re-chunked as it
+ * came). */
+static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
+                        size_t *pos)
+{
+    const zg_http_limits_t *lim = &hc->rd->conf->limits;
+    size_t off = *pos, used;
+    unsigned i = 0;
+    zg_http_chunk_ev_t ev;
+    char line[24];
+    int echo_route =
+        hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO;
+
+    while (i < in->nviews && off >= in->views[i].len) {
+        off -= in->views[i].len;
+        i++;
+    }
+    while (i < in->nviews) {
+        const zg_view_t *v = &in->views[i];
+
+        used = zg_http_chunked_feed(&hc->chunked, v->data + off, v->len - off,
+                                    lim, &ev);
+        *pos += used;
+        off += used;
+        if (off == v->len) {
+            off = 0;
+            i++;
+        }
+        switch (ev.kind) {
+        case ZG_HTTP_CH_MORE:
+            break;
+        case ZG_HTTP_CH_SIZE:
+            if (hc->echo) {
+                size_t n = http_utoa(line, ev.size, 16);
+
+                line[n++] = '\r';
+                line[n++] = '\n';
+                if (http_write(o, line, n) < 0)
+                    return HTTP_CLOSE;
+            }
+            break;
+        case ZG_HTTP_CH_DATA:
+            if (hc->echo) {
+                if (http_echo_range(o, in, *pos - ev.len, ev.len) < 0)
+                    return HTTP_CLOSE;
+                if (hc->chunked.left == 0 && http_write(o, "\r\n", 2) < 0)
+                    return HTTP_CLOSE;
+            }
+            break;
+        case ZG_HTTP_CH_DONE:
+            if (hc->echo && http_write(o, "0\r\n\r\n", 5) < 0)
+                return HTTP_CLOSE;
+            if (!echo_route && http_answer(hc, o) < 0)
+                return HTTP_CLOSE;
+            return http_done(hc, o);
+        case ZG_HTTP_CH_ERROR:
+            /* An echo response has begun: cut it short, the client sees
+             * an incomplete chunked body. Otherwise say why. */
+            if (echo_route) {
+                hc->keep = 0;
+                return http_linger(hc, o);
+            }
+            return http_fail(hc, o, (unsigned)ev.status);
+        }
+    }
+    return HTTP_WAIT;
+}
+
+/* ---- callbacks ---- */
+
+static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
+{
+    http_conn_t *hc = conn_data;
+    http_out_t o = {c, NULL, 0, 0};
+    uint32_t served = hc->served;
+    size_t pos = 0;
+    int rc = HTTP_GO;
+
+    if (hc->phase == PH_LINGER)
+        return (long)in->total;
+    http_date(hc->rd);
+    while (rc == HTTP_GO) {
+        switch (hc->phase) {
+        case PH_HEAD:
+            rc = pos < in->total ? http_head(hc, &o, in, &pos) : HTTP_WAIT;
+            break;
+        case PH_BODY:
+            rc = http_body(hc, &o, in, &pos);
+            break;
+        case PH_CHUNKED:
+            rc = http_chunked(hc, &o, in, &pos);
+            break;
+        default:
+            rc = HTTP_WAIT;
+        }
+    }
+    if (rc == HTTP_CLOSE || http_flush(&o) < 0)
+        return -1;
+    if (hc->phase == PH_LINGER)
+        return (long)in->total;
+    if (hc->phase == PH_HEAD)
+        http_timer(hc, c, pos < in->total ? HT_HEADER : HT_KEEPALIVE,
+                   hc->served != served);
+    else
+        http_timer(hc, c, HT_NONE, 0);
+    return (long)pos;
+}
+
+static void http_on_writable(zg_conn_t *c, void *conn_data)
+{
+    http_conn_t *hc = conn_data;
+
+    if (hc->stalled) {
+        hc->stalled = 0;
+        api->pause_read(c, 0); /* held requests are presented again */
+    }
+}
+
+static void http_on_timeout(zg_conn_t *c, void *conn_data)
+{
+    http_conn_t *hc = conn_data;
+    http_out_t o = {c, NULL, 0, 0};
+    uint8_t kind = hc->timer;
+
+    hc->timer = HT_NONE;
+    if (kind == HT_HEADER && hc->phase == PH_HEAD) {
+        /* The head did not arrive in time: 408, then the connection ends
+         * like after any refused request. */
+        if (http_fail(hc, &o, 408) == HTTP_WAIT)
+            return;
+    }
+    /* Keep-alive or lingering time is over (or the 408 failed). */
+    api->close(c, ZG_CLOSE_FLUSH);
+}
+
+static void http_on_drain(zg_conn_t *c, void *conn_data)
+{
+    http_conn_t *hc = conn_data;
+
+    hc->draining = 1;
+    hc->keep = 0;
+    /* Idle between requests: end now, lingering like after a last
+     * response, so a request already on its way finds a FIN, not an RST.
+     * Otherwise the response in progress says "Connection: close". */
+    if (hc->phase == PH_HEAD && hc->head.off == 0) {
+        http_out_t o = {c, NULL, 0, 0};
+
+        if (http_linger(hc, &o) != HTTP_WAIT)
+            api->close(c, ZG_CLOSE_FLUSH);
+    }
+}
+
+static int http_on_accept(zg_conn_t *c, void *reactor_data, void **conn_data)
+{
+    http_conn_t *hc = calloc(1, sizeof(*hc));
+
+    if (hc == NULL)
+        return -1;
+    hc->rd = reactor_data;
+    hc->minor = 1;
+    *conn_data = hc;
+    /* The first head counts from the connection's start. */
+    http_timer(hc, c, HT_HEADER, 1);
+    return 0;
+}
+
+static void http_on_close(zg_conn_t *c, void *conn_data,
+                          zg_close_reason_t reason)
+{
+    (void)c;
+    (void)reason;
+    free(conn_data);
+}
+
+static int http_reactor_init(void *plugin_data, int reactor_id,
+                             void **reactor_data)
+{
+    const zg_http_conf_t *conf = plugin_data;
+    http_reactor_t *rd = calloc(1, sizeof(*rd));
+
+    (void)reactor_id;
+    if (rd == NULL)
+        return -1;
+    rd->conf = conf;
+    rd->scratch = malloc(ZG_HTTP_SCRATCH(&conf->limits));
+    if (rd->scratch == NULL) {
+        free(rd);
+        return -1;
+    }
+    http_date(rd);
+    *reactor_data = rd;
+    return 0;
+}
+
+static void http_reactor_fini(void *plugin_data, void *reactor_data)
+{
+    http_reactor_t *rd = reactor_data;
+
+    (void)plugin_data;
+    if (rd != NULL) {
+        free(rd->scratch);
+        free(rd);
+    }
+}
+
+static int http_init(const zg_api_t *host, const char *conf, size_t len,
+                     void **plugin_data, char *errbuf, size_t errlen)
+{
+    zg_http_conf_t *c;
+
+    if (!ZG_API_HAS(host, draining)) {
+        if (errlen > 0)
+            snprintf(errbuf, errlen,
+                     "http needs a host with plugin ABI 1.1 "
+                     "(this one has %u.%u)",
+                     host->abi_major, host->abi_minor);
+        return -1;
+    }
+    if (zg_http_conf_load(conf, len, &c, errbuf, errlen) < 0)
+        return -1;
+    api = host;
+    *plugin_data = c;
+    return 0;
+}
+
+static void http_fini(void *plugin_data)
+{
+    zg_http_conf_free(plugin_data);
+}
+
+static const zg_plugin_t http_plugin = {
+    .magic = ZG_PLUGIN_MAGIC,
+    .abi_major = ZG_ABI_MAJOR,
+    .abi_minor = 1,
+    .struct_size = sizeof(zg_plugin_t),
+    .flags = 0,
+    .name = "http",
+    .version = "1.0.0",
+    .init = http_init,
+    .fini = http_fini,
+    .reactor_init = http_reactor_init,
+    .reactor_fini = http_reactor_fini,
+    .on_accept = http_on_accept,
+    .on_data = http_on_data,
+    .on_close = http_on_close,
+    .on_writable = http_on_writable,
+    .on_timeout = http_on_timeout,
+    .on_drain = http_on_drain,
+    .over_limit_response = http_over_limit,
+    .over_limit_response_len = sizeof(http_over_limit) - 1,
+};
+
+/* The plugin's entry point: returns the descriptor (static storage).
+ * Main thread, once, right after dlopen. */
+ZG_EXPORT const zg_plugin_t *ZG_PLUGIN_ENTRY(void)
+{
+    return &http_plugin;
+}

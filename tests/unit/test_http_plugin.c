@@ -1,0 +1,1029 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: unit tests for the whole http plugin (every .c file in
+ * plugins/http) driven through its descriptor by a fake host: a zg_api_t whose
+ * send, reserve and commit collect the output in a buffer. Asserts exact
+ * response bytes, how the connection ends, and that the output does not
+ * depend on how the input is split into views and calls.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/json.c"
+#include "http/conf.c"
+#include "http/parse.c"
+#include "http/chunked.c"
+#include "http/http.c"
+
+/* ---- the fake host ---- */
+
+#define OUT_MAX (8u << 20)
+
+typedef struct fake_s {
+    unsigned char *out; /* everything sent, in order */
+    size_t outlen;
+    size_t drained; /* output_pending() = outlen - drained */
+    unsigned char rsv[65536];
+    size_t rsv_room;
+    int rsv_on;
+    int tight;  /* reserve() gives exactly min bytes */
+    int closed; /* close() was called; how */
+    zg_close_how_t how;
+    int paused;
+    int want_wr;
+    uint32_t timer;
+    int nsend, nview, nreserve, ncommit;
+} fake_t;
+
+static fake_t F;
+static int fake_conn_storage;
+#define CONN ((zg_conn_t *)&fake_conn_storage)
+
+static void fake_append(const void *p, size_t n)
+{
+    assert_true(F.outlen + n <= OUT_MAX);
+    memcpy(F.out + F.outlen, p, n);
+    F.outlen += n;
+}
+
+static int fake_send(zg_conn_t *c, const void *data, size_t len)
+{
+    assert_ptr_equal(c, CONN);
+    if (F.closed)
+        return -EPIPE;
+    F.rsv_on = 0; /* as in the host, a reservation does not survive */
+    F.nsend++;
+    fake_append(data, len);
+    return 0;
+}
+
+static int fake_send_view(zg_conn_t *c, const zg_view_t *v)
+{
+    assert_ptr_equal(c, CONN);
+    if (F.closed)
+        return -EPIPE;
+    F.rsv_on = 0;
+    F.nview++;
+    fake_append(v->data, v->len);
+    return 0;
+}
+
+static void *fake_reserve(zg_conn_t *c, size_t min, size_t *avail)
+{
+    assert_ptr_equal(c, CONN);
+    if (F.closed || min > sizeof(F.rsv))
+        return NULL;
+    F.nreserve++;
+    F.rsv_on = 1;
+    F.rsv_room = F.tight ? min : sizeof(F.rsv);
+    *avail = F.rsv_room;
+    memset(F.rsv, 0xee, sizeof(F.rsv));
+    return F.rsv;
+}
+
+static int fake_commit(zg_conn_t *c, size_t len)
+{
+    assert_ptr_equal(c, CONN);
+    if (!F.rsv_on || len > F.rsv_room)
+        return -EINVAL;
+    F.ncommit++;
+    F.rsv_on = 0;
+    fake_append(F.rsv, len);
+    return 0;
+}
+
+static int fake_close(zg_conn_t *c, zg_close_how_t how)
+{
+    assert_ptr_equal(c, CONN);
+    if (!F.closed) {
+        F.closed = 1;
+        F.how = how;
+    } else if (how == ZG_CLOSE_FLUSH || how == ZG_CLOSE_ABORT) {
+        F.how = how;
+    }
+    return 0;
+}
+
+static int fake_pause_read(zg_conn_t *c, int paused)
+{
+    F.paused = paused;
+    return 0;
+}
+
+static size_t fake_output_pending(zg_conn_t *c)
+{
+    return F.outlen - F.drained;
+}
+
+static int fake_set_timer(zg_conn_t *c, uint32_t ms)
+{
+    F.timer = ms;
+    return 0;
+}
+
+static int fake_want_writable(zg_conn_t *c, int on)
+{
+    F.want_wr = on;
+    return 0;
+}
+
+static int fake_draining(void)
+{
+    return 0;
+}
+
+static void fake_log(zg_log_level_t level, const char *fmt, ...)
+{
+    (void)level;
+    (void)fmt;
+    fail_msg("the plugin logged");
+}
+
+static const zg_api_t fake_api = {
+    .struct_size = sizeof(zg_api_t),
+    .abi_major = ZG_ABI_MAJOR,
+    .abi_minor = ZG_ABI_MINOR,
+    .send = fake_send,
+    .send_view = fake_send_view,
+    .reserve = fake_reserve,
+    .commit = fake_commit,
+    .close = fake_close,
+    .pause_read = fake_pause_read,
+    .output_pending = fake_output_pending,
+    .log = fake_log,
+    .set_timer = fake_set_timer,
+    .want_writable = fake_want_writable,
+    .draining = fake_draining,
+};
+
+/* 784111777 = Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example). */
+static time_t fake_now = 784111777;
+
+static time_t fake_clock(void)
+{
+    return fake_now;
+}
+
+#define DATE "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+
+/* ---- driving the plugin ---- */
+
+typedef struct plug_s {
+    const zg_plugin_t *p;
+    void *pd, *rd, *cd;
+} plug_t;
+
+static plug_t P;
+
+/* Bytes given to the plugin and not consumed yet: the host presents
+ * them again, first, with the next bytes. */
+static unsigned char *pend;
+static size_t npend;
+
+static void fake_reset(void)
+{
+    unsigned char *out = F.out;
+
+    npend = 0;
+    memset(&F, 0, sizeof(F));
+    F.out = out;
+}
+
+static void start(const char *conf)
+{
+    char err[256] = "";
+
+    fake_reset();
+    http_clock = fake_clock;
+    P.p = ZG_PLUGIN_ENTRY();
+    if (P.p->init(&fake_api, conf, strlen(conf), &P.pd, err, sizeof(err)) != 0)
+        fail_msg("init: %s", err);
+    assert_int_equal(P.p->reactor_init(P.pd, 0, &P.rd), 0);
+    assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
+}
+
+static void stop(void)
+{
+    P.p->on_close(CONN, P.cd, ZG_CLOSE_PEER);
+    P.p->reactor_fini(P.pd, P.rd);
+    P.p->fini(P.pd);
+    memset(&P, 0, sizeof(P));
+}
+
+/* A new connection on the same listener. */
+static void reconnect(void)
+{
+    P.p->on_close(CONN, P.cd, ZG_CLOSE_PEER);
+    fake_reset();
+    assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
+}
+
+/* Deliver n new bytes as the host does: one view with the unconsumed
+ * bytes, one with the new ones. Returns on_data's result. */
+static long feed_n(const void *data, size_t n, unsigned flags)
+{
+    zg_view_t v[2] = {{pend, npend}, {data, n}};
+    zg_input_t in = {v, 2, flags, npend + n};
+    long rc;
+
+    rc = P.p->on_data(CONN, P.cd, &in);
+    assert_true(rc <= (long)(npend + n));
+    if (rc < 0) {
+        npend = 0;
+        return rc;
+    }
+    if ((size_t)rc <= npend) {
+        memmove(pend, pend + rc, npend - (size_t)rc);
+        npend -= (size_t)rc;
+        memcpy(pend + npend, data, n);
+        npend += n;
+    } else {
+        size_t k = (size_t)rc - npend;
+
+        memcpy(pend, (const unsigned char *)data + k, n - k);
+        npend = n - k;
+    }
+    return rc;
+}
+
+static long feed(const char *s)
+{
+    return feed_n(s, strlen(s), 0);
+}
+
+/* Assert the output so far is exactly expect, then forget it. */
+static void expect_out(const char *expect)
+{
+    size_t n = strlen(expect);
+
+    if (F.outlen != n || memcmp(F.out, expect, n) != 0)
+        fail_msg("output (%zu bytes):\n%.*s\n--- expected (%zu bytes):\n%s",
+                 F.outlen, (int)F.outlen, F.out, n, expect);
+    F.outlen = F.drained = 0;
+}
+
+#define CONF_ECHO "{\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"}]}"
+
+#define PLAIN_HEAD                                                             \
+    "HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: text/plain\r\n"          \
+    "Content-Length: 13\r\n" DATE
+#define PLAIN PLAIN_HEAD "\r\nHello, World!"
+#define JSON_HEAD                                                              \
+    "HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: application/json\r\n"    \
+    "Content-Length: 27\r\n" DATE
+#define JSON JSON_HEAD "\r\n{\"message\":\"Hello, World!\"}"
+#define NOTFOUND_HEAD                                                          \
+    "HTTP/1.1 404 Not Found\r\nServer: zerg\r\nContent-Type: text/plain\r\n"   \
+    "Content-Length: 10\r\n" DATE
+#define NOTFOUND NOTFOUND_HEAD "\r\nNot Found\n"
+#define NOTALLOWED_HEAD                                                        \
+    "HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\nAllow: GET, HEAD\r\n"  \
+    "Content-Type: text/plain\r\nContent-Length: 19\r\n" DATE
+#define NOTALLOWED NOTALLOWED_HEAD "\r\nMethod Not Allowed\n"
+#define ECHO_HEAD                                                              \
+    "HTTP/1.1 200 OK\r\nServer: zerg\r\n"                                      \
+    "Content-Type: application/octet-stream\r\n"
+#define CLOSE     "Connection: close\r\n"
+#define KEEP      "Connection: keep-alive\r\n"
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+static void test_descriptor(void **state)
+{
+    const zg_plugin_t *d = ZG_PLUGIN_ENTRY();
+
+    (void)state;
+    assert_int_equal(d->magic, ZG_PLUGIN_MAGIC);
+    assert_int_equal(d->abi_major, ZG_ABI_MAJOR);
+    assert_int_equal(d->abi_minor, 1);
+    assert_int_equal(d->struct_size, sizeof(zg_plugin_t));
+    assert_string_equal(d->name, "http");
+    assert_non_null(d->on_drain);
+    assert_non_null(d->on_timeout);
+    assert_non_null(d->on_writable);
+    assert_true(d->over_limit_response_len > 0);
+    assert_memory_equal(d->over_limit_response, "HTTP/1.1 503 ", 13);
+}
+
+static void test_plaintext_json(void **state)
+{
+    (void)state;
+    start("{}");
+    assert_int_equal(feed(GET("/plaintext")), strlen(GET("/plaintext")));
+    expect_out(PLAIN);
+    assert_int_equal(feed(GET("/json")), strlen(GET("/json")));
+    expect_out(JSON);
+    assert_int_equal(feed(GET("/plaintext?x=1&y")),
+                     strlen(GET("/plaintext?x=1&y")));
+    expect_out(PLAIN);
+    assert_int_equal(feed(GET("http://t/json")), strlen(GET("http://t/json")));
+    expect_out(JSON);
+    assert_false(F.closed);
+    stop();
+}
+
+static void test_head_404_405(void **state)
+{
+    (void)state;
+    start("{}");
+    feed("HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(PLAIN_HEAD "\r\n");
+    feed(GET("/nope"));
+    expect_out(NOTFOUND);
+    feed("HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(NOTFOUND_HEAD "\r\n");
+    feed("DELETE /json HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(NOTALLOWED);
+    /* methods are case-sensitive */
+    feed("get /json HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(NOTALLOWED);
+    feed("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Length: 0\r\n" DATE
+               "\r\n");
+    assert_false(F.closed);
+    stop();
+}
+
+static void test_pipelined_100(void **state)
+{
+    static char in[100 * 64], expect[100 * 200];
+    size_t n = 0, m = 0;
+
+    (void)state;
+    for (int i = 0; i < 100; i++) {
+        const char *req = i % 2 ? GET("/json") : GET("/plaintext");
+        const char *resp = i % 2 ? JSON : PLAIN;
+
+        memcpy(in + n, req, strlen(req));
+        n += strlen(req);
+        memcpy(expect + m, resp, strlen(resp));
+        m += strlen(resp);
+    }
+    expect[m] = '\0';
+    start("{}");
+    assert_int_equal(feed_n(in, n, 0), (long)n);
+    /* every answer formatted into one reservation, committed once */
+    assert_int_equal(F.ncommit, 1);
+    assert_int_equal(F.nsend, 0);
+    expect_out(expect);
+    stop();
+}
+
+static void test_http10_keepalive(void **state)
+{
+    (void)state;
+    start("{}");
+    feed("GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    expect_out(PLAIN_HEAD KEEP "\r\nHello, World!");
+    assert_false(F.closed);
+    feed("GET /plaintext HTTP/1.0\r\n\r\nGET /json HTTP/1.0\r\n\r\n");
+    /* 1.0 defaults to close: the second request is never answered */
+    expect_out(PLAIN_HEAD CLOSE "\r\nHello, World!");
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    assert_int_equal(F.timer, HTTP_LINGER_MS);
+    /* lingering: input is dropped, nothing more is said */
+    assert_int_equal(feed(GET("/json")), strlen(GET("/json")));
+    expect_out("");
+    P.p->on_timeout(CONN, P.cd);
+    assert_int_equal(F.how, ZG_CLOSE_FLUSH);
+    reconnect();
+    feed("GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    expect_out(JSON_HEAD CLOSE "\r\n{\"message\":\"Hello, World!\"}");
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    stop();
+}
+
+/* A malformed request: a complete error response, then the end. */
+static void expect_error(const char *req, size_t n, unsigned status)
+{
+    char expect[512];
+    const char *reason = zg_http_reason(status);
+    long rc;
+
+    reconnect();
+    rc = feed_n(req, n, 0);
+    assert_int_equal(rc, (long)n);
+    snprintf(expect, sizeof(expect),
+             "HTTP/1.1 %u %s\r\nServer: zerg\r\nContent-Type: text/plain\r\n"
+             "Content-Length: %zu\r\n" DATE CLOSE "\r\n%s\n",
+             status, reason, strlen(reason) + 1, reason);
+    if (F.outlen != strlen(expect) || memcmp(F.out, expect, F.outlen) != 0)
+        fail_msg("request \"%.*s\": output\n%.*s\n--- expected\n%s", (int)n,
+                 req, (int)F.outlen, F.out, expect);
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    assert_int_equal(F.timer, HTTP_LINGER_MS);
+}
+
+static void test_errors(void **state)
+{
+    static const struct {
+        const char *req;
+        unsigned status;
+    } cases[] = {
+        {"POST /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+         "Content-Length: 4\r\n\r\nabc",
+         400},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n", 400},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
+         "chunked\r\n\r\n",
+         400},
+        {"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5_0\r\n",
+         400},
+        {"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n", 400},
+        {"GET / HTTP/1.1\nHost: t\n\n", 400},
+        {"G@T / HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /a\x7f HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nX\x01: t\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\n\r\n", 400},
+        {"GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET http://u@h/ HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n", 501},
+        {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\n\r\n", 417},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413},
+        /* more requests after the bad one are never answered */
+        {"GET / HTTP/9.9\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n",
+         505},
+    };
+
+    (void)state;
+    start("{}");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error(cases[i].req, strlen(cases[i].req), cases[i].status);
+    stop();
+}
+
+static void test_limits(void **state)
+{
+    char req[400];
+
+    (void)state;
+    start("{\"limits\":{\"max_request_line\":64,\"max_header_size\":100,"
+          "\"max_headers\":3,\"max_body_size\":10}}");
+    snprintf(req, sizeof(req), "GET /%049d HTTP/1.1\r\nHost: t\r\n\r\n", 0);
+    expect_error(req, strlen(req), 414);
+    snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: t\r\nX: %090d\r\n\r\n",
+             0);
+    expect_error(req, strlen(req), 431);
+    expect_error("GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+                 47, 431);
+    expect_error("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n", 48,
+                 413);
+    expect_error("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                 "\r\n8\r\n01234567\r\n3\r\n",
+                 73, 413);
+    reconnect();
+    feed("POST /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
+         "0123456789");
+    expect_out(NOTALLOWED);
+    stop();
+}
+
+static void test_echo(void **state)
+{
+    (void)state;
+    start(CONF_ECHO);
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    expect_out(ECHO_HEAD "Content-Length: 5\r\n" DATE "\r\nhello");
+    feed("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
+    expect_out(ECHO_HEAD "Transfer-Encoding: chunked\r\n" DATE
+                         "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(ECHO_HEAD "Content-Length: 0\r\n" DATE "\r\n");
+    feed("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
+               "Allow: POST, PUT\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
+    /* the body arrives in pieces, over several calls */
+    assert_int_equal(feed("POST /echo HTTP/1.1\r\nHost: t\r\n"
+                          "Content-Length: 10\r\n\r\n01234"),
+                     strlen("POST /echo HTTP/1.1\r\nHost: t\r\n"
+                            "Content-Length: 10\r\n\r\n01234"));
+    assert_int_equal(feed("567"), 3);
+    assert_int_equal(feed("89" GET("/json")), 2 + strlen(GET("/json")));
+    expect_out(ECHO_HEAD "Content-Length: 10\r\n" DATE "\r\n0123456789" JSON);
+    /* a malformed chunk after the echo began: cut short, no 400 */
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\nzz\r\n");
+    expect_out(ECHO_HEAD "Transfer-Encoding: chunked\r\n" DATE
+                         "\r\n3\r\nabc\r\n");
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    stop();
+}
+
+static void test_echo_large_zero_copy(void **state)
+{
+    static unsigned char body[100000];
+    char head[200];
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (unsigned char)(i * 7 + i / 251);
+    start(CONF_ECHO);
+    n = (size_t)snprintf(head, sizeof(head),
+                         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                         "%zu\r\n\r\n",
+                         sizeof(body));
+    assert_int_equal(feed(head), (long)n);
+    for (size_t off = 0; off < sizeof(body); off += 16384) {
+        size_t k = sizeof(body) - off < 16384 ? sizeof(body) - off : 16384;
+
+        assert_int_equal(feed_n(body + off, k, 0), (long)k);
+    }
+    assert_true(F.nview >= 6); /* the big pieces were not copied */
+    n = strlen(ECHO_HEAD "Content-Length: 100000\r\n" DATE "\r\n");
+    assert_int_equal(F.outlen, n + sizeof(body));
+    assert_memory_equal(F.out,
+                        ECHO_HEAD "Content-Length: 100000\r\n" DATE "\r\n", n);
+    assert_memory_equal(F.out + n, body, sizeof(body));
+    stop();
+}
+
+static void test_expect_continue(void **state)
+{
+    (void)state;
+    start(CONF_ECHO);
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+         "Content-Length: 2\r\n\r\n");
+    feed("ok");
+    expect_out("HTTP/1.1 100 Continue\r\n\r\n" ECHO_HEAD
+               "Content-Length: 2\r\n" DATE "\r\nok");
+    /* a refusal comes before the body, and ends the connection */
+    feed("POST /nope HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+         "Content-Length: 2\r\n\r\n");
+    expect_out(NOTFOUND_HEAD CLOSE "\r\nNot Found\n");
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    reconnect();
+    /* no body: nothing to continue */
+    feed("GET /plaintext HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n");
+    expect_out(PLAIN);
+    /* HTTP/1.0 never gets a 100 */
+    feed("POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n"
+         "\r\nx");
+    expect_out(ECHO_HEAD "Content-Length: 1\r\n" DATE CLOSE "\r\nx");
+    stop();
+}
+
+static void test_body_discarded(void **state)
+{
+    (void)state;
+    start("{}");
+    /* bodies are read before the answer, and never taken for requests */
+    feed("POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n"
+         "GET /json HTTP/1.1\r\n" GET("/plaintext"));
+    expect_out(NOTFOUND PLAIN);
+    feed("POST /json HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "14\r\nGET /json HTTP/1.1\r\n\r\n0\r\n\r\n" GET("/json"));
+    expect_out(NOTALLOWED JSON);
+    /* an unfinished body holds the answer back */
+    feed("POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+    expect_out("");
+    feed("cd");
+    expect_out(NOTFOUND);
+    /* a bad chunk in a dropped body is a 400 */
+    feed("POST /nope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "2\r\nabX");
+    expect_out("HTTP/1.1 400 Bad Request\r\nServer: zerg\r\nContent-Type: "
+               "text/plain\r\nContent-Length: 12\r\n" DATE CLOSE
+               "\r\nBad Request\n");
+    stop();
+}
+
+static void test_routes_config(void **state)
+{
+    (void)state;
+    start("{\"default_routes\":false,\"routes\":["
+          "{\"path\":\"/made\",\"status\":201,\"content_type\":\"text/html; "
+          "charset=utf-8\",\"body\":\"<b>\\u00e9</b>\\n\",\"methods\":"
+          "[\"POST\"]},"
+          "{\"path\":\"/none\",\"status\":204},"
+          "{\"path\":\"/plaintext\",\"body\":\"mine\"},"
+          "{\"path\":\"/odd\",\"status\":299,\"body\":\"x\"}]}");
+    feed("POST /made HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 201 Created\r\nServer: zerg\r\nContent-Type: "
+               "text/html; charset=utf-8\r\nContent-Length: 10\r\n" DATE
+               "\r\n<b>\xc3\xa9</b>\n");
+    feed("GET /made HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
+               "Allow: POST\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
+    feed(GET("/none"));
+    expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n" DATE "\r\n");
+    feed(GET("/plaintext"));
+    expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 4\r\n" DATE "\r\nmine");
+    feed(GET("/json"));
+    expect_out(NOTFOUND);
+    feed(GET("/odd"));
+    expect_out("HTTP/1.1 299 \r\nServer: zerg\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 1\r\n" DATE "\r\nx");
+    stop();
+}
+
+static void test_large_static_body(void **state)
+{
+    static char conf[200000], expect[200000];
+    int n;
+
+    (void)state;
+    n = snprintf(conf, sizeof(conf),
+                 "{\"routes\":[{\"path\":\"/big\","
+                 "\"body\":\"");
+    memset(conf + n, 'B', 100000);
+    n += 100000;
+    snprintf(conf + n, sizeof(conf) - (size_t)n, "\"}]}");
+    start(conf);
+    n = snprintf(expect, sizeof(expect),
+                 "HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: "
+                 "text/plain\r\nContent-Length: 100000\r\n" DATE "\r\n");
+    memset(expect + n, 'B', 100000);
+    expect[n + 100000] = '\0';
+    feed(GET("/big"));
+    expect_out(expect);
+    stop();
+}
+
+/* Pipelined requests for large answers: answering stops once enough
+ * output is queued and resumes when it drains. */
+static void test_output_cap(void **state)
+{
+    static char conf[200000], req[1000];
+    size_t one = strlen(GET("/big")), total;
+    long rc;
+    int n;
+
+    (void)state;
+    n = snprintf(conf, sizeof(conf),
+                 "{\"routes\":[{\"path\":\"/big\",\"body\":\"");
+    memset(conf + n, 'B', 100000);
+    n += 100000;
+    snprintf(conf + n, sizeof(conf) - (size_t)n, "\"}]}");
+    start(conf);
+    for (int i = 0; i < 5; i++)
+        memcpy(req + i * one, GET("/big"), one);
+    rc = feed_n(req, 5 * one, 0);
+    /* 3 x 100 KB pass 256 KiB: the other two wait */
+    assert_int_equal(rc, (long)(3 * one));
+    assert_int_equal(F.paused, 1);
+    assert_int_equal(F.want_wr, 1);
+    total = F.outlen;
+    F.drained = F.outlen;
+    P.p->on_writable(CONN, P.cd);
+    assert_int_equal(F.paused, 0);
+    /* the host presents the held requests again */
+    rc = feed_n("", 0, 0);
+    assert_int_equal(rc, (long)(2 * one));
+    assert_int_equal(F.outlen, total * 5 / 3);
+    stop();
+}
+
+static void test_drain(void **state)
+{
+    (void)state;
+    start("{}");
+    P.p->on_drain(CONN, P.cd);
+    /* idle: ended at once, lingering (FIN, drop input, then close) so a
+     * request already on its way does not meet an RST */
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    assert_int_equal(F.timer, HTTP_LINGER_MS);
+    reconnect();
+    feed("GET /plaintext HTTP/1.1\r\n");
+    P.p->on_drain(CONN, P.cd);
+    assert_false(F.closed); /* a request in progress is finished */
+    feed("Host: t\r\n\r\n");
+    expect_out(PLAIN_HEAD CLOSE "\r\nHello, World!");
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    stop();
+}
+
+static void test_header_and_keepalive_timers(void **state)
+{
+    (void)state;
+    start("{\"timeouts\":{\"header_ms\":1000,\"keepalive_ms\":5000}}");
+    /* A new connection must send a whole head within header_ms. */
+    assert_int_equal(F.timer, 1000);
+    F.timer = 7; /* marks "not re-armed" */
+    feed("GET /plaintext HTTP/1.1\r\n");
+    assert_int_equal(F.timer, 7); /* more bytes never push it back */
+    feed("Host: t\r\n\r\n");
+    expect_out(PLAIN);
+    assert_int_equal(F.timer, 5000); /* idle: keep-alive */
+    F.timer = 7;
+    feed(GET("/plaintext"));
+    expect_out(PLAIN);
+    assert_int_equal(F.timer, 5000); /* re-armed after every response */
+    /* The head of the next request starts its own header timer. */
+    feed("GET /plai");
+    assert_int_equal(F.timer, 1000);
+    P.p->on_timeout(CONN, P.cd);
+    expect_out("HTTP/1.1 408 Request Timeout\r\nServer: zerg\r\n"
+               "Content-Type: text/plain\r\nContent-Length: 16\r\n" DATE
+               "Connection: close\r\n\r\nRequest Timeout\n");
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    stop();
+}
+
+static void test_date_once_per_second(void **state)
+{
+    (void)state;
+    start("{}");
+    feed(GET("/plaintext"));
+    expect_out(PLAIN);
+    fake_now += 86400 * 365 + 3600 + 61;
+    feed(GET("/plaintext"));
+    expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 13\r\n"
+               "Date: Mon, 06 Nov 1995 09:50:38 GMT\r\n\r\nHello, World!");
+    fake_now = 784111777;
+    stop();
+}
+
+static void test_partial_and_eof(void **state)
+{
+    (void)state;
+    start("{}");
+    assert_int_equal(feed("GET /plain"), 0);
+    assert_int_equal(feed_n("text HTTP/1.1\r\nHo", 17, ZG_IN_EOF), 0);
+    expect_out("");
+    assert_false(F.closed);
+    stop();
+}
+
+/* The same conversation, delivered every possible way, gives the same
+ * bytes out. */
+static void test_split_everywhere(void **state)
+{
+    static const char convo[] =
+        "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello "
+        "world"
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "4;a=b\r\nwiki\r\n5\r\npedia\r\n0\r\nT: 1\r\n\r\n"
+        "HEAD /json HTTP/1.1\r\nHost: t\r\n\r\n"
+        "POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+        "GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        "GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const char expect[] = PLAIN ECHO_HEAD
+        "Content-Length: 11\r\n" DATE "\r\nhello world" ECHO_HEAD
+        "Transfer-Encoding: chunked\r\n" DATE
+        "\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n" JSON_HEAD
+        "\r\n" NOTFOUND JSON_HEAD KEEP
+        "\r\n{\"message\":\"Hello, World!\"}" PLAIN_HEAD CLOSE
+        "\r\nHello, World!";
+    const size_t n = sizeof(convo) - 1;
+
+    (void)state;
+    start(CONF_ECHO);
+    for (int tight = 0; tight < 2; tight++) {
+        for (size_t k = 0; k <= n; k++) {
+            for (int two = 0; two < 2; two++) {
+                zg_view_t v[2];
+                zg_input_t in = {v, 2, 0, n};
+                size_t used = 0;
+                long rc;
+
+                reconnect();
+                F.tight = tight;
+                if (two) {
+                    v[0].data = (const unsigned char *)convo;
+                    v[0].len = k;
+                    in.nviews = 1;
+                    in.total = k;
+                    rc = P.p->on_data(CONN, P.cd, &in);
+                    assert_true(rc >= 0 && (size_t)rc <= k);
+                    used = (size_t)rc;
+                    in.nviews = 2;
+                }
+                v[0].data = (const unsigned char *)convo + used;
+                v[0].len = k - used;
+                v[1].data = (const unsigned char *)convo + k;
+                v[1].len = n - k;
+                in.total = n - used;
+                rc = P.p->on_data(CONN, P.cd, &in);
+                assert_true(rc >= 0);
+                if (F.outlen != sizeof(expect) - 1 ||
+                    memcmp(F.out, expect, F.outlen) != 0)
+                    fail_msg("split at %zu (%s, tight %d): output\n%.*s\n"
+                             "--- expected\n%s",
+                             k, two ? "two calls" : "two views", tight,
+                             (int)F.outlen, F.out, expect);
+                assert_true(F.closed);
+                assert_int_equal(F.how, ZG_CLOSE_WRITE);
+            }
+        }
+    }
+    stop();
+}
+
+/* ---- configuration ---- */
+
+static void expect_conf_error(const char *conf, const char *msg)
+{
+    char err[256] = "";
+    void *pd = NULL;
+    const zg_plugin_t *d = ZG_PLUGIN_ENTRY();
+
+    if (d->init(&fake_api, conf, strlen(conf), &pd, err, sizeof(err)) == 0)
+        fail_msg("config accepted: %s", conf);
+    if (strcmp(err, msg) != 0)
+        fail_msg("config %s\n  error    \"%s\"\n  expected \"%s\"", conf, err,
+                 msg);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    expect_conf_error("[]", "config: expected an object, got an array");
+    expect_conf_error("{\"limits\":{\"max_headers\":0}}",
+                      "limits.max_headers: expected an integer 1..10000, got "
+                      "an integer out of range");
+    expect_conf_error("{\"limits\":{\"max_body_size\":\"1\"}}",
+                      "limits.max_body_size: expected an integer "
+                      "0..1099511627776, got a string");
+    expect_conf_error("{\"limits\":{\"max_request_line\":1.5}}",
+                      "limits.max_request_line: expected an integer "
+                      "64..1048576, got a number");
+    expect_conf_error("{\"limits\":{\"max_header\":100}}",
+                      "limits.max_header: unknown key (did you mean "
+                      "\"max_headers\"?)");
+    expect_conf_error("{\"rotues\":[]}",
+                      "rotues: unknown key (did you mean \"routes\"?)");
+    expect_conf_error("{\"zzz\":1}", "zzz: unknown key");
+    expect_conf_error("{\"timeouts\":{\"header_m\":1}}",
+                      "timeouts.header_m: unknown key (did you mean "
+                      "\"header_ms\"?)");
+    expect_conf_error("{\"timeouts\":{\"keepalive_ms\":-1}}",
+                      "timeouts.keepalive_ms: expected an integer 0..3600000, "
+                      "got an integer out of range");
+    expect_conf_error("{\"routes\":{}}",
+                      "routes: expected an array of at most 1024 routes");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\"},{\"path\":\"/b\"},"
+                      "{\"path\":\"/c\",\"status\":99}]}",
+                      "routes[2].status: expected an integer 200..599, got an "
+                      "integer out of range");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"stauts\":200}]}",
+                      "routes[0].stauts: unknown key (did you mean "
+                      "\"status\"?)");
+    expect_conf_error("{\"routes\":[{\"status\":200}]}",
+                      "routes[0].path: missing (a route needs one)");
+    expect_conf_error("{\"routes\":[{\"path\":\"a\"}]}",
+                      "routes[0].path: expected a path starting with '/' (URI "
+                      "path characters, at most 4096)");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a b\"}]}",
+                      "routes[0].path: expected a path starting with '/' (URI "
+                      "path characters, at most 4096)");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a?q\"}]}",
+                      "routes[0].path: expected a path starting with '/' (URI "
+                      "path characters, at most 4096)");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\"},{\"path\":\"/a\"}]}",
+                      "routes[1].path: \"/a\" is already routes[0].path");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"proxy\"}]}",
+                      "routes[0].type: expected \"static\" or \"echo\"");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"echo\","
+                      "\"body\":\"x\"}]}",
+                      "routes[0].body: an echo route sends the request body, "
+                      "it takes no \"body\"");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"status\":204,"
+                      "\"body\":\"x\"}]}",
+                      "routes[0].body: status 204 has no content");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"content_type\":"
+                      "\"a\\r\\nX: y\"}]}",
+                      "routes[0].content_type: expected a media type of 1..256 "
+                      "visible ASCII characters");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"methods\":[]}]}",
+                      "routes[0].methods: expected an array of 1..16 method "
+                      "names");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"methods\":[\"GET\","
+                      "\"G T\"]}]}",
+                      "routes[0].methods[1]: expected a method name (an HTTP "
+                      "token of 1..31 characters)");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"methods\":[\"GET\","
+                      "\"GET\"]}]}",
+                      "routes[0].methods[1]: \"GET\" is listed twice");
+    expect_conf_error("{\"default_routes\":1}",
+                      "default_routes: expected a boolean, got an integer");
+    /* JSON syntax, with line and column */
+    expect_conf_error("{\"a\":1,}",
+                      "config: line 1, column 8: expected a string key");
+    expect_conf_error("{\n  \"limits\": {\n    \"max_headers\": 01\n  }\n}",
+                      "config: line 3, column 20: leading zero in number");
+    expect_conf_error("{\"routes\":[],\"routes\":[]}",
+                      "config: line 1, column 14: duplicate key \"routes\"");
+    expect_conf_error("{\"a\":\"\\x\"}", "config: line 1, column 7: bad escape "
+                                         "\\x");
+    expect_conf_error("{\"a\":\"\xff\"}",
+                      "config: line 1, column 7: invalid UTF-8 in string");
+    expect_conf_error("{\"a\":\"\\ud800\"}",
+                      "config: line 1, column 13: lone high surrogate in \\u "
+                      "escape");
+    expect_conf_error("{\"a\":tru}",
+                      "config: line 1, column 6: unexpected character 't'");
+    expect_conf_error("{} x",
+                      "config: line 1, column 4: trailing characters after the "
+                      "value");
+    expect_conf_error("{\"a\":99999999999999999999}",
+                      "config: line 1, column 6: integer out of range");
+    expect_conf_error("", "config: line 1, column 1: unexpected end of input");
+    expect_conf_error(
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]"
+        "]]]]]]]]",
+        "config: line 1, column 33: nesting deeper than 32");
+}
+
+static void test_json_values(void **state)
+{
+    zg_json_t *v;
+    const zg_json_t *k;
+    char err[128];
+    static const char text[] =
+        " {\"s\":\"a\\\"\\\\\\/"
+        "\\b\\f\\n\\r\\t\\u0041\\u00e9\\ud83d\\ude00\\u0000z\","
+        "\"i\":-9223372036854775808,\"j\":9223372036854775807,\"t\":true,"
+        "\"f\":false,\"n\":null,\"x\":1e5,\"a\":[1,[2],{}],\"o\":{}} ";
+
+    (void)state;
+    assert_int_equal(
+        zg_json_parse(text, sizeof(text) - 1, &v, err, sizeof(err)), 0);
+    k = zg_json_get(v, "s");
+    assert_non_null(k);
+    assert_int_equal(k->len, 18);
+    assert_memory_equal(k->str, "a\"\\/\b\f\n\r\tA\xc3\xa9\xf0\x9f\x98\x80\0z",
+                        18);
+    assert_true(zg_json_get(v, "i")->num == INT64_MIN);
+    assert_true(zg_json_get(v, "j")->num == INT64_MAX);
+    assert_int_equal(zg_json_get(v, "t")->num, 1);
+    assert_int_equal(zg_json_get(v, "f")->type, ZG_JSON_BOOL);
+    assert_int_equal(zg_json_get(v, "n")->type, ZG_JSON_NULL);
+    assert_int_equal(zg_json_get(v, "x")->type, ZG_JSON_NUMBER);
+    assert_int_equal(zg_json_get(v, "a")->nkids, 3);
+    assert_null(zg_json_get(v, "missing"));
+    zg_json_free(v);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    F.out = malloc(OUT_MAX);
+    pend = malloc(OUT_MAX);
+    return F.out == NULL || pend == NULL;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(F.out);
+    free(pend);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_descriptor),
+        cmocka_unit_test(test_plaintext_json),
+        cmocka_unit_test(test_head_404_405),
+        cmocka_unit_test(test_pipelined_100),
+        cmocka_unit_test(test_http10_keepalive),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_echo_large_zero_copy),
+        cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_body_discarded),
+        cmocka_unit_test(test_routes_config),
+        cmocka_unit_test(test_large_static_body),
+        cmocka_unit_test(test_output_cap),
+        cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_header_and_keepalive_timers),
+        cmocka_unit_test(test_date_once_per_second),
+        cmocka_unit_test(test_partial_and_eof),
+        cmocka_unit_test(test_split_everywhere),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_json_values),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
