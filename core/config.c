@@ -880,7 +880,7 @@ static void conf_reactor_defaults(zg_reactor_conf_t *r)
     r->buffer_ring_entries = 1024;
     r->batch_cqes = 1024;
     r->max_connections = 8192;
-    r->cq_timeout_us = 1000;
+    r->cq_timeout_us = 100000;
     r->sqpoll = 0;
     r->sq_cpu = -1;
     r->sq_idle_ms = 100;

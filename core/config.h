@@ -38,7 +38,7 @@ typedef struct zg_reactor_conf_s {
     uint32_t buffer_ring_entries; /* power of 2, 1..32768, default 1024 */
     uint32_t batch_cqes;          /* 1..65536, default 1024 */
     uint32_t max_connections;     /* 1..1048576, default 8192 */
-    uint32_t cq_timeout_us;       /* 0..10000000, default 1000 */
+    uint32_t cq_timeout_us;       /* 0..10000000, default 100000 */
     int sqpoll;                   /* bool, default false */
     int sq_cpu;                   /* -1..1023, default -1 */
     uint32_t sq_idle_ms;          /* 0..60000, default 100 */

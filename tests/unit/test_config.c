@@ -53,7 +53,7 @@ static void check_reactor_defaults(const zg_reactor_conf_t *r)
     assert_int_equal(r->buffer_ring_entries, 1024);
     assert_int_equal(r->batch_cqes, 1024);
     assert_int_equal(r->max_connections, 8192);
-    assert_int_equal(r->cq_timeout_us, 1000);
+    assert_int_equal(r->cq_timeout_us, 100000);
     assert_int_equal(r->sqpoll, 0);
     assert_int_equal(r->sq_cpu, -1);
     assert_int_equal(r->sq_idle_ms, 100);
