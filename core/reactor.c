@@ -137,6 +137,8 @@ void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
 
 static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
 {
+    struct io_uring_sqe *sqe;
+
     /* A slot must not stay on the parked list into its next life. */
     if (c->flags & ZG_CF_PARKED) {
         for (uint32_t i = 0; i < r->nparked; i++) {
@@ -154,7 +156,15 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
     zg_tw_unlink(r, c);
-    close(c->fd);
+    /* Closed from the ring: no syscall of its own. Nothing is keyed by
+     * the fd, so the slot is free at once. */
+    sqe = zg_sqe(r);
+    if (sqe != NULL) {
+        io_uring_prep_close(sqe, c->fd);
+        io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
+    } else {
+        close(c->fd);
+    }
     zg_outq_drop(&c->out, &r->chunks);
     atomic_fetch_sub_explicit(&zg_conn_listener(c)->active, 1,
                               memory_order_relaxed);
@@ -270,7 +280,14 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         if ((c->flags & ZG_CF_WANT_CLOSE) && c->out.pending == 0 &&
             !(c->flags & ZG_CF_SEND)) {
             if (c->how == ZG_CLOSE_WRITE) {
-                shutdown(c->fd, SHUT_WR);
+                struct io_uring_sqe *sqe = zg_sqe(r);
+
+                if (sqe != NULL) {
+                    io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+                    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
+                } else {
+                    shutdown(c->fd, SHUT_WR);
+                }
                 c->flags &= ~ZG_CF_WANT_CLOSE;
                 c->flags |= ZG_CF_SHUT_WR;
             } else {
@@ -301,7 +318,7 @@ static void zg_reactor_drain(zg_reactor_t *r)
         if (r->e->listeners[l].rp_fds != NULL)
             shutdown(r->e->listeners[l].rp_fds[r->id], SHUT_RDWR);
     }
-    for (uint32_t i = 0; i < r->nconns; i++) {
+    for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
         const zg_plugin_t *pl;
 
@@ -448,14 +465,20 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
         return;
     }
     l = &r->e->listeners[lidx];
-    if (r->stopping || r->nfree == 0) {
+    if (r->stopping || (r->nfree == 0 && r->fresh == r->nconns)) {
         if (!r->stopping)
             zg_log_full(r);
         atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
         zg_listener_refuse(l, fd);
         return;
     }
-    c = &r->conns[r->freelist[--r->nfree]];
+    if (r->nfree > 0) {
+        c = &r->conns[r->freelist[--r->nfree]];
+    } else {
+        c = &r->conns[r->fresh];
+        c->slot = r->fresh++;
+        c->r = r;
+    }
     r->live++;
     c->flags = ZG_CF_USED;
     c->fd = fd;
@@ -529,7 +552,7 @@ static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 static void zg_reactor_stop_all(zg_reactor_t *r)
 {
     r->stopping = 1;
-    for (uint32_t i = 0; i < r->nconns; i++) {
+    for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
 
         if ((c->flags & ZG_CF_USED) && !(c->flags & ZG_CF_CLOSED))
@@ -605,7 +628,7 @@ static void zg_publish(zg_reactor_t *r)
 static void zg_compact_all(zg_reactor_t *r)
 {
     r->compact_all = 0;
-    for (uint32_t i = 0; i < r->nconns; i++) {
+    for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
 
         if ((c->flags & ZG_CF_USED) && c->rx.held > 0)
@@ -788,14 +811,10 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
                  r->nconns);
         return -ENOMEM;
     }
-    /* Hand out low slots first: fewer pages of the slab get touched. */
-    for (uint32_t i = 0; i < r->nconns; i++) {
-        r->conns[i].slot = i;
-        r->conns[i].fd = -1;
-        r->conns[i].r = r;
-        r->freelist[r->nconns - 1 - i] = i;
-    }
-    r->nfree = r->nconns;
+    /* Slots are set up on first use, lowest first (r->fresh): the slab's
+     * untouched pages cost no memory until that many connections came. */
+    r->nfree = 0;
+    r->fresh = 0;
     for (uint32_t b = 0; b <= ZG_WHEEL; b++)
         r->wheel[b] = ZG_NONE;
 
@@ -887,6 +906,7 @@ static void *zg_reactor_main(void *arg)
                 : "not used");
     zg_startsync_post(&r->sync, 1);
     zg_loop(r);
+    io_uring_submit(&r->ring); /* closes queued in the last iteration */
     zg_reactor_teardown(r);
     return NULL;
 }

@@ -88,6 +88,7 @@ struct zg_reactor_s {
     uint32_t nconns;
     uint32_t *freelist;
     uint32_t nfree;
+    uint32_t fresh; /* slots below this have been used at least once */
     /* Connections to bring up to date this iteration: a FIFO ring holding
      * each connection at most once (ZG_CF_DIRTY set exactly while queued),
      * so it never holds more than nconns entries. */
