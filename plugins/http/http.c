@@ -45,7 +45,7 @@ typedef struct http_reactor_s {
 } http_reactor_t;
 
 /* What a connection is reading. */
-enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_LINGER };
+enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_CLOSE, PH_LINGER };
 
 /* What the pending response is. */
 enum { RS_ROUTE = 0, RS_404, RS_405, RS_OPTIONS };
@@ -409,8 +409,12 @@ static int http_done(http_conn_t *hc, http_out_t *o)
 {
     hc->phase = PH_HEAD;
     hc->served++;
-    if (!hc->keep)
-        return http_linger(hc, o);
+    if (!hc->keep) {
+        /* Closing after a complete exchange: on_data decides how, once it
+         * knows whether the client sent anything more. */
+        hc->phase = PH_CLOSE;
+        return HTTP_WAIT;
+    }
     if (o->used + api->output_pending(o->c) >= HTTP_OUT_CAP) {
         /* Let the output drain before answering more: on_writable
          * resumes reading. */
@@ -614,6 +618,17 @@ static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
     }
     if (rc == HTTP_CLOSE || http_flush(&o) < 0)
         return -1;
+    if (hc->phase == PH_CLOSE) {
+        /* Nothing unread: a FIN right after the response, as nginx does.
+         * Unread bytes would make our close an RST that can destroy the
+         * response at the client: linger, dropping them, instead. */
+        if (pos == in->total) {
+            hc->phase = PH_LINGER;
+            api->close(c, ZG_CLOSE_FLUSH);
+        } else if (http_linger(hc, &o) != HTTP_WAIT) {
+            return -1;
+        }
+    }
     if (hc->phase == PH_LINGER)
         return (long)in->total;
     if (hc->phase == PH_HEAD)
