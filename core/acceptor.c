@@ -53,23 +53,6 @@ static void zg_acc_arm(zg_acceptor_t *a, uint32_t lidx)
     io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_ACCEPT, 0, lidx));
 }
 
-static void zg_acc_pause(zg_acceptor_t *a, uint32_t lidx, int err)
-{
-    static const struct __kernel_timespec ts = {.tv_nsec = 100000000};
-    struct io_uring_sqe *sqe = zg_acc_sqe(a);
-
-    if (!a->paused[lidx])
-        zg_log(ZG_LOG_ERROR,
-               "accept() on %s failed (%d: %s): pausing accepts for 100 ms "
-               "until descriptors free up (raise ulimit -n?)",
-               a->e->listeners[lidx].addr, err, strerror(err));
-    a->paused[lidx] = 1;
-    if (sqe == NULL)
-        return;
-    io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&ts, 0, 0);
-    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_TIMEOUT, 0, lidx));
-}
-
 static void zg_acc_handoff(zg_acceptor_t *a, uint32_t lidx, int fd)
 {
     zg_engine_t *e = a->e;
@@ -92,13 +75,12 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
     uint32_t idx = zg_ud_slot(cqe->user_data);
 
     switch (zg_ud_kind(cqe->user_data)) {
-    case ZG_OP_ACCEPT:
+    case ZG_OP_ACCEPT: {
+        int pause =
+            zg_accept_verdict(&a->e->listeners[idx], cqe->res, &a->paused[idx]);
+        struct io_uring_sqe *sqe;
+
         if (cqe->res >= 0) {
-            if (a->paused[idx]) {
-                zg_log(ZG_LOG_NOTICE, "accepting on %s again",
-                       a->e->listeners[idx].addr);
-                a->paused[idx] = 0;
-            }
             atomic_fetch_add_explicit(&a->e->listeners[idx].accepted, 1,
                                       memory_order_relaxed);
             if (a->stopping)
@@ -108,17 +90,12 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
         }
         if (cqe->flags & IORING_CQE_F_MORE || a->stopping)
             break;
-        if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
-            cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
-            zg_acc_pause(a, idx, -cqe->res);
-        } else {
-            if (cqe->res < 0 && cqe->res != -ECANCELED)
-                zg_log(ZG_LOG_ERROR, "accept() on %s failed (%d: %s)",
-                       a->e->listeners[idx].addr, -cqe->res,
-                       strerror(-cqe->res));
+        if (!pause)
             zg_acc_arm(a, idx);
-        }
+        else if ((sqe = zg_acc_sqe(a)) != NULL)
+            zg_prep_accept_pause(sqe, idx);
         break;
+    }
     case ZG_OP_TIMEOUT:
         if (!a->stopping)
             zg_acc_arm(a, idx);

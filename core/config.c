@@ -124,8 +124,10 @@ static const char *const zg_listener_keys[] = {"name",
                                                "write_low_watermark",
                                                NULL};
 
-static const char *const zg_accept_names[] = {"acceptor", "reuseport", NULL};
-static const int zg_accept_values[] = {ZG_ACCEPT_ACCEPTOR, ZG_ACCEPT_REUSEPORT};
+static const char *const zg_accept_names[] = {"auto", "acceptor", "reuseport",
+                                              NULL};
+static const int zg_accept_values[] = {ZG_ACCEPT_AUTO, ZG_ACCEPT_ACCEPTOR,
+                                       ZG_ACCEPT_REUSEPORT};
 static const char *const zg_ipv_names[] = {"dual", "v4", "v6", NULL};
 static const int zg_ipv_values[] = {ZG_IP_DUAL, ZG_IP_V4, ZG_IP_V6};
 static const char *const zg_level_names[] = {
@@ -1401,7 +1403,7 @@ static int conf_listeners(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
 
 static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
 {
-    int accept = ZG_ACCEPT_ACCEPTOR, rc;
+    int accept = ZG_ACCEPT_AUTO, rc;
 
     if (!json_is_object(root))
         return conf_err(c, ZG_AT_VALUE,
@@ -1415,6 +1417,9 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
                         &accept)))
         return rc;
     cfg->accept = (zg_accept_mode_t)accept;
+    if (cfg->accept == ZG_ACCEPT_AUTO)
+        cfg->accept =
+            cfg->reactors == 1 ? ZG_ACCEPT_REUSEPORT : ZG_ACCEPT_ACCEPTOR;
     if ((rc = conf_acceptor(c, root, &cfg->acceptor)) ||
         (rc = conf_reactors(c, root, cfg)) ||
         (rc = conf_log(c, root, &cfg->log)) ||
@@ -1430,7 +1435,7 @@ static int conf_defaults(zg_conf_ctx_t *c, zg_config_t *cfg, const char *path)
     int rc;
 
     cfg->reactors = 1;
-    cfg->accept = ZG_ACCEPT_ACCEPTOR;
+    cfg->accept = ZG_ACCEPT_AUTO;
     cfg->acceptor.ring_entries = 256;
     cfg->acceptor.batch = 256;
     cfg->acceptor.cq_timeout_us = 100000;

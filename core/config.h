@@ -15,7 +15,15 @@
 #define ZG_MAX_REACTORS  256
 #define ZG_MAX_LISTENERS 64
 
-typedef enum { ZG_ACCEPT_ACCEPTOR = 0, ZG_ACCEPT_REUSEPORT } zg_accept_mode_t;
+/* "accept": "auto" (the default) resolves at load time to REUSEPORT with
+ * one reactor (it accepts on its own ring: no acceptor thread, no
+ * cross-thread hand-off; a single socket needs no SO_REUSEPORT) and to
+ * ACCEPTOR with more. zg_config_t.accept is always the resolved mode. */
+typedef enum {
+    ZG_ACCEPT_ACCEPTOR = 0,
+    ZG_ACCEPT_REUSEPORT,
+    ZG_ACCEPT_AUTO
+} zg_accept_mode_t;
 typedef enum { ZG_IP_DUAL = 0, ZG_IP_V4, ZG_IP_V6 } zg_ip_version_t;
 typedef enum { ZG_TRI_AUTO = 0, ZG_TRI_ON, ZG_TRI_OFF } zg_tristate_t;
 

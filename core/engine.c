@@ -327,8 +327,10 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
             for (uint32_t k = 0; k < nr; k++)
                 l->rp_fds[k] = -1;
         }
+        /* A lone reactor's socket needs no SO_REUSEPORT (which would let
+         * another process bind the port too). */
         fd = zg_open_listener(l, (struct sockaddr *)&ss, l->conf->addrlen,
-                              l->rp_fds != NULL, err, errlen);
+                              l->rp_fds != NULL && nr > 1, err, errlen);
         if (fd < 0)
             return -EADDRNOTAVAIL;
         /* Port 0: the others of a reuseport group bind the port we got. */
@@ -376,6 +378,37 @@ int zg_engine_start(zg_engine_t *e, char *err, size_t errlen)
 fail:
     zg_engine_stop(e);
     return ret;
+}
+
+int zg_accept_verdict(const zg_listener_t *l, int res, uint8_t *paused)
+{
+    if (res >= 0) {
+        if (*paused)
+            zg_log(ZG_LOG_NOTICE, "accepting on %s again", l->addr);
+        *paused = 0;
+        return 0;
+    }
+    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+        if (!*paused)
+            zg_log(ZG_LOG_ERROR,
+                   "accept() on %s failed (%d: %s): pausing accepts for "
+                   "100 ms until descriptors free up (raise ulimit -n?)",
+                   l->addr, -res, strerror(-res));
+        *paused = 1;
+        return 1;
+    }
+    if (res != -ECANCELED)
+        zg_log(ZG_LOG_ERROR, "accept() on %s failed (%d: %s)", l->addr, -res,
+               strerror(-res));
+    return 0;
+}
+
+void zg_prep_accept_pause(struct io_uring_sqe *sqe, uint32_t lidx)
+{
+    static const struct __kernel_timespec ts = {.tv_nsec = 100000000};
+
+    io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_TIMEOUT, 0, lidx));
 }
 
 void zg_listener_refuse(zg_listener_t *l, int fd)

@@ -87,6 +87,20 @@ uint32_t zg_engine_running(zg_engine_t *e);
  * returns 0. Any thread. */
 int zg_listener_admit(zg_listener_t *l, int fd);
 
+/* The accept policy shared by the acceptor thread and reactors accepting on
+ * their own ring. Given an accept completion's result on l, log what needs
+ * logging (a shortage of descriptors or memory once when it starts and once
+ * when it ends; any other failure each time) and return 1 if accepting on l
+ * should pause for 100 ms before it is re-armed, else 0. *paused is the
+ * caller's per-listener state. Any thread, one caller per *paused. */
+int zg_accept_verdict(const zg_listener_t *l, int res, uint8_t *paused);
+
+struct io_uring_sqe;
+
+/* Prepare the 100 ms pause of a listener whose accepting paused; its
+ * completion carries zg_ud(ZG_OP_TIMEOUT, 0, lidx). */
+void zg_prep_accept_pause(struct io_uring_sqe *sqe, uint32_t lidx);
+
 /* Turn fd away: the plugin's over_limit_response (best effort, never
  * blocking), then close. Any thread. */
 void zg_listener_refuse(zg_listener_t *l, int fd);
@@ -124,6 +138,7 @@ int zg_startsync_wait(zg_startsync_t *s);
  * SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN|TASKRUN_FLAG, then plain,
  * logging each fallback once. who names the thread in log lines. */
 struct io_uring;
+struct io_uring_sqe;
 int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
                   int sq_cpu, uint32_t sq_idle_ms, const char *who,
                   unsigned *flags_out);

@@ -147,7 +147,9 @@ int main(int argc, char **argv)
            "zerg %s started: %u reactor(s), %u listener(s), "
            "accept mode %s",
            ZG_VERSION, engine.nreactors, engine.nlisteners,
-           cfg->accept == ZG_ACCEPT_REUSEPORT ? "reuseport" : "acceptor");
+           cfg->accept == ZG_ACCEPT_ACCEPTOR ? "acceptor thread"
+           : engine.nreactors == 1           ? "in the reactor"
+                                             : "reuseport");
 
     for (int draining = 0;;) {
         struct signalfd_siginfo si;

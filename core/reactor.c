@@ -522,30 +522,24 @@ static void zg_arm_accept(zg_reactor_t *r, uint32_t lidx)
 static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 {
     uint32_t lidx = zg_ud_slot(cqe->user_data);
+    int pause = 0;
+    struct io_uring_sqe *sqe;
 
+    if (!r->stopping && !r->draining)
+        pause = zg_accept_verdict(&r->e->listeners[lidx], cqe->res,
+                                  &r->acc_paused[lidx]);
     if (cqe->res >= 0) {
+        atomic_fetch_add_explicit(&r->e->listeners[lidx].accepted, 1,
+                                  memory_order_relaxed);
         if (zg_listener_admit(&r->e->listeners[lidx], cqe->res))
             zg_on_newconn(r, lidx, cqe->res);
-    } else if (cqe->res != -ECANCELED && !r->stopping && !r->draining) {
-        zg_log(ZG_LOG_ERROR, "reactor %u: accept() on %s failed (%d: %s)",
-               r->id, r->e->listeners[lidx].addr, -cqe->res,
-               strerror(-cqe->res));
     }
-    if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping && !r->draining) {
-        if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
-            /* Out of descriptors: retry after 100 ms, not in a spin. */
-            static const struct __kernel_timespec ts = {.tv_nsec = 100000000};
-            struct io_uring_sqe *sqe = zg_sqe(r);
-
-            if (sqe != NULL) {
-                io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&ts, 0,
-                                      0);
-                io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_TIMEOUT, 0, lidx));
-            }
-        } else {
-            zg_arm_accept(r, lidx);
-        }
-    }
+    if ((cqe->flags & IORING_CQE_F_MORE) || r->stopping || r->draining)
+        return;
+    if (!pause)
+        zg_arm_accept(r, lidx);
+    else if ((sqe = zg_sqe(r)) != NULL)
+        zg_prep_accept_pause(sqe, lidx);
 }
 
 /* Begin a fast stop: every connection ends with SHUTDOWN. */
@@ -923,9 +917,11 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
     r->ring_fd = -1;
     r->rdata = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rdata));
     r->rinited = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rinited));
-    if (r->rdata == NULL || r->rinited == NULL) {
+    r->acc_paused = calloc(e->nlisteners ? e->nlisteners : 1, 1);
+    if (r->rdata == NULL || r->rinited == NULL || r->acc_paused == NULL) {
         free(r->rdata);
         free(r->rinited);
+        free(r->acc_paused);
         free(r);
         return -ENOMEM;
     }
@@ -972,6 +968,7 @@ void zg_reactor_destroy(zg_reactor_t *r)
         return;
     free(r->rdata);
     free(r->rinited);
+    free(r->acc_paused);
     pthread_mutex_destroy(&r->sync.mu);
     pthread_cond_destroy(&r->sync.cv);
     free(r);

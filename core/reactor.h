@@ -100,7 +100,8 @@ struct zg_reactor_s {
     int compact_all; /* a recv ran out of buffers this iteration */
     void **rdata;    /* per listener: the plugin's reactor_data */
     int *rinited;
-    uint32_t live; /* slots in use */
+    uint8_t *acc_paused; /* per listener: accepting paused (reuseport) */
+    uint32_t live;       /* slots in use */
     int stopping;
     _Atomic int done; /* the thread is leaving its loop */
     int draining;

@@ -96,7 +96,8 @@ static void test_default(void **state)
                      0);
     assert_string_equal(cfg->path, "<embedded>");
     assert_int_equal(cfg->reactors, 1);
-    assert_int_equal(cfg->accept, ZG_ACCEPT_ACCEPTOR);
+    /* auto: one reactor accepts on its own ring */
+    assert_int_equal(cfg->accept, ZG_ACCEPT_REUSEPORT);
     assert_int_equal(cfg->acceptor.ring_entries, 256);
     assert_int_equal(cfg->acceptor.batch, 256);
     assert_int_equal(cfg->acceptor.cq_timeout_us, 100000);
@@ -546,8 +547,8 @@ static void test_bad_values(void **state)
 {
     (void)state;
     check_err("{\"accept\": \"epoll\", " LST "}",
-              "t.json:1:12: accept: \"epoll\" is not one of \"acceptor\", "
-              "\"reuseport\"");
+              "t.json:1:12: accept: \"epoll\" is not one of \"auto\", "
+              "\"acceptor\", \"reuseport\"");
     check_err("{\"log\": {\"level\": \"verbose\"}, " LST "}",
               "t.json:1:19: log.level: \"verbose\" is not one of \"debug\", "
               "\"info\", \"notice\", \"warn\", \"error\", \"crit\", "
