@@ -1,0 +1,712 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Description: make bench. Measures zerg against nginx and the raw io_uring
+# baseline (tests/bench/raw.c) in the same run, server pinned to one CPU and
+# load generator to another, loopback only, every run bounded in time. Each
+# figure is the median of 3 runs; the one markdown table goes to stdout and,
+# with the raw data and gnuplot charts, to tests/bench/results/.
+#
+# Environment: BENCH_QUICK=1 (one short run per figure, a smoke test),
+# BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
+# BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
+# BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale).
+
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+B=tests/bench
+RESULTS=$B/results
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    RUNS=${BENCH_RUNS:-1} DUR=${BENCH_DURATION:-2}
+else
+    RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
+fi
+WARM=1                                  # seconds of warm-up before each run
+ONLY=${BENCH_ONLY:-keepalive pipeline churn echo memory scale}
+SRV_CPU=${BENCH_SERVER_CPU:-0}
+CLI_CPU=${BENCH_CLIENT_CPU:-1}
+BIG=${BENCH_IDLE_CONNS:-10000}          # idle and largest scale test
+NADDRS=16                               # 127.0.0.1 .. 127.0.0.16
+ECHO_CONNS=50
+HTTP_CONNS=64
+CHURN_CONNS=64
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+# ---- tools -----------------------------------------------------------------
+
+find_nginx() {
+    command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }
+}
+
+missing=
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+[ -n "$(find_nginx)" ] || missing="$missing nginx"
+command -v gnuplot >/dev/null 2>&1 || missing="$missing gnuplot"
+for t in taskset ss curl; do
+    command -v "$t" >/dev/null 2>&1 || die "$t not found (util-linux, iproute2, curl)"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        pkgs=$(echo "$missing" | sed 's/nginx/nginx-light/; s/gnuplot/gnuplot-nox/')
+        say "bench: installing$pkgs"
+        # shellcheck disable=SC2086 # a list of package names
+        DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs >&2 ||
+            { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs >&2; }
+    elif [ "$(id -u)" = 0 ] && command -v dnf >/dev/null 2>&1; then
+        say "bench: installing$missing"
+        # shellcheck disable=SC2086
+        dnf install -y $missing >&2
+    else
+        say "bench: missing:$missing; install them with your package manager" \
+            "(Debian: apt-get install nginx-light wrk gnuplot-nox)"
+    fi
+fi
+command -v wrk >/dev/null 2>&1 || die "wrk is required"
+NGINX=$(find_nginx)
+[ -n "$NGINX" ] || die "nginx is required"
+HAVE_GNUPLOT=0
+command -v gnuplot >/dev/null 2>&1 && HAVE_GNUPLOT=1
+
+# ---- scratch space, cleanup -------------------------------------------------
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/zerg-bench.XXXXXX") || die "mktemp failed"
+PIDS=           # processes started here and not yet reaped
+track() { PIDS="$PIDS $1"; }
+untrack() { PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' '); }
+cleanup() {
+    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+DATA=$TMP/data.tsv
+: >"$DATA"
+NOTES=$TMP/notes
+: >"$NOTES"
+
+# ---- build -------------------------------------------------------------------
+
+if [ ! -f Makefile ]; then
+    ./configure >&2 || die "./configure failed"
+fi
+make -s zerg plugins/echo/echo.so $B/raw $B/loadgen >&2 || die "build failed"
+HAVE_HTTP=0
+if [ -d plugins/http ] && make -s plugins/http/http.so >&2; then
+    printf '{"listeners":[{"name":"t","listen":"127.0.0.1:0","plugin":"http"}]}\n' \
+        >"$TMP/http-test.json"
+    if ./zerg -t -c "$TMP/http-test.json" >"$TMP/http-test.out" 2>&1; then
+        HAVE_HTTP=1
+    else
+        say "bench: the http plugin does not load:"
+        sed 's/^/    /' "$TMP/http-test.out" >&2
+    fi
+fi
+[ $HAVE_HTTP = 1 ] || say "bench: no working plugins/http/http.so: zerg HTTP figures are skipped"
+# Idle connections go to the HTTP listener of each server.
+IDLE_PLUGIN="echo"
+[ $HAVE_HTTP = 1 ] && IDLE_PLUGIN=http
+
+# ---- limits -------------------------------------------------------------------
+
+# 10 000 connections on each side need more descriptors than the default.
+# shellcheck disable=SC3045 # ulimit -n: dash, bash and busybox all have it
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+# shellcheck disable=SC3045
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((BIG + 200)) ]; then
+    BIG=$((NOFILE - 200))
+    say "bench: RLIMIT_NOFILE is $NOFILE: using $BIG connections instead of 10000"
+fi
+MAXC=$((BIG + 1024))    # connection limit of the servers under test
+SMALL=128               # ... and of the small ones the memory test compares
+NGX_NOFILE=$((MAXC * 2))
+[ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $NGX_NOFILE ] && NGX_NOFILE=$NOFILE
+HZ=$(getconf CLK_TCK)
+
+
+# ---- servers -----------------------------------------------------------------
+
+# Is process $1 gone (or a zombie)?
+gone() {
+    [ ! -r "/proc/$1/stat" ] && return 0
+    [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" = Z ]
+}
+
+# Stop the server SPID: SIGTERM, then SIGKILL after 5 s.
+srv_stop() {
+    kill -TERM "$SPID" 2>/dev/null
+    i=0
+    while ! gone "$SPID" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    gone "$SPID" || kill -KILL "$SPID" 2>/dev/null
+    wait "$SPID" 2>/dev/null
+    untrack "$SPID"
+    SPID=
+}
+
+# A port below the ephemeral range (where connect() picks client ports)
+# that no socket uses.
+free_port() {
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    p=$((low - 12000 + $$ % 10000))
+    while ss -Htan "sport = :$p" | grep -q .; do p=$((p + 1)); done
+    echo "$p"
+}
+
+zerg_conf() { # reactors plugin max_connections [accept mode]
+    cat <<EOF
+{
+  "reactors": $1,
+  "accept": "${4:-auto}",
+  "reactor": { "cpu_affinity": $SRV_CPU, "max_connections": $3 },
+  "log": { "level": "warn" },
+  "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "$2",
+                   "backlog": 65535, "max_connections": $3 } ]
+}
+EOF
+}
+
+# The embedded default configuration (zerg -h), on free ports.
+zerg_default_conf() {
+    if [ $HAVE_HTTP = 1 ]; then
+        http=',
+    { "name": "http", "listen": "127.0.0.1:0", "plugin": "http" }'
+    else
+        http=
+    fi
+    cat <<EOF
+{
+  "reactors": 1,
+  "log": { "level": "info" },
+  "listeners": [
+    { "name": "bench", "listen": "127.0.0.1:0", "plugin": "echo" }$http
+  ]
+}
+EOF
+}
+
+nginx_conf() { # dir port worker_connections
+    cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+worker_rlimit_nofile $NGX_NOFILE;
+events { worker_connections $3; }
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_requests 100000000;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    server {
+        listen 127.0.0.1:$2 backlog=65535;
+        location /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+    }
+}
+EOF
+}
+
+# Start a server of kind $1 pinned to SRV_CPU; sets SPID and SPORT.
+srv_start() {
+    kind=$1 out=$TMP/server.out
+    : >"$out"
+    SPORT=
+    case $kind in
+    zerg-*)
+        case $kind in
+        zerg-http) zerg_conf 1 http $MAXC >"$TMP/zerg.json" ;;
+        zerg-http2) zerg_conf 2 http $MAXC >"$TMP/zerg.json" ;;
+        zerg-http-rp) zerg_conf 1 http $MAXC acceptor >"$TMP/zerg.json" ;;
+        zerg-echo) zerg_conf 1 echo $MAXC >"$TMP/zerg.json" ;;
+        zerg-idle) zerg_conf 1 "$IDLE_PLUGIN" $MAXC >"$TMP/zerg.json" ;;
+        zerg-small) zerg_conf 1 "$IDLE_PLUGIN" $SMALL >"$TMP/zerg.json" ;;
+        zerg-default) zerg_default_conf >"$TMP/zerg.json" ;;
+        esac
+        taskset -c "$SRV_CPU" ./zerg -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
+        ;;
+    raw-http | raw-echo)
+        taskset -c "$SRV_CPU" $B/raw "${kind#raw-}" 0 >"$out" 2>"$out.err" &
+        ;;
+    nginx*)
+        rm -rf "$TMP/nginx"
+        mkdir -p "$TMP/nginx"
+        SPORT=$(free_port)
+        case $kind in
+        nginx) n=$MAXC ;;
+        nginx-8192) n=8192 ;;
+        *) n=$SMALL ;;
+        esac
+        nginx_conf "$TMP/nginx" "$SPORT" "$n" >"$TMP/nginx/nginx.conf"
+        taskset -c "$SRV_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+            -e "$TMP/nginx/error.log" >"$out" 2>"$out.err" &
+        ;;
+    esac
+    SPID=$!
+    track "$SPID"
+    i=0
+    while [ $i -lt 100 ]; do
+        if [ "${kind%%-*}" = nginx ]; then
+            ss -Hltn "sport = :$SPORT" | grep -q . && return 0
+        else
+            SPORT=$(sed -n 's/^listening bench .*:\([0-9][0-9]*\)$/\1/p;s/^listening raw .*:\([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
+            [ -n "$SPORT" ] && return 0
+        fi
+        gone "$SPID" && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    say "bench: $kind did not start:"
+    sed 's/^/    /' "$out.err" "$TMP/nginx/error.log" 2>/dev/null | tail -n 5 >&2
+    srv_stop
+    return 1
+}
+
+# ---- measurements ------------------------------------------------------------
+
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
+rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$DATA"; }
+# rec_run scen server count secs ticks p50 p99 errors: the common figures
+rec_run() {
+    rec "$1" "$2" rps "$(awk -v n="$3" -v s="$4" 'BEGIN { printf "%.0f", n / s }')"
+    rec "$1" "$2" cpu_m "$(awk -v t="$5" -v n="$3" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.3f", t / hz / n * 1e6 }')"
+    rec "$1" "$2" util "$(awk -v t="$5" -v s="$4" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / s * 100 }')"
+    rec "$1" "$2" p50 "$6"
+    rec "$1" "$2" p99 "$7"
+    rec "$1" "$2" err "$8"
+    rec "$1" "$2" noise "$NOISE"
+    [ "${8:-0}" = 0 ] || echo "$1 $2: $8 errors in one run" >>"$NOTES"
+}
+
+# "busy total" ticks of one CPU from /proc/stat.
+cpu_stat() {
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+# CPU ticks of this shell's waited-for children, from a saved `times`.
+child_ticks() {
+    awk -v hz="$HZ" 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } }
+        END { printf "%.0f", n * hz }' "$1"
+}
+
+# run_measured CMD...: run the load generator CMD in this shell (output in
+# $TMP/load.out) and set T_SRV, the server's CPU ticks meanwhile, and
+# NOISE, the largest share (%) of the server's or the load generator's CPU
+# that other processes took: the machine is shared, and a noisy run is
+# worth repeating.
+run_measured() {
+    times >"$TMP/times0"
+    s0=$(cpu_stat "$SRV_CPU")
+    c0=$(cpu_stat "$CLI_CPU")
+    t0=$(cpu_ticks "$SPID")
+    "$@" >"$TMP/load.out" 2>&1
+    t1=$(cpu_ticks "$SPID")
+    s1=$(cpu_stat "$SRV_CPU")
+    c1=$(cpu_stat "$CLI_CPU")
+    times >"$TMP/times1"
+    T_SRV=$((t1 - t0))
+    NOISE=$(awk -v s0="$s0" -v s1="$s1" -v c0="$c0" -v c1="$c1" -v srv="$T_SRV" \
+        -v cli=$(($(child_ticks "$TMP/times1") - $(child_ticks "$TMP/times0"))) '
+        function share(a, b, own,   x, y, f) {
+            split(a, x, " "); split(b, y, " ")
+            if (y[2] - x[2] <= 0) return 0
+            f = (y[1] - x[1] - own) / (y[2] - x[2])
+            return f > 0 ? f : 0
+        }
+        BEGIN {
+            f = share(s0, s1, srv); g = share(c0, c1, cli)
+            printf "%.0f", (f > g ? f : g) * 100
+        }')
+}
+
+# Retry a run once when other processes took more than this share (%).
+NOISY=20
+
+# Wait (at most 60 s) until the two CPUs are idle for a second: nothing of
+# ours runs now, so whatever runs belongs to someone else.
+wait_quiet() {
+    i=0
+    while [ $i -lt 60 ]; do
+        s0=$(cpu_stat "$SRV_CPU")
+        c0=$(cpu_stat "$CLI_CPU")
+        sleep 1
+        s1=$(cpu_stat "$SRV_CPU")
+        c1=$(cpu_stat "$CLI_CPU")
+        awk -v s0="$s0" -v s1="$s1" -v c0="$c0" -v c1="$c1" '
+            function busy(a, b,   x, y) { split(a, x, " "); split(b, y, " "); return y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0 }
+            BEGIN { exit !(busy(s0, s1) < 0.1 && busy(c0, c1) < 0.1) }' && return 0
+        [ $i = 0 ] && say "  waiting for other processes to leave CPUs $SRV_CPU and $CLI_CPU (up to 60 s)"
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# wrk against SPID: wrk_run scen server conns depth
+wrk_run() {
+    url=http://127.0.0.1:$SPORT/plaintext
+    attempt=1
+    while :; do
+        env WRK_PIPELINE="$4" taskset -c "$CLI_CPU" wrk -t1 -c"$3" -d"${WARM}s" \
+            --timeout 10s -s $B/pipeline.lua "$url" >/dev/null 2>&1
+        run_measured env WRK_PIPELINE="$4" taskset -c "$CLI_CPU" wrk -t1 -c"$3" \
+            -d"${DUR}s" --timeout 10s -s $B/pipeline.lua "$url"
+        line=$(grep '^wrk ' "$TMP/load.out")
+        if [ "$NOISE" -le $NOISY ] || [ $attempt = 2 ]; then break; fi
+        say "  $1 $2: other processes took $NOISE% of a CPU: once more"
+        attempt=2
+        wait_quiet
+    done
+    n=$(kv requests "$line")
+    if [ -z "$n" ]; then
+        echo "$1 $2: wrk gave no result" >>"$NOTES"
+        return 1
+    fi
+    secs=$(awk -v u="$(kv duration_us "$line")" 'BEGIN { print u / 1e6 }')
+    rec_run "$1" "$2" "$n" "$secs" "$T_SRV" "$(kv p50_us "$line")" \
+        "$(kv p99_us "$line")" $(($(kv errors "$line") + $(kv non2xx "$line")))
+    say "  $1 $2: $(kv rps "$line") req/s (noise $NOISE%)"
+}
+
+# loadgen against SPID: lg_run scen server mode args...
+lg_run() {
+    scen=$1 server=$2 mode=$3
+    shift 3
+    attempt=1
+    while :; do
+        taskset -c "$CLI_CPU" $B/loadgen "$mode" -p "$SPORT" -d "$WARM" "$@" >/dev/null 2>&1
+        run_measured taskset -c "$CLI_CPU" $B/loadgen "$mode" -p "$SPORT" -d "$DUR" "$@"
+        line=$(grep '^mode=' "$TMP/load.out")
+        if [ "$NOISE" -le $NOISY ] || [ $attempt = 2 ]; then break; fi
+        say "  $scen $server: other processes took $NOISE% of a CPU: once more"
+        attempt=2
+        wait_quiet
+    done
+    if [ "$mode" = echo ]; then n=$(kv msgs "$line"); else n=$(kv conns_done "$line"); fi
+    if [ -z "$n" ]; then
+        echo "$scen $server: loadgen gave no result" >>"$NOTES"
+        return 1
+    fi
+    rec_run "$scen" "$server" "$n" "$(kv secs "$line")" "$T_SRV" \
+        "$(kv p50_us "$line")" "$(kv p99_us "$line")" \
+        $(($(kv errors "$line") + $(kv bad "$line")))
+    [ "$mode" = echo ] && rec "$scen" "$server" mbs "$(kv mb_per_s "$line")"
+    say "  $scen $server: $(kv msgs_per_s "$line")$(kv conns_per_s "$line") /s (noise $NOISE%)"
+}
+
+# Memory of server $1 (zerg or nginx). RSS at start: zerg with its default
+# configuration, nginx with worker_connections equal to zerg's default
+# max_connections (8192). Per idle connection: both servers preallocate
+# and touch a slab of connection slots at start, so the cost of a
+# connection is the RSS growth while BIG idle connections are open plus
+# the resident cost of one slot, measured as the RSS difference between a
+# server sized for MAXC connections and one sized for SMALL.
+mem_run() {
+    case $1 in
+    zerg) k_start=zerg-default k_small=zerg-small k_big=zerg-idle ;;
+    *) k_start=nginx-8192 k_small=nginx-small k_big=nginx ;;
+    esac
+    srv_start "$k_start" || return 1
+    sleep 1
+    rec memstart "$1" rss "$(rss_kb "$SPID")"
+    srv_stop
+    srv_start "$k_small" || return 1
+    sleep 1
+    rs=$(rss_kb "$SPID")
+    srv_stop
+    srv_start "$k_big" || return 1
+    sleep 1
+    r0=$(rss_kb "$SPID")
+    taskset -c "$CLI_CPU" $B/loadgen idle -p "$SPORT" -n "$BIG" -a $NADDRS -d 120 \
+        >"$TMP/idle.out" 2>&1 &
+    lpid=$!
+    track "$lpid"
+    i=0
+    while ! grep -q '^ready' "$TMP/idle.out" && [ $i -lt 600 ]; do
+        gone "$lpid" && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    # All connected; wait for the server to have accepted them all (the
+    # listener's Recv-Q is its accept queue), then let it settle.
+    i=0
+    while [ $i -lt 100 ]; do
+        q=$(ss -Hltn "sport = :$SPORT" | awk '{ print $2; exit }')
+        [ "${q:-0}" = 0 ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 1
+    r1=$(rss_kb "$SPID")
+    held=$(ss -Htn state established "sport = :$SPORT" | wc -l)
+    opened=$(sed -n 's/^ready //p' "$TMP/idle.out")
+    kill -TERM "$lpid" 2>/dev/null
+    wait "$lpid" 2>/dev/null
+    untrack "$lpid"
+    srv_stop
+    if [ "${opened:-0}" -gt 0 ]; then
+        growth=$(awk -v a="$r0" -v b="$r1" -v n="$opened" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+        slot=$(awk -v a="$rs" -v b="$r0" -v n=$((MAXC - SMALL)) 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+        rec idle "$1" growth "$growth"
+        rec idle "$1" slot "$slot"
+        rec idle "$1" per_conn $((growth + slot))
+        rec idle "$1" held "$held"
+        say "  idle $1: $opened connections; RSS $rs kB ($SMALL slots), $r0 kB ($MAXC slots), $r1 kB (+$opened conns)"
+    fi
+    [ "${opened:-0}" = "$BIG" ] || echo "idle $1: only ${opened:-0} of $BIG connections opened" >>"$NOTES"
+}
+
+http_case() { # scen conns depth
+    if [ $HAVE_HTTP = 1 ] && srv_start zerg-http; then wrk_run "$1" zerg "$2" "$3"; srv_stop; fi
+    if srv_start nginx; then wrk_run "$1" nginx "$2" "$3"; srv_stop; fi
+    if srv_start raw-http; then wrk_run "$1" raw "$2" "$3"; srv_stop; fi
+}
+
+# ---- preflight: the raw baseline must send zerg's bytes ----------------------
+
+plaintext() { curl -s -i --max-time 5 "http://127.0.0.1:$SPORT/plaintext" | grep -v '^Date: '; }
+if [ $HAVE_HTTP = 1 ] && srv_start zerg-http; then
+    plaintext >"$TMP/zerg.resp"
+    srv_stop
+    if srv_start raw-http; then
+        plaintext >"$TMP/raw.resp"
+        srv_stop
+        cmp -s "$TMP/zerg.resp" "$TMP/raw.resp" || {
+            say "bench: WARNING: raw's /plaintext response differs from zerg's (Date aside):"
+            diff "$TMP/zerg.resp" "$TMP/raw.resp" | sed 's/^/    /' >&2
+            echo "raw's response differs from zerg's; update rb_resp in raw.c" >>"$NOTES"
+        }
+    fi
+fi
+
+# ---- the runs ------------------------------------------------------------------
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+bench_t0=$(date +%s)
+rep=1
+while [ $rep -le "$RUNS" ]; do
+    say "bench: run $rep of $RUNS"
+    wait_quiet
+    want keepalive && http_case ka64 $HTTP_CONNS 1
+    want pipeline && http_case pipe16 $HTTP_CONNS 16
+    if want churn; then
+        if [ $HAVE_HTTP = 1 ]; then
+            if srv_start zerg-http; then lg_run churn zerg churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+            if srv_start zerg-http2; then lg_run churn zerg2 churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+            if srv_start zerg-http-rp; then lg_run churn zergrp churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+        fi
+        if srv_start nginx; then lg_run churn nginx churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+    fi
+    for size in 64 4096; do
+        want echo || break
+        if srv_start zerg-echo; then lg_run "echo$size" zerg echo -c $ECHO_CONNS -s "$size"; srv_stop; fi
+        if srv_start raw-echo; then lg_run "echo$size" raw echo -c $ECHO_CONNS -s "$size"; srv_stop; fi
+    done
+    if want memory; then
+        mem_run zerg
+        mem_run nginx
+    fi
+    if want scale; then
+        http_case scale1000 1000 1
+        http_case scalebig "$BIG" 1
+    fi
+    rep=$((rep + 1))
+done
+elapsed=$(($(date +%s) - bench_t0))
+
+# ---- medians and the table ---------------------------------------------------
+
+sort -t "$(printf '\t')" -k1,1 -k2,2 -k3,3 -k4,4g "$DATA" | awk -F '\t' '
+    function flush() { if (n) printf "%s\t%s\n", key, (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }
+    { k = $1 "\t" $2 "\t" $3; if (k != key) { flush(); key = k; n = 0 } if ($4 != "") v[++n] = $4 }
+    END { flush() }' >"$TMP/median.tsv"
+
+mode=full
+[ "${BENCH_QUICK:-0}" = 1 ] && mode="quick (BENCH_QUICK=1)"
+stamp=$(date -u +%Y-%m-%dT%H:%MZ)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+TABLE=$TMP/table.md
+{
+    echo "### zerg benchmark, $stamp"
+    echo
+    echo "$(nproc) x $cpu, Linux $(uname -r); $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)," \
+        "zerg $(git rev-parse --short HEAD 2>/dev/null || echo '?'); server on CPU $SRV_CPU, load generator on CPU $CLI_CPU;" \
+        "$mode: median of $RUNS run(s) of ${DUR}s after ${WARM}s warm-up; total ${elapsed}s."
+    echo
+    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS '
+    { m[$1, $2, $3] = $4 }
+    function has(s, v, k) { return ((s, v, k) in m) }
+    function grp(x,   s, neg) {   # 1234567 -> "1 234 567"
+        x = sprintf("%.0f", x); neg = ""
+        if (substr(x, 1, 1) == "-") { neg = "-"; x = substr(x, 2) }
+        s = ""
+        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
+        return neg x s
+    }
+    function ratio(s, v, ref, k) {
+        if (!has(s, v, k) || !has(s, ref, k) || m[s, ref, k] == 0) return ""
+        return sprintf("%.2fx", m[s, v, k] / m[s, ref, k])
+    }
+    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
+    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
+    function cell(s, v, unit) { return has(s, v, "rps") ? grp(m[s, v, "rps"]) " " unit : "n/a" }
+    # One throughput row: scenario, server label, id, unit, target text
+    function row(title, label, s, v, unit, target,   cpu, util, noise) {
+        cpu = has(s, v, "cpu_m") ? sprintf("%.2f", m[s, v, "cpu_m"]) : ""
+        util = has(s, v, "util") ? m[s, v, "util"] "%" : ""
+        noise = has(s, v, "noise") ? sprintf("%.0f%%", m[s, v, "noise"]) : ""
+        if (unit == "msg/s" && has(s, v, "mbs")) unit = unit sprintf(" (%.0f MB/s)", m[s, v, "mbs"])
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", title, label,
+            cell(s, v, unit), v == "nginx" ? "" : ratio(s, v, "nginx", "rps"),
+            v == "raw" ? "" : ratio(s, v, "raw", "rps"), cpu,
+            v == "nginx" ? "" : ratio(s, v, "nginx", "cpu_m"),
+            v == "raw" ? "" : ratio(s, v, "raw", "cpu_m"), util, noise,
+            us(s, v, "p50"), us(s, v, "p99"), target
+    }
+    function rt(s, v, ref, k) { return (has(s, v, k) && has(s, ref, k) && m[s, ref, k] > 0) ? m[s, v, k] / m[s, ref, k] : -1 }
+    END {
+        print "| scenario | server | throughput | vs nginx | vs raw | CPU s / M | CPU vs nginx | CPU vs raw | server CPU | noise | p50 | p99 | target |"
+        print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        s = "ka64"; t = ""
+        if (rt(s, "zerg", "nginx", "cpu_m") >= 0) t = "CPU <= 0.75x nginx: " verdict(rt(s, "zerg", "nginx", "cpu_m") <= 0.75)
+        if (rt(s, "zerg", "raw", "cpu_m") >= 0) t = t "; CPU <= 1.10x raw: " verdict(rt(s, "zerg", "raw", "cpu_m") <= 1.10)
+        row("1. plaintext keep-alive, 64 conns", "zerg", s, "zerg", "req/s", t)
+        row("", "nginx", s, "nginx", "req/s", "")
+        row("", "raw", s, "raw", "req/s", "")
+        s = "pipe16"; t = ""
+        if (rt(s, "zerg", "nginx", "rps") >= 0) t = ">= 5x nginx: " verdict(rt(s, "zerg", "nginx", "rps") >= 5)
+        if (rt(s, "zerg", "raw", "rps") >= 0) t = t "; >= 0.9x raw: " verdict(rt(s, "zerg", "raw", "rps") >= 0.9)
+        row("2. plaintext pipelined x16, 64 conns", "zerg", s, "zerg", "req/s", t)
+        row("", "nginx", s, "nginx", "req/s", "")
+        row("", "raw", s, "raw", "req/s", "")
+        s = "churn"; t = ""
+        if (rt(s, "zerg", "nginx", "rps") >= 0) t = ">= 1x nginx: " verdict(rt(s, "zerg", "nginx", "rps") >= 1)
+        row("3. churn, 1 request per connection, 64 at a time", "zerg, 1 reactor (default: accepts on its ring)", s, "zerg", "conn/s", t)
+        row("", "zerg, 2 reactors", s, "zerg2", "conn/s", "")
+        row("", "zerg, 1 reactor, acceptor thread", s, "zergrp", "conn/s", "")
+        row("", "nginx", s, "nginx", "conn/s", "")
+        s = "echo64"; t = ""
+        if (rt(s, "zerg", "raw", "rps") >= 0) t = ">= 0.9x raw: " verdict(rt(s, "zerg", "raw", "rps") >= 0.9)
+        row("4. echo 64 B, 50 conns", "zerg", s, "zerg", "msg/s", t)
+        row("", "raw", s, "raw", "msg/s", "")
+        s = "echo4096"; t = ""
+        if (rt(s, "zerg", "raw", "rps") >= 0) t = ">= 0.9x raw: " verdict(rt(s, "zerg", "raw", "rps") >= 0.9)
+        row("4. echo 4 KiB, 50 conns", "zerg", s, "zerg", "msg/s", t)
+        row("", "raw", s, "raw", "msg/s", "")
+        for (i = 1; i <= 2; i++) {
+            v = i == 1 ? "zerg" : "nginx"
+            r = has("memstart", v, "rss") ? sprintf("%.1f MiB RSS", m["memstart", v, "rss"] / 1024) : "n/a"
+            printf "| %s | %s | %s | %s | | | | | | | | | |\n", i == 1 ? "5. memory at start" : "", v == "zerg" ? "zerg (default config)" : v, r,
+                v == "zerg" ? ratio("memstart", "zerg", "nginx", "rss") : ""
+        }
+        for (i = 1; i <= 2; i++) {
+            v = i == 1 ? "zerg" : "nginx"
+            r = has("idle", v, "per_conn") ? grp(m["idle", v, "per_conn"]) " B / conn (" grp(m["idle", v, "slot"]) " slot + " grp(m["idle", v, "growth"]) " growth)" : "n/a"
+            t = (v == "zerg" && has("idle", v, "per_conn")) ? "< 1 KiB: " verdict(m["idle", v, "per_conn"] < 1024) : ""
+            printf "| %s | %s | %s | %s | | | | | | | | | %s |\n", i == 1 ? "5. memory per idle conn (" grp(big) " conns, " naddrs " source addrs)" : "", v, r,
+                v == "zerg" ? ratio("idle", "zerg", "nginx", "per_conn") : "", t
+        }
+        row("6. scale: keep-alive, 64 conns", "zerg", "ka64", "zerg", "req/s", "")
+        row("", "nginx", "ka64", "nginx", "req/s", "")
+        row("", "raw", "ka64", "raw", "req/s", "")
+        row("6. scale: keep-alive, 1 000 conns", "zerg", "scale1000", "zerg", "req/s", "")
+        row("", "nginx", "scale1000", "nginx", "req/s", "")
+        row("", "raw", "scale1000", "raw", "req/s", "")
+        row("6. scale: keep-alive, " grp(big) " conns", "zerg", "scalebig", "zerg", "req/s", "")
+        row("", "nginx", "scalebig", "nginx", "req/s", "")
+        row("", "raw", "scalebig", "raw", "req/s", "")
+    }' "$TMP/median.tsv"
+    echo
+    echo "CPU s / M: server CPU seconds (utime + stime from /proc/PID/stat, all threads) per million requests, messages or connections."
+    echo "server CPU: share of one core the server used during the run (below ~95%, the load generator was the limit)."
+    echo "noise: share of the server's or the load generator's CPU taken by other processes (a run above $NOISY% is repeated once)."
+    echo "Latency: wrk's (keep-alive, pipelined: per batch of 16) or loadgen's (echo round trip, churn connect to EOF)."
+    echo "Throughput for 2 reactors: both reactors pinned to CPU $SRV_CPU with the rest of the server."
+    echo "Memory per idle conn: RSS growth with the connections open, plus the resident cost of one preallocated connection slot"
+    echo "((RSS sized for $MAXC conns - RSS sized for $SMALL) / $((MAXC - SMALL))); zerg: $IDLE_PLUGIN listener, nginx: worker_connections. At start: zerg's default config, nginx with worker_connections 8192."
+    if [ -s "$NOTES" ]; then
+        echo
+        sort -u "$NOTES" | sed 's/^/Note: /'
+    fi
+} >"$TABLE"
+
+cat "$TABLE"
+
+# ---- results directory and charts -------------------------------------------
+
+mkdir -p "$RESULTS" || die "cannot create $RESULTS"
+file=$RESULTS/bench-$(date +%Y%m%d-%H%M%S)
+cp "$TABLE" "$file.md"
+cp "$TABLE" "$RESULTS/latest.md"
+cp "$DATA" "$RESULTS/latest-runs.tsv"
+cp "$TMP/median.tsv" "$RESULTS/latest-median.tsv"
+
+# plot_chart DAT PNG TITLE YLABEL LOGSCALE(0|1) "column:series title"...:
+# a clustered bar chart of the series that have at least one value.
+plot_chart() {
+    dat=$1 png=$2 title=$3 ylabel=$4 logy=$5
+    shift 5
+    plot=
+    for spec in "$@"; do
+        col=${spec%%:*}
+        awk -F '\t' -v c="$col" '$c != "-" { f = 1 } END { exit !f }' "$dat" || continue
+        if [ -z "$plot" ]; then
+            plot="plot '$dat' using $col:xtic(1) title '${spec#*:}'"
+        else
+            plot="$plot, '' using $col title '${spec#*:}'"
+        fi
+    done
+    [ -n "$plot" ] || return 0
+    logcmd="unset logscale y; set yrange [0:*]"
+    [ "$logy" = 1 ] && logcmd="set logscale y; set autoscale y"
+    gnuplot 2>"$TMP/gnuplot.err" <<EOF || { say "bench: gnuplot failed for $png:"; cat "$TMP/gnuplot.err" >&2; }
+set terminal pngcairo size 1000,560 font "sans,10" noenhanced
+set datafile separator "\t"
+set datafile missing '-'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set key top left
+set grid ytics
+set xtics nomirror
+$logcmd
+set title "$title"
+set ylabel "$ylabel"
+set output "$png"
+$plot
+EOF
+}
+
+rm -f "$RESULTS/throughput.png" "$RESULTS/cpu.png" "$RESULTS/memory.png" "$RESULTS/rss-start.png"
+if [ $HAVE_GNUPLOT = 1 ]; then
+    awk -F '\t' -v big="$BIG" -v dir="$TMP" '
+    { m[$1, $2, $3] = $4 }
+    function v(s, srv, k) { return ((s, srv, k) in m) ? m[s, srv, k] : "-" }
+    function line(f, label, s, k) { printf "%s\t%s\t%s\t%s\t%s\t%s\n", label, v(s, "zerg", k), v(s, "nginx", k), v(s, "raw", k), v(s, "zerg2", k), v(s, "zergrp", k) > f }
+    END {
+        f = dir "/throughput.dat"; g = dir "/cpu.dat"; h = dir "/mem.dat"
+        split("ka64 pipe16 churn echo64 echo4096 scale1000 scalebig", ids, " ")
+        split("keep-alive|pipelined x16|churn (conn/s)|echo 64 B|echo 4 KiB|1 000 conns|" big " conns", names, "|")
+        for (i = 1; i <= 7; i++) { line(f, names[i], ids[i], "rps"); line(g, names[i], ids[i], "cpu_m") }
+        printf "RSS at start (KiB)\t%s\t%s\n", v("memstart", "zerg", "rss"), v("memstart", "nginx", "rss") > dir "/start.dat"
+        printf "preallocated slot\t%s\t%s\n", v("idle", "zerg", "slot"), v("idle", "nginx", "slot") > h
+        printf "growth while open\t%s\t%s\n", v("idle", "zerg", "growth"), v("idle", "nginx", "growth") > h
+        printf "total per idle connection\t%s\t%s\n", v("idle", "zerg", "per_conn"), v("idle", "nginx", "per_conn") > h
+    }' "$TMP/median.tsv"
+    set -- "2:zerg" "3:nginx" "4:raw io_uring" "5:zerg, 2 reactors" "6:zerg, acceptor thread"
+    plot_chart "$TMP/throughput.dat" "$RESULTS/throughput.png" \
+        "throughput, median of $RUNS ($stamp)" "requests, messages or connections per second" 1 "$@"
+    plot_chart "$TMP/cpu.dat" "$RESULTS/cpu.png" \
+        "server CPU per million requests, messages or connections (lower is better)" "CPU seconds / M" 0 "$@"
+    plot_chart "$TMP/mem.dat" "$RESULTS/memory.png" \
+        "RSS per idle connection ($BIG idle connections)" "bytes per connection" 0 "2:zerg" "3:nginx"
+    plot_chart "$TMP/start.dat" "$RESULTS/rss-start.png" \
+        "RSS at start (zerg: default config; nginx: 1 worker, 8192 connections)" "KiB" 0 "2:zerg" "3:nginx"
+fi
+say "bench: results in $RESULTS/ ($(basename "$file").md, latest.md, *.png)"
