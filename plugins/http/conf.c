@@ -150,24 +150,6 @@ static size_t zg_http_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* A key made fit for a one-line message: printable ASCII, others as
- * '?', at most 40 characters. */
-static void zg_http_clean(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < n && k + 4 < outlen && i < 40; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        out[k++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
-    if (n > 40 && k + 4 < outlen) {
-        memcpy(out + k, "...", 3);
-        k += 3;
-    }
-    out[k] = '\0';
-}
-
 /* Refuse keys of obj not in known (NULL-terminated). */
 static int zg_http_keys(const zg_json_t *obj, const char *where,
                         const char *const *known, char *err, size_t errlen)
@@ -189,7 +171,7 @@ static int zg_http_keys(const zg_json_t *obj, const char *where,
         }
         if (ok)
             continue;
-        zg_http_clean(k->key, k->klen, shown, sizeof(shown));
+        zg_json_clean(k->key, k->klen, shown, sizeof(shown));
         if (best != NULL)
             return zg_http_cerr(err, errlen,
                                 "%s%s%s: unknown key (did you mean \"%s\"?)",

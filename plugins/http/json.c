@@ -24,10 +24,7 @@ typedef struct zg_jp_s {
 static int zg_jp_fail(zg_jp_t *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* s[0..n) made fit for a one-line message: printable ASCII, others as
- * '?', at most 40 characters. */
-static const char *zg_jp_clean(const char *s, size_t n, char *out,
-                               size_t outlen)
+const char *zg_json_clean(const char *s, size_t n, char *out, size_t outlen)
 {
     size_t k = 0;
 
@@ -359,7 +356,7 @@ static int zg_jp_container(zg_jp_t *p, zg_json_t *v, int object)
                     p->i = kat;
                     return zg_jp_fail(
                         p, "duplicate key \"%s\"",
-                        zg_jp_clean(k->key, k->klen, shown, sizeof(shown)));
+                        zg_json_clean(k->key, k->klen, shown, sizeof(shown)));
                 }
             }
             zg_jp_ws(p);

@@ -54,4 +54,9 @@ const zg_json_t *zg_json_get(const zg_json_t *obj, const char *key);
 /* "null", "a boolean", "an integer", ... for error messages. */
 const char *zg_json_type_name(zg_json_type_t t);
 
+/* s[0..n) made fit for a one-line message into out (outlen bytes):
+ * printable ASCII, others as '?', at most 40 characters then "...".
+ * Returns out. */
+const char *zg_json_clean(const char *s, size_t n, char *out, size_t outlen);
+
 #endif /* ZG_HTTP_JSON_H */
