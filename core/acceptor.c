@@ -31,33 +31,19 @@ struct zg_acceptor_s {
     uint8_t *paused; /* per listener: waiting out an fd shortage */
 };
 
-static struct io_uring_sqe *zg_acc_sqe(zg_acceptor_t *a)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
-
-    if (sqe == NULL) {
-        io_uring_submit(&a->ring);
-        sqe = io_uring_get_sqe(&a->ring);
-    }
-    return sqe;
-}
-
 static void zg_acc_arm(zg_acceptor_t *a, uint32_t lidx)
 {
-    struct io_uring_sqe *sqe = zg_acc_sqe(a);
+    struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
 
-    if (sqe == NULL)
-        return;
-    io_uring_prep_multishot_accept(sqe, a->e->listeners[lidx].fd, NULL, NULL,
-                                   SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_ACCEPT, 0, lidx));
+    if (sqe != NULL)
+        zg_prep_accept(sqe, a->e->listeners[lidx].fd, lidx);
 }
 
 static void zg_acc_handoff(zg_acceptor_t *a, uint32_t lidx, int fd)
 {
     zg_engine_t *e = a->e;
     zg_reactor_t *r = e->reactors[a->next++ % e->nreactors];
-    struct io_uring_sqe *sqe = zg_acc_sqe(a);
+    struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
 
     if (sqe == NULL) {
         atomic_fetch_sub_explicit(&e->listeners[lidx].active, 1,
@@ -92,7 +78,7 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
             break;
         if (!pause)
             zg_acc_arm(a, idx);
-        else if ((sqe = zg_acc_sqe(a)) != NULL)
+        else if ((sqe = zg_ring_sqe(&a->ring)) != NULL)
             zg_prep_accept_pause(sqe, idx);
         break;
     }
@@ -142,8 +128,7 @@ static void *zg_acceptor_main(void *arg)
     for (uint32_t i = 0; i < a->e->nlisteners; i++)
         zg_acc_arm(a, i);
     if (ac->cq_timeout_us > 0) {
-        ts.tv_sec = ac->cq_timeout_us / 1000000;
-        ts.tv_nsec = (long long)(ac->cq_timeout_us % 1000000) * 1000;
+        ts = zg_us_timespec(ac->cq_timeout_us);
         tsp = &ts;
     }
     zg_startsync_post(&a->sync, 1);
@@ -152,13 +137,7 @@ static void *zg_acceptor_main(void *arg)
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
 
-        ret = io_uring_submit_and_wait_timeout(&a->ring, &cqe, 1, tsp, NULL);
-        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY &&
-            ret != -EAGAIN) {
-            zg_log(ZG_LOG_ALERT, "acceptor: io_uring_enter() failed (%d: %s)",
-                   -ret, strerror(-ret));
-            usleep(1000);
-        }
+        zg_ring_wait(&a->ring, tsp, "acceptor");
         io_uring_for_each_cqe(&a->ring, head, cqe)
         {
             zg_acc_cqe(a, cqe);

@@ -403,6 +403,46 @@ int zg_accept_verdict(const zg_listener_t *l, int res, uint8_t *paused)
     return 0;
 }
 
+struct io_uring_sqe *zg_ring_sqe(struct io_uring *ring)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+    if (sqe == NULL) {
+        /* The SQ is full: hand it to the kernel and take a fresh slot. */
+        io_uring_submit(ring);
+        sqe = io_uring_get_sqe(ring);
+    }
+    return sqe;
+}
+
+void zg_ring_wait(struct io_uring *ring, struct __kernel_timespec *tsp,
+                  const char *who)
+{
+    struct io_uring_cqe *cqe;
+    int ret = io_uring_submit_and_wait_timeout(ring, &cqe, 1, tsp, NULL);
+
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY &&
+        ret != -EAGAIN) {
+        zg_log(ZG_LOG_ALERT, "%s: io_uring_enter() failed (%d: %s)", who, -ret,
+               strerror(-ret));
+        usleep(1000);
+    }
+}
+
+struct __kernel_timespec zg_us_timespec(uint32_t us)
+{
+    struct __kernel_timespec ts = {.tv_sec = us / 1000000,
+                                   .tv_nsec = (long long)(us % 1000000) * 1000};
+
+    return ts;
+}
+
+void zg_prep_accept(struct io_uring_sqe *sqe, int fd, uint32_t lidx)
+{
+    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_ACCEPT, 0, lidx));
+}
+
 void zg_prep_accept_pause(struct io_uring_sqe *sqe, uint32_t lidx)
 {
     static const struct __kernel_timespec ts = {.tv_nsec = 100000000};

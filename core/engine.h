@@ -15,6 +15,12 @@
 #include "config.h"
 #include "loader.h"
 
+/* liburing's types, for the ring helpers below (this header is also read
+ * by code that does not include liburing). */
+struct io_uring;
+struct io_uring_sqe;
+struct __kernel_timespec;
+
 typedef struct zg_reactor_s zg_reactor_t;
 typedef struct zg_acceptor_s zg_acceptor_t;
 
@@ -95,7 +101,25 @@ int zg_listener_admit(zg_listener_t *l, int fd);
  * caller's per-listener state. Any thread, one caller per *paused. */
 int zg_accept_verdict(const zg_listener_t *l, int res, uint8_t *paused);
 
-struct io_uring_sqe;
+/* Ring helpers shared by the acceptor and the reactors (owner thread). */
+
+/* An SQE of ring; if the SQ is full, submit it first. NULL only if that
+ * submission failed. */
+struct io_uring_sqe *zg_ring_sqe(struct io_uring *ring);
+
+/* Submit and wait for at least one completion, at most *tsp (NULL: no
+ * limit). Interruptions, timeouts and busy rings are normal returns; any
+ * other error is logged (who names the thread) and followed by a 1 ms
+ * pause, never ending the caller's loop. */
+void zg_ring_wait(struct io_uring *ring, struct __kernel_timespec *tsp,
+                  const char *who);
+
+/* A timespec of us microseconds. */
+struct __kernel_timespec zg_us_timespec(uint32_t us);
+
+/* Prepare a multishot accept on listening socket fd for listener lidx;
+ * its completions carry zg_ud(ZG_OP_ACCEPT, 0, lidx). */
+void zg_prep_accept(struct io_uring_sqe *sqe, int fd, uint32_t lidx);
 
 /* Prepare the 100 ms pause of a listener whose accepting paused; its
  * completion carries zg_ud(ZG_OP_TIMEOUT, 0, lidx). */
@@ -137,8 +161,6 @@ int zg_startsync_wait(zg_startsync_t *s);
 /* Ring setup shared by the acceptor and reactors: tries
  * SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN|TASKRUN_FLAG, then plain,
  * logging each fallback once. who names the thread in log lines. */
-struct io_uring;
-struct io_uring_sqe;
 int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
                   int sq_cpu, uint32_t sq_idle_ms, const char *who,
                   unsigned *flags_out);

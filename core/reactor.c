@@ -33,14 +33,7 @@ static uint64_t zg_now_ms(void)
 
 static struct io_uring_sqe *zg_sqe(zg_reactor_t *r)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-
-    if (sqe == NULL) {
-        /* The SQ is full: hand it to the kernel and take a fresh slot. */
-        io_uring_submit(&r->ring);
-        sqe = io_uring_get_sqe(&r->ring);
-    }
-    return sqe;
+    return zg_ring_sqe(&r->ring);
 }
 
 static void zg_arm_recv(zg_reactor_t *r, zg_conn_t *c)
@@ -514,9 +507,7 @@ static void zg_arm_accept(zg_reactor_t *r, uint32_t lidx)
 
     if (sqe == NULL)
         return;
-    io_uring_prep_multishot_accept(sqe, r->e->listeners[lidx].rp_fds[r->id],
-                                   NULL, NULL, SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_ACCEPT, 0, lidx));
+    zg_prep_accept(sqe, r->e->listeners[lidx].rp_fds[r->id], lidx);
 }
 
 static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
@@ -632,13 +623,11 @@ static void zg_compact_all(zg_reactor_t *r)
 
 static void zg_loop(zg_reactor_t *r)
 {
-    struct __kernel_timespec idle_ts = {0}, tick_ts = {0};
+    struct __kernel_timespec idle_ts = zg_us_timespec(r->conf->cq_timeout_us);
+    struct __kernel_timespec tick_ts = zg_us_timespec(ZG_TICK_MS * 1000);
     int have_idle_ts = r->conf->cq_timeout_us > 0;
     uint32_t batch = r->conf->batch_cqes;
 
-    idle_ts.tv_sec = r->conf->cq_timeout_us / 1000000;
-    idle_ts.tv_nsec = (long long)(r->conf->cq_timeout_us % 1000000) * 1000;
-    tick_ts.tv_nsec = ZG_TICK_MS * 1000000LL;
     /* A short configured timeout wins over the wheel's tick. */
     if (have_idle_ts && r->conf->cq_timeout_us < ZG_TICK_MS * 1000)
         tick_ts = idle_ts;
@@ -647,20 +636,13 @@ static void zg_loop(zg_reactor_t *r)
         struct io_uring_cqe *cqe;
         struct __kernel_timespec *tsp;
         unsigned head, seen = 0;
-        int ret;
 
         /* With timers pending, wake at least once per wheel tick. */
         if (r->ntimed > 0 || r->draining)
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
-        ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
-        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY &&
-            ret != -EAGAIN) {
-            zg_log(ZG_LOG_ALERT, "reactor %u: io_uring_enter() failed (%d: %s)",
-                   r->id, -ret, strerror(-ret));
-            usleep(1000);
-        }
+        zg_ring_wait(&r->ring, tsp, r->who);
         r->now = zg_now_ms();
         io_uring_for_each_cqe(&r->ring, head, cqe)
         {
@@ -704,10 +686,8 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
 {
     const zg_reactor_conf_t *rc = r->conf;
     struct io_uring_buf_reg reg;
-    char who[32];
     int ret;
 
-    snprintf(who, sizeof(who), "reactor %u", r->id);
     if (rc->cpu_affinity != -2) {
         cpu_set_t set;
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -718,16 +698,16 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         CPU_SET(cpu, &set);
         ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
         if (ret != 0)
-            zg_log(ZG_LOG_WARN, "%s: cannot pin to CPU %d (%d: %s)", who, cpu,
-                   ret, strerror(ret));
+            zg_log(ZG_LOG_WARN, "%s: cannot pin to CPU %d (%d: %s)", r->who,
+                   cpu, ret, strerror(ret));
     }
     ret = zg_ring_setup(&r->ring, rc->ring_entries, rc->sqpoll, rc->sq_cpu,
-                        rc->sq_idle_ms, who, &r->ring_flags);
+                        rc->sq_idle_ms, r->who, &r->ring_flags);
     if (ret < 0) {
         snprintf(err, errlen,
                  "%s: io_uring_queue_init_params(%u) failed "
                  "(%d: %s)%s",
-                 who, rc->ring_entries, -ret, strerror(-ret),
+                 r->who, rc->ring_entries, -ret, strerror(-ret),
                  zg_ring_hint(ret));
         return ret;
     }
@@ -745,8 +725,8 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r->bufmem == MAP_FAILED || r->br == MAP_FAILED) {
         ret = -errno;
-        snprintf(err, errlen, "%s: mmap of %zu buffer bytes failed (%s)", who,
-                 r->bufmem_size, strerror(errno));
+        snprintf(err, errlen, "%s: mmap of %zu buffer bytes failed (%s)",
+                 r->who, r->bufmem_size, strerror(errno));
         return ret;
     }
     io_uring_buf_ring_init(r->br);
@@ -766,7 +746,7 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
                      "%s: incremental_buffers is true but the "
                      "kernel refuses IOU_PBUF_RING_INC (%d: %s); kernel 6.12 "
                      "or newer is needed, or set it to \"auto\"",
-                     who, -ret, strerror(-ret));
+                     r->who, -ret, strerror(-ret));
             return ret;
         }
     }
@@ -778,14 +758,14 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         snprintf(err, errlen,
                  "%s: io_uring_register_buf_ring(%u entries) "
                  "failed (%d: %s); kernel 5.19 or newer is needed",
-                 who, rc->buffer_ring_entries, -ret, strerror(-ret));
+                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret));
         return ret;
     }
     r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
     ret = zg_bufpool_init(&r->pool, r->bufmem, rc->recv_buffer_size,
                           rc->buffer_ring_entries);
     if (ret < 0) {
-        snprintf(err, errlen, "%s: out of memory", who);
+        snprintf(err, errlen, "%s: out of memory", r->who);
         return ret;
     }
     for (uint32_t i = 0; i < rc->buffer_ring_entries; i++)
@@ -801,8 +781,8 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     r->dirty = calloc(r->nconns, sizeof(*r->dirty));
     r->parked = calloc(r->nconns, sizeof(*r->parked));
     if (!r->conns || !r->freelist || !r->dirty || !r->parked) {
-        snprintf(err, errlen, "%s: out of memory for %u connection slots", who,
-                 r->nconns);
+        snprintf(err, errlen, "%s: out of memory for %u connection slots",
+                 r->who, r->nconns);
         return -ENOMEM;
     }
     /* Slots are set up on first use, lowest first (r->fresh): the slab's
@@ -824,7 +804,7 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
             snprintf(err, errlen,
                      "%s: reactor_init of plugin %s for listener "
                      "%s failed (%d)",
-                     who, li->mod->desc.name, li->conf->name, ret);
+                     r->who, li->mod->desc.name, li->conf->name, ret);
             return -EINVAL;
         }
         r->rinited[l] = 1;
@@ -913,6 +893,7 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
         return -ENOMEM;
     r->e = e;
     r->id = id;
+    snprintf(r->who, sizeof(r->who), "reactor %u", id);
     r->conf = &e->cfg->reactor[id];
     r->ring_fd = -1;
     r->rdata = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rdata));

@@ -67,6 +67,7 @@ struct zg_conn_s {
 struct zg_reactor_s {
     zg_engine_t *e;
     uint32_t id;
+    char who[24]; /* "reactor N", for log lines */
     const zg_reactor_conf_t *conf;
     pthread_t thread;
     int started;
