@@ -498,6 +498,20 @@ uint32_t zg_engine_running(zg_engine_t *e)
     return n;
 }
 
+/* Send control message ctl to every reactor still in its loop. */
+static void zg_reactors_tell(zg_engine_t *e, uint32_t ctl, const char *what)
+{
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        zg_reactor_t *r = e->reactors[i];
+
+        if (r == NULL || zg_reactor_ring_fd(r) < 0)
+            continue;
+        if (zg_ctl_send(zg_reactor_ring_fd(r), zg_ud(ZG_OP_CTL, 0, ctl)) < 0)
+            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the %s message", i,
+                   what);
+    }
+}
+
 void zg_engine_drain(zg_engine_t *e)
 {
     atomic_store(&e->draining, 1);
@@ -510,31 +524,14 @@ void zg_engine_drain(zg_engine_t *e)
             e->listeners[i].fd = -1;
         }
     }
-    for (uint32_t i = 0; i < e->nreactors; i++) {
-        zg_reactor_t *r = e->reactors[i];
-
-        if (r == NULL || zg_reactor_ring_fd(r) < 0)
-            continue;
-        if (zg_ctl_send(zg_reactor_ring_fd(r),
-                        zg_ud(ZG_OP_CTL, 0, ZG_CTL_DRAIN)) < 0)
-            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the drain message",
-                   i);
-    }
+    zg_reactors_tell(e, ZG_CTL_DRAIN, "drain");
 }
 
 void zg_engine_stop(zg_engine_t *e)
 {
     atomic_store(&e->stopping, 1);
     zg_acceptor_join(e);
-    for (uint32_t i = 0; i < e->nreactors; i++) {
-        zg_reactor_t *r = e->reactors[i];
-
-        if (r == NULL || zg_reactor_ring_fd(r) < 0)
-            continue;
-        if (zg_ctl_send(zg_reactor_ring_fd(r),
-                        zg_ud(ZG_OP_CTL, 0, ZG_CTL_STOP)) < 0)
-            zg_log(ZG_LOG_ALERT, "reactor %u: cannot send the stop message", i);
-    }
+    zg_reactors_tell(e, ZG_CTL_STOP, "stop");
     for (uint32_t i = 0; i < e->nreactors; i++) {
         if (e->reactors[i] != NULL)
             zg_reactor_join(e->reactors[i]);
