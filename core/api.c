@@ -78,7 +78,8 @@ static int zg_api_close(zg_conn_t *c, zg_close_how_t how)
 {
     if (c == NULL || !(c->flags & ZG_CF_USED) || c->r != zg_tls_reactor)
         return -EINVAL;
-    if (how != ZG_CLOSE_FLUSH && how != ZG_CLOSE_ABORT && how != ZG_CLOSE_WRITE)
+    if (how != ZG_CLOSE_FLUSH && how != ZG_CLOSE_ABORT &&
+        how != ZG_CLOSE_WRITE && how != ZG_CLOSE_LINGER)
         return -EINVAL;
     if (how == ZG_CLOSE_WRITE) {
         if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SHUT_WR))

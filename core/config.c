@@ -117,6 +117,7 @@ static const char *const zg_listener_keys[] = {"name",
                                                "plugin",
                                                "config",
                                                "idle_timeout_ms",
+                                               "linger_ms",
                                                "max_connections",
                                                "max_held_bytes",
                                                "tcp_nodelay",
@@ -897,6 +898,7 @@ static void conf_listener_defaults(zg_listener_conf_t *l)
     l->ip_version = ZG_IP_DUAL;
     l->backlog = 511;
     l->idle_timeout_ms = 60000;
+    l->linger_ms = 2000;
     l->max_connections = 100000;
     l->max_held_bytes = 1048576;
     l->tcp_nodelay = 1;
@@ -1352,6 +1354,7 @@ static int conf_listener(zg_conf_ctx_t *c, json_t *o, zg_config_t *cfg,
 
     if ((rc = conf_u32(c, o, "idle_timeout_ms", 0, 86400000, 0,
                        &l->idle_timeout_ms)) ||
+        (rc = conf_u32(c, o, "linger_ms", 0, 600000, 0, &l->linger_ms)) ||
         (rc = conf_u32(c, o, "max_connections", 1, 10000000, 0,
                        &l->max_connections)) ||
         (rc = conf_u32(c, o, "max_held_bytes", 1024, 1073741824, 0,

@@ -82,6 +82,11 @@ typedef struct zg_listener_conf_s {
     char *plugin_config;
     /* "idle_timeout_ms": 0 (off)..86400000, default 60000 */
     uint32_t idle_timeout_ms;
+    /* "linger_ms": 0 (off)..600000, default 2000: a lingering close (output
+     * sent, our side shut down, the peer's further bytes read and dropped)
+     * ends at the peer's FIN or this long after it began, whatever the
+     * peer does */
+    uint32_t linger_ms;
     /* "max_connections": 1..10000000, default 100000 */
     uint32_t max_connections;
     /* "max_held_bytes": 1024..1073741824, default 1048576 */

@@ -91,12 +91,9 @@ static void zg_send(zg_reactor_t *r, zg_conn_t *c)
     c->flags |= ZG_CF_SEND;
 }
 
-/* Run on_close once and start tearing the connection down. */
-static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
-                           zg_close_reason_t reason)
+/* Run on_close once: from here on the plugin no longer knows c. */
+static void zg_conn_end(zg_reactor_t *r, zg_conn_t *c, zg_close_reason_t reason)
 {
-    if (c->flags & ZG_CF_CLOSED)
-        return;
     c->flags |= ZG_CF_CLOSED;
     c->flags &= ~ZG_CF_WANT_CLOSE;
     c->reason = (uint8_t)reason;
@@ -105,7 +102,60 @@ static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
     zg_conn_plugin(c)->on_close(c, c->data, reason);
     c->data = NULL;
     zg_rxq_release(&c->rx, &r->pool);
+}
+
+/* Run on_close once and start tearing the connection down. */
+static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
+                           zg_close_reason_t reason)
+{
+    if (c->flags & ZG_CF_CLOSED)
+        return;
+    zg_conn_end(r, c, reason);
     if (c->flags & (ZG_CF_RECV | ZG_CF_SEND))
+        zg_cancel(r, c, 1);
+    zg_dirty(r, c);
+}
+
+/* Output is sent and a close was asked for: linger rather than close if
+ * the peer may still be sending (it asked, or input went unread), so
+ * that unread bytes do not turn our close into a reset that destroys the
+ * output before the peer reads it. */
+static int zg_should_linger(const zg_reactor_t *r, const zg_conn_t *c)
+{
+    return (c->how == ZG_CLOSE_LINGER || (c->flags & ZG_CF_UNREAD)) &&
+           !(c->flags & ZG_CF_EOF) && !r->stopping &&
+           zg_conn_listener(c)->conf->linger_ms > 0;
+}
+
+/* Begin a lingering close: on_close now, our FIN, then receive and drop
+ * until the peer's FIN or linger_ms, whatever the peer does. */
+static void zg_linger_start(zg_reactor_t *r, zg_conn_t *c)
+{
+    zg_conn_end(r, c, (zg_close_reason_t)c->reason);
+    c->flags |= ZG_CF_LINGER;
+    c->linger_at = r->now + zg_conn_listener(c)->conf->linger_ms;
+    if (!(c->flags & ZG_CF_SHUT_WR)) {
+        struct io_uring_sqe *sqe = zg_sqe(r);
+
+        if (sqe != NULL) {
+            io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+            io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
+        } else {
+            shutdown(c->fd, SHUT_WR);
+        }
+        c->flags |= ZG_CF_SHUT_WR;
+    }
+    zg_tw_file(r, c);
+    zg_dirty(r, c);
+}
+
+void zg_linger_end(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (!(c->flags & ZG_CF_LINGER))
+        return;
+    c->flags &= ~ZG_CF_LINGER;
+    zg_tw_unlink(r, c);
+    if (c->flags & ZG_CF_RECV)
         zg_cancel(r, c, 1);
     zg_dirty(r, c);
 }
@@ -125,6 +175,9 @@ void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
     c->flags |= ZG_CF_WANT_CLOSE;
     c->how = (uint8_t)how;
     c->reason = (uint8_t)reason;
+    /* Sending what is queued is bounded even with the idle timeout off. */
+    if (zg_conn_listener(c)->conf->idle_timeout_ms == 0)
+        zg_tw_file(r, c);
     zg_dirty(r, c);
 }
 
@@ -168,11 +221,23 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
     r->live--;
 }
 
+/* The listener's output watermarks (bytes of unsent output). */
+static size_t zg_wm_high(const zg_conn_t *c)
+{
+    return zg_conn_listener(c)->conf->write_high_watermark;
+}
+
+static size_t zg_wm_low(const zg_conn_t *c)
+{
+    return zg_conn_listener(c)->conf->write_low_watermark;
+}
+
 static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
 {
     zg_view_t views[ZG_RXQ_SEGS];
     zg_input_t in;
     zg_listener_t *l = zg_conn_listener(c);
+    size_t late;
     long n;
 
     in.nviews = zg_rxq_views(&c->rx, &r->pool, views);
@@ -200,7 +265,15 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
     zg_rxq_consume(&c->rx, &r->pool, (size_t)n);
     if (c->flags & ZG_CF_WANT_CLOSE)
         return;
-    if (c->rx.held > l->conf->max_held_bytes) {
+    /* The limit is for a plugin that leaves input unconsumed without
+     * pausing. Bytes that arrived while delivery was held back (paused,
+     * back-off) are flow control's, not the plugin's: they are allowed
+     * once, at the delivery that follows. */
+    late = c->late;
+    c->late = 0;
+    if (!(c->flags & ZG_CF_PAUSED) && c->out.pending < zg_wm_high(c) &&
+        c->rx.held - (c->rx.held < late ? c->rx.held : late) >
+            l->conf->max_held_bytes) {
         zg_log(ZG_LOG_INFO,
                "%s: connection %llu holds %zu unconsumed bytes (limit %u), "
                "closing",
@@ -216,17 +289,6 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
     /* Held bytes must not starve the ring while it runs short. */
     if (c->rx.held > 0 && zg_bufpool_scarce(&r->pool))
         zg_rxq_compact(&c->rx, &r->pool);
-}
-
-/* The listener's output watermarks (bytes of unsent output). */
-static size_t zg_wm_high(const zg_conn_t *c)
-{
-    return zg_conn_listener(c)->conf->write_high_watermark;
-}
-
-static size_t zg_wm_low(const zg_conn_t *c)
-{
-    return zg_conn_listener(c)->conf->write_low_watermark;
 }
 
 /* Bring one connection up to date: deliver input, send output, re-arm
@@ -267,6 +329,13 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         !(c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SEND)) &&
         c->rx.held == 0 && c->out.pending == 0)
         zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
+    /* A close is pending: held input will never be read. */
+    if ((c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_CLOSED)) == ZG_CF_WANT_CLOSE &&
+        c->how != ZG_CLOSE_WRITE && c->rx.held > 0) {
+        c->flags |= ZG_CF_UNREAD;
+        c->dropped += c->rx.held;
+        zg_rxq_release(&c->rx, &r->pool);
+    }
     if (!(c->flags & ZG_CF_CLOSED)) {
         if (c->out.pending > 0 && !(c->flags & ZG_CF_SEND))
             zg_send(r, c);
@@ -283,6 +352,8 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
                 }
                 c->flags &= ~ZG_CF_WANT_CLOSE;
                 c->flags |= ZG_CF_SHUT_WR;
+            } else if (zg_should_linger(r, c)) {
+                zg_linger_start(r, c);
             } else {
                 zg_conn_finish(r, c, (zg_close_reason_t)c->reason);
             }
@@ -290,15 +361,21 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
     }
     f = c->flags;
     if (!(f & ZG_CF_CLOSED)) {
-        int stop_reading = (f & (ZG_CF_PAUSED | ZG_CF_BACKOFF)) != 0;
+        /* Receive only what the plugin will read next (see reactor.h). */
+        int stop_reading =
+            (f & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE)) != 0;
 
         if (stop_reading && (f & ZG_CF_RECV))
             zg_cancel(r, c, 0);
         else if (!stop_reading &&
                  !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_PARKED | ZG_CF_CANCEL)))
             zg_arm_recv(r, c);
+    } else if ((f & ZG_CF_LINGER) &&
+               !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_CANCEL))) {
+        zg_arm_recv(r, c);
     }
-    if ((c->flags & ZG_CF_CLOSED) && !(c->flags & (ZG_CF_RECV | ZG_CF_SEND)))
+    if ((c->flags & ZG_CF_CLOSED) &&
+        !(c->flags & (ZG_CF_RECV | ZG_CF_SEND | ZG_CF_LINGER)))
         zg_slot_free(r, c);
 }
 
@@ -380,20 +457,37 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
                    "reactor %u: kernel filled buffer %u "
                    "that is not in the ring",
                    r->id, bid);
-        } else if (c == NULL || (c->flags & ZG_CF_CLOSED) || res <= 0) {
-            /* A late CQE for a closed or reused slot: recycle only. */
+        } else if (c == NULL || (c->flags & ZG_CF_CLOSED) || res <= 0 ||
+                   ((c->flags & ZG_CF_WANT_CLOSE) &&
+                    c->how != ZG_CLOSE_WRITE)) {
+            /* A late CQE for a closed or reused slot, or input nobody
+             * will read (closing, lingering): recycle only. */
             zg_bufpool_unref(&r->pool, bid);
+            if (c != NULL && res > 0) {
+                c->dropped += (uint32_t)res;
+                if (!(c->flags & ZG_CF_CLOSED))
+                    c->flags |= ZG_CF_UNREAD;
+            }
         } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, (uint32_t)res) < 0) {
             zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         } else {
             c->flags |= ZG_CF_NEW;
             c->last_active = r->now;
+            if (c->flags & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE))
+                c->late += (uint32_t)res;
         }
     }
     if (c == NULL)
         return;
     if (!(cqe->flags & IORING_CQE_F_MORE))
         c->flags &= ~(ZG_CF_RECV | ZG_CF_CANCEL);
+    if (c->flags & ZG_CF_LINGER) {
+        /* The peer's FIN, an error or a shortage of buffers ends it. */
+        if (res == 0 || (res < 0 && res != -ECANCELED))
+            zg_linger_end(r, c);
+        zg_dirty(r, c);
+        return;
+    }
     if (res == 0) {
         c->flags |= ZG_CF_EOF;
     } else if (res == -ENOBUFS) {
@@ -484,6 +578,9 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
         atomic_fetch_add_explicit(&r->e->next_conn_id, 1, memory_order_relaxed);
     c->last_active = r->now;
     c->timer_at = 0;
+    c->linger_at = 0;
+    c->dropped = 0;
+    c->late = 0;
     c->tw_bucket = -1;
     memset(&c->rx, 0, sizeof(c->rx));
     memset(&c->out, 0, sizeof(c->out));
@@ -542,6 +639,8 @@ static void zg_reactor_stop_all(zg_reactor_t *r)
 
         if ((c->flags & ZG_CF_USED) && !(c->flags & ZG_CF_CLOSED))
             zg_conn_finish(r, c, ZG_CLOSE_SHUTDOWN);
+        else if (c->flags & ZG_CF_LINGER)
+            zg_linger_end(r, c);
     }
     for (uint32_t l = 0; l < r->e->nlisteners; l++) {
         if (r->e->listeners[l].rp_fds != NULL)

@@ -39,7 +39,23 @@ enum {
     ZG_CF_SHUT_WR = 1u << 13,   /* our write side is shut down */
     ZG_CF_WANT_WR = 1u << 14,   /* the plugin wants on_writable */
     ZG_CF_DRAINED = 1u << 15,   /* on_drain ran */
+    ZG_CF_LINGER = 1u << 16,    /* lingering close: dropping input until the
+                                   peer's FIN or linger_at (CLOSED is set) */
+    ZG_CF_UNREAD = 1u << 17,    /* input was dropped unread: a FLUSH close
+                                   lingers */
 };
+
+/*
+ * A connection's receive states. Receiving (a multishot recv armed, RECV)
+ * happens only while the plugin will read what comes: not while it is
+ * paused (PAUSED), not while output is over the high watermark (BACKOFF),
+ * not while a close is pending (WANT_CLOSE). In those states a recv still
+ * armed is cancelled, and whatever it delivers before the cancel lands is
+ * either kept (paused, back-off, a WRITE close) or dropped and counted (a
+ * FLUSH/LINGER/ABORT close), so held input stays bounded by design. After
+ * the plugin's on_close only a lingering close (LINGER) receives, and it
+ * drops everything until its deadline, which nothing extends.
+ */
 
 struct zg_conn_s {
     uint32_t flags;
@@ -55,6 +71,9 @@ struct zg_conn_s {
     size_t rsv;           /* room handed out by the last reserve() */
     uint64_t last_active; /* ms of the last byte moved either way */
     uint64_t timer_at;    /* plugin timer deadline in ms, 0 = none */
+    uint64_t linger_at;   /* ZG_CF_LINGER: when the lingering close ends */
+    uint64_t dropped;     /* input bytes dropped unread (closing) */
+    size_t late;          /* bytes received while delivery was held back */
     uint32_t tw_next;     /* timer wheel links (slots) */
     uint32_t tw_prev;
     int32_t tw_bucket; /* wheel bucket, -1 = not filed */
@@ -150,6 +169,9 @@ static inline void zg_dirty(zg_reactor_t *r, zg_conn_t *c)
 /* Request a close; how decides whether output is flushed first. */
 void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
                    zg_close_reason_t reason);
+
+/* End c's lingering close now (deadline, FIN, error, stop). */
+void zg_linger_end(zg_reactor_t *r, zg_conn_t *c);
 
 /* Timer wheel (timer.c): file c under its earliest deadline (idle timeout
  * or plugin timer), take it out, expire every tick up to r->now. */

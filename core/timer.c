@@ -1,9 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: the reactor's timer wheel: per-connection idle timeouts and
- * plugin timers with no allocation and O(1) filing, 10 ms resolution.
+ * Description: the reactor's timer wheel: per-connection idle timeouts,
+ * plugin timers and lingering-close deadlines with no allocation and O(1)
+ * filing, 10 ms resolution.
  */
 #include "reactor.h"
+
+/* Sending the output of a closing connection is bounded by the idle
+ * timeout; with the idle timeout off, by this. */
+#define ZG_CLOSE_SEND_MS 60000
+
+/* The idle limit that applies to c now (0 = none). */
+static uint32_t zg_tw_idle(const zg_conn_t *c)
+{
+    uint32_t idle = zg_conn_listener(c)->conf->idle_timeout_ms;
+
+    if (idle == 0 && (c->flags & ZG_CF_WANT_CLOSE))
+        idle = ZG_CLOSE_SEND_MS;
+    return idle;
+}
 
 /* ---- timer wheel: no allocation, O(1) file and unlink ----------------
  * A connection is filed under the tick of its earliest deadline (idle
@@ -27,17 +42,22 @@ void zg_tw_unlink(zg_reactor_t *r, zg_conn_t *c)
 
 void zg_tw_file(zg_reactor_t *r, zg_conn_t *c)
 {
-    uint32_t idle = r->e->listeners[c->lidx].conf->idle_timeout_ms;
     uint64_t d = UINT64_MAX, t;
-    uint32_t b;
+    uint32_t b, idle;
 
     zg_tw_unlink(r, c);
-    if (c->flags & ZG_CF_CLOSED)
-        return;
-    if (idle > 0)
-        d = c->last_active + idle;
-    if (c->timer_at != 0 && c->timer_at < d)
-        d = c->timer_at;
+    if (c->flags & ZG_CF_CLOSED) {
+        /* After on_close only a lingering close has a deadline. */
+        if (!(c->flags & ZG_CF_LINGER))
+            return;
+        d = c->linger_at;
+    } else {
+        idle = zg_tw_idle(c);
+        if (idle > 0)
+            d = c->last_active + idle;
+        if (c->timer_at != 0 && c->timer_at < d)
+            d = c->timer_at;
+    }
     if (d == UINT64_MAX)
         return;
     t = d / ZG_TICK_MS;
@@ -57,10 +77,18 @@ void zg_tw_file(zg_reactor_t *r, zg_conn_t *c)
  * an idle connection, then file it again. */
 static void zg_tw_visit(zg_reactor_t *r, zg_conn_t *c)
 {
-    uint32_t idle = zg_conn_listener(c)->conf->idle_timeout_ms;
+    uint32_t idle;
 
-    if (!(c->flags & ZG_CF_USED) || (c->flags & ZG_CF_CLOSED))
+    if (!(c->flags & ZG_CF_USED))
         return;
+    if (c->flags & ZG_CF_CLOSED) {
+        if ((c->flags & ZG_CF_LINGER) && c->linger_at <= r->now)
+            zg_linger_end(r, c);
+        else
+            zg_tw_file(r, c);
+        return;
+    }
+    idle = zg_tw_idle(c);
     if (c->timer_at != 0 && c->timer_at <= r->now) {
         const zg_plugin_t *pl = zg_conn_plugin(c);
 

@@ -25,11 +25,6 @@
 #define HTTP_INLINE_MAX 8192
 /* Echoed pieces at least this large are sent from the receive buffer. */
 #define HTTP_VIEW_MIN 1024
-/* After a response that ends the connection we stop sending and read
- * (and drop) what the client still sends for this long, so that closing
- * with unread bytes does not reset the connection before it has read
- * our response (a "lingering close"). */
-#define HTTP_LINGER_MS 2000
 
 /* The host's function table (lives as long as the process). */
 static const zg_api_t *api;
@@ -66,6 +61,7 @@ typedef struct http_conn_s {
     uint8_t stalled;              /* reading paused until output drains */
     uint8_t timer;                /* what the armed plugin timer means: HT_* */
     uint32_t served;              /* requests answered (timer re-arming) */
+    size_t held;                  /* input left unconsumed by on_data */
 } http_conn_t;
 
 /* The one plugin timer of a connection guards, depending on its state: */
@@ -73,7 +69,6 @@ enum {
     HT_NONE = 0,  /* nothing (a body is being read: idle_timeout_ms rules) */
     HT_HEADER,    /* a request head must complete (slowloris) */
     HT_KEEPALIVE, /* idle between requests */
-    HT_LINGER,    /* dropping input after the last response */
 };
 
 /* Where responses are formatted: the room of the last reserve(). */
@@ -363,16 +358,16 @@ static int http_echo_range(http_out_t *o, const zg_input_t *in, size_t off,
     return 0;
 }
 
-/* End the connection after what is queued: stop sending, drop what the
- * client still sends for a while, then close. */
+/* End the connection after what is queued with a lingering close: the
+ * host sends it, shuts down our side and reads and drops what the client
+ * still sends (up to the listener's linger_ms), so that unread bytes do
+ * not reset the connection before the client has read our response. */
 static int http_linger(http_conn_t *hc, http_out_t *o)
 {
     if (http_flush(o) < 0)
         return HTTP_CLOSE;
     hc->phase = PH_LINGER;
-    hc->timer = HT_LINGER;
-    if (api->close(o->c, ZG_CLOSE_WRITE) < 0 ||
-        api->set_timer(o->c, HTTP_LINGER_MS) < 0)
+    if (api->close(o->c, ZG_CLOSE_LINGER) < 0)
         return HTTP_CLOSE;
     return HTTP_WAIT;
 }
@@ -631,7 +626,10 @@ static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
     }
     if (hc->phase == PH_LINGER)
         return (long)in->total;
-    if (hc->phase == PH_HEAD)
+    hc->held = in->total - pos;
+    /* The header timeout runs only while we wait for the client: not
+     * while we hold its requests until our output drains. */
+    if (hc->phase == PH_HEAD && !hc->stalled)
         http_timer(hc, c, pos < in->total ? HT_HEADER : HT_KEEPALIVE,
                    hc->served != served);
     else
@@ -643,10 +641,21 @@ static void http_on_writable(zg_conn_t *c, void *conn_data)
 {
     http_conn_t *hc = conn_data;
 
-    if (hc->stalled) {
-        hc->stalled = 0;
-        api->pause_read(c, 0); /* held requests are presented again */
+    if (!hc->stalled)
+        return;
+    hc->stalled = 0;
+    if (hc->held == 0) {
+        /* Every request so far is answered: idle between requests. */
+        if (hc->draining) {
+            http_out_t o = {c, NULL, 0, 0};
+
+            if (http_linger(hc, &o) != HTTP_WAIT)
+                api->close(c, ZG_CLOSE_FLUSH);
+            return;
+        }
+        http_timer(hc, c, HT_KEEPALIVE, 1);
     }
+    api->pause_read(c, 0); /* held requests are presented again */
 }
 
 static void http_on_timeout(zg_conn_t *c, void *conn_data)
@@ -662,7 +671,7 @@ static void http_on_timeout(zg_conn_t *c, void *conn_data)
         if (http_fail(hc, &o, 408) == HTTP_WAIT)
             return;
     }
-    /* Keep-alive or lingering time is over (or the 408 failed). */
+    /* Keep-alive time is over (or the 408 failed). */
     api->close(c, ZG_CLOSE_FLUSH);
 }
 
@@ -674,8 +683,11 @@ static void http_on_drain(zg_conn_t *c, void *conn_data)
     hc->keep = 0;
     /* Idle between requests: end now, lingering like after a last
      * response, so a request already on its way finds a FIN, not an RST.
-     * Otherwise the response in progress says "Connection: close". */
-    if (hc->phase == PH_HEAD && hc->head.off == 0) {
+     * Otherwise the response in progress says "Connection: close": also
+     * when we hold pipelined requests until our output drains (stalled),
+     * where the next one answered is the last. */
+    if (hc->phase == PH_HEAD && hc->head.off == 0 && !hc->stalled &&
+        hc->held == 0) {
         http_out_t o = {c, NULL, 0, 0};
 
         if (http_linger(hc, &o) != HTTP_WAIT)
@@ -741,10 +753,10 @@ static int http_init(const zg_api_t *host, const char *conf, size_t len,
 {
     zg_http_conf_t *c;
 
-    if (!ZG_API_HAS(host, draining)) {
+    if (host->abi_minor < 2) {
         if (errlen > 0)
             snprintf(errbuf, errlen,
-                     "http needs a host with plugin ABI 1.1 "
+                     "http needs a host with plugin ABI 1.2 "
                      "(this one has %u.%u)",
                      host->abi_major, host->abi_minor);
         return -1;
@@ -764,7 +776,7 @@ static void http_fini(void *plugin_data)
 static const zg_plugin_t http_plugin = {
     .magic = ZG_PLUGIN_MAGIC,
     .abi_major = ZG_ABI_MAJOR,
-    .abi_minor = 1,
+    .abi_minor = 2,
     .struct_size = sizeof(zg_plugin_t),
     .flags = 0,
     .name = "http",

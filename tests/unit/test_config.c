@@ -68,6 +68,7 @@ static void check_listener_defaults(const zg_listener_conf_t *l)
     assert_int_equal(l->backlog, 511);
     assert_string_equal(l->plugin_config, "{}");
     assert_int_equal(l->idle_timeout_ms, 60000);
+    assert_int_equal(l->linger_ms, 2000);
     assert_int_equal(l->max_connections, 100000);
     assert_int_equal(l->max_held_bytes, 1048576);
     assert_int_equal(l->write_high_watermark, 1048576);
@@ -639,6 +640,10 @@ static void test_ranges(void **state)
               " \"plugin\": \"p\", \"idle_timeout_ms\": 86400001}]}",
               "t.json:1:81: listeners[0].idle_timeout_ms: 86400001 is out of "
               "range 0..86400000");
+    check_err("{\"listeners\": [{\"name\": \"a\", \"listen\": \"*:1\","
+              " \"plugin\": \"p\", \"linger_ms\": 600001}]}",
+              "t.json:1:75: listeners[0].linger_ms: 600001 is out of "
+              "range 0..600000");
     check_err("{\"listeners\": [{\"name\": \"a\", \"listen\": \"*:1\","
               " \"plugin\": \"p\", \"max_connections\": 0}]}",
               "t.json:1:81: listeners[0].max_connections: 0 is out of range "

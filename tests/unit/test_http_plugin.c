@@ -301,7 +301,7 @@ static void test_descriptor(void **state)
     (void)state;
     assert_int_equal(d->magic, ZG_PLUGIN_MAGIC);
     assert_int_equal(d->abi_major, ZG_ABI_MAJOR);
-    assert_int_equal(d->abi_minor, 1);
+    assert_int_equal(d->abi_minor, 2);
     assert_int_equal(d->struct_size, sizeof(zg_plugin_t));
     assert_string_equal(d->name, "http");
     assert_non_null(d->on_drain);
@@ -386,13 +386,10 @@ static void test_http10_keepalive(void **state)
     /* 1.0 defaults to close: the second request is never answered */
     expect_out(PLAIN_HEAD CLOSE "\r\nHello, World!");
     assert_true(F.closed);
-    assert_int_equal(F.how, ZG_CLOSE_WRITE);
-    assert_int_equal(F.timer, HTTP_LINGER_MS);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
     /* lingering: input is dropped, nothing more is said */
     assert_int_equal(feed(GET("/json")), strlen(GET("/json")));
     expect_out("");
-    P.p->on_timeout(CONN, P.cd);
-    assert_int_equal(F.how, ZG_CLOSE_FLUSH);
     reconnect();
     feed("GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     expect_out(JSON_HEAD CLOSE "\r\n{\"message\":\"Hello, World!\"}");
@@ -419,8 +416,7 @@ static void expect_error(const char *req, size_t n, unsigned status)
         fail_msg("request \"%.*s\": output\n%.*s\n--- expected\n%s", (int)n,
                  req, (int)F.outlen, F.out, expect);
     assert_true(F.closed);
-    assert_int_equal(F.how, ZG_CLOSE_WRITE);
-    assert_int_equal(F.timer, HTTP_LINGER_MS);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
 }
 
 static void test_errors(void **state)
@@ -526,7 +522,7 @@ static void test_echo(void **state)
     expect_out(ECHO_HEAD "Transfer-Encoding: chunked\r\n" DATE
                          "\r\n3\r\nabc\r\n");
     assert_true(F.closed);
-    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
     stop();
 }
 
@@ -572,7 +568,7 @@ static void test_expect_continue(void **state)
     feed("POST /nope HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
          "Content-Length: 2\r\n\r\n");
     expect_out(NOTFOUND_HEAD CLOSE "\r\nNot Found\n");
-    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
     reconnect();
     /* no body: nothing to continue */
     feed("GET /plaintext HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n");
@@ -697,6 +693,64 @@ static void test_output_cap(void **state)
     stop();
 }
 
+/* Stalled on our own output with pipelined requests held: the header
+ * timeout must not run (we, not the client, are waiting), and a graceful
+ * stop must not take the connection for idle: the next response says
+ * "Connection: close", then the connection ends. */
+static void test_stalled_timer_and_drain(void **state)
+{
+    static char conf[200000], req[1000];
+    size_t one = strlen(GET("/big"));
+    long rc;
+    int n;
+
+    (void)state;
+    n = snprintf(conf, sizeof(conf),
+                 "{\"timeouts\":{\"header_ms\":1000},"
+                 "\"routes\":[{\"path\":\"/big\",\"body\":\"");
+    memset(conf + n, 'B', 100000);
+    n += 100000;
+    snprintf(conf + n, sizeof(conf) - (size_t)n, "\"}]}");
+    start(conf);
+    for (int i = 0; i < 5; i++)
+        memcpy(req + i * one, GET("/big"), one);
+    F.timer = 7;
+    rc = feed_n(req, 5 * one, 0);
+    assert_int_equal(rc, (long)(3 * one));
+    assert_int_equal(F.paused, 1);
+    assert_int_equal(F.timer, 0); /* no header timer while stalled */
+    P.p->on_drain(CONN, P.cd);
+    assert_false(F.closed); /* two requests are held: not idle */
+    F.outlen = F.drained = 0;
+    P.p->on_writable(CONN, P.cd);
+    assert_int_equal(F.paused, 0);
+    rc = feed_n("", 0, 0);
+    /* the next request is the last, answered with Connection: close */
+    assert_true(F.outlen > 100000 && F.outlen < 100300);
+    assert_non_null(memmem(F.out, 300, CLOSE, strlen(CLOSE)));
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
+    reconnect();
+    /* stalled right after the last request held: once the output drains
+     * while stopping, the connection is idle and ends */
+    rc = feed_n(req, 3 * one, 0);
+    assert_int_equal(rc, (long)(3 * one));
+    assert_int_equal(F.paused, 1);
+    P.p->on_drain(CONN, P.cd);
+    assert_false(F.closed);
+    P.p->on_writable(CONN, P.cd);
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
+    reconnect();
+    /* not stopping: draining the output arms the keep-alive timer */
+    rc = feed_n(req, 3 * one, 0);
+    assert_int_equal(F.timer, 0);
+    P.p->on_writable(CONN, P.cd);
+    assert_int_equal(F.timer, 75000);
+    assert_false(F.closed);
+    stop();
+}
+
 static void test_drain(void **state)
 {
     (void)state;
@@ -705,8 +759,7 @@ static void test_drain(void **state)
     /* idle: ended at once, lingering (FIN, drop input, then close) so a
      * request already on its way does not meet an RST */
     assert_true(F.closed);
-    assert_int_equal(F.how, ZG_CLOSE_WRITE);
-    assert_int_equal(F.timer, HTTP_LINGER_MS);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
     reconnect();
     feed("GET /plaintext HTTP/1.1\r\n");
     P.p->on_drain(CONN, P.cd);
@@ -742,7 +795,7 @@ static void test_header_and_keepalive_timers(void **state)
                "Content-Type: text/plain\r\nContent-Length: 16\r\n" DATE
                "Connection: close\r\n\r\nRequest Timeout\n");
     assert_true(F.closed);
-    assert_int_equal(F.how, ZG_CLOSE_WRITE);
+    assert_int_equal(F.how, ZG_CLOSE_LINGER);
     stop();
 }
 
@@ -838,8 +891,9 @@ static void test_split_everywhere(void **state)
                  * when the close was decided, linger (drop it) rather
                  * than RST; only a first call ending exactly at the close
                  * request sees nothing unread and closes plainly. */
-                assert_int_equal(F.how, two && k == close_end ? ZG_CLOSE_FLUSH
-                                                              : ZG_CLOSE_WRITE);
+                assert_int_equal(F.how, two && k == close_end
+                                            ? ZG_CLOSE_FLUSH
+                                            : ZG_CLOSE_LINGER);
             }
         }
     }
@@ -1024,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_routes_config),
         cmocka_unit_test(test_large_static_body),
         cmocka_unit_test(test_output_cap),
+        cmocka_unit_test(test_stalled_timer_and_drain),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_header_and_keepalive_timers),
         cmocka_unit_test(test_date_once_per_second),

@@ -23,7 +23,7 @@ extern "C" {
 
 #define ZG_PLUGIN_MAGIC 0x7a657267u /* "zerg" */
 #define ZG_ABI_MAJOR    1
-#define ZG_ABI_MINOR    1
+#define ZG_ABI_MINOR    2
 
 #define ZG_PLUGIN_ENTRY      zg_plugin_entry_v1
 #define ZG_PLUGIN_ENTRY_NAME "zg_plugin_entry_v1"
@@ -69,11 +69,33 @@ typedef enum zg_close_reason_e {
     ZG_CLOSE_SHUTDOWN = 6, /* the server is stopping */
 } zg_close_reason_t;
 
-/* How close() ends a connection. */
+/*
+ * How close() ends a connection. From the moment a close is requested the
+ * plugin gets no more input: the host stops receiving (with FLUSH, LINGER
+ * and ABORT, bytes already received and not consumed are dropped; with
+ * WRITE they are kept for after the shutdown), so a peer that keeps
+ * sending is held by TCP flow control, not buffered. Sending the pending
+ * output is bounded by the listener's idle_timeout_ms (no byte moved:
+ * the connection is reset).
+ */
 typedef enum zg_close_how_e {
-    ZG_CLOSE_FLUSH = 0, /* send pending output, then close */
+    /* Send pending output, then close. If the peer sent bytes that were
+     * never consumed, the host closes as with ZG_CLOSE_LINGER instead, so
+     * that they do not turn the close into a reset that could destroy the
+     * output at the peer before it reads it. */
+    ZG_CLOSE_FLUSH = 0,
     ZG_CLOSE_ABORT = 1, /* drop pending output, reset the connection (RST) */
-    ZG_CLOSE_WRITE = 2, /* flush, then shut down our write side; keep reading */
+    /* Flush, then shut down our write side and keep reading: input is
+     * delivered again once the output is sent; close later. */
+    ZG_CLOSE_WRITE = 2,
+    /* ABI 1.2. A lingering close: send pending output, shut down our
+     * write side, then read and drop whatever the peer still sends until
+     * it closes its side or the listener's linger_ms (default 2 s) has
+     * passed, whichever comes first; nothing the peer does extends it.
+     * on_close runs when the lingering begins. Use it after a response
+     * that ends an exchange the peer may still be sending (an error in
+     * the middle of a request). Hosts older than 1.2 return -EINVAL. */
+    ZG_CLOSE_LINGER = 3,
 } zg_close_how_t;
 
 /* Log levels, nginx's order. */
@@ -129,9 +151,14 @@ typedef struct zg_api_s {
      * reactor loop, never from inside this call. Idempotent. */
     int (*close)(zg_conn_t *c, zg_close_how_t how);
 
-    /* paused != 0: stop calling on_data for c (input is kept, receiving
-     * stops once the kernel socket buffer is full). paused == 0: resume;
-     * held input is presented again at the next loop iteration. */
+    /* paused != 0: stop calling on_data for c. Input already received is
+     * kept; the host stops receiving for c (no receive is armed while it
+     * is paused), so a peer that keeps sending is held back by the kernel's
+     * socket buffer and TCP flow control. Bytes that arrive while c is
+     * paused never count against the listener's max_held_bytes: that
+     * limit is for a plugin that returns 0 without pausing. paused == 0:
+     * resume; held input is presented again at the next loop iteration
+     * and receiving starts again. */
     int (*pause_read)(zg_conn_t *c, int paused);
 
     /* Copy the peer's (or our local) address into *addr, at most *len
