@@ -367,7 +367,8 @@ static int http_linger(http_conn_t *hc, http_out_t *o)
     if (http_flush(o) < 0)
         return HTTP_CLOSE;
     hc->phase = PH_LINGER;
-    if (api->close(o->c, ZG_CLOSE_LINGER) < 0)
+    hc->timer = HT_NONE;
+    if (api->set_timer(o->c, 0) < 0 || api->close(o->c, ZG_CLOSE_LINGER) < 0)
         return HTTP_CLOSE;
     return HTTP_WAIT;
 }
@@ -665,6 +666,8 @@ static void http_on_timeout(zg_conn_t *c, void *conn_data)
     uint8_t kind = hc->timer;
 
     hc->timer = HT_NONE;
+    if (hc->phase == PH_LINGER)
+        return; /* closing already: the host ends it */
     if (kind == HT_HEADER && hc->phase == PH_HEAD) {
         /* The head did not arrive in time: 408, then the connection ends
          * like after any refused request. */
