@@ -108,8 +108,7 @@ static const char *const zg_reactor_keys[] = {"ring_entries",
                                               "recv_bundle",
                                               NULL};
 static const char *const zg_override_keys[] = {"id", NULL};
-static const char *const zg_log_keys[] = {"level", "error_log", "access_log",
-                                          NULL};
+static const char *const zg_log_keys[] = {"level", "error_log", NULL};
 static const char *const zg_listener_keys[] = {"name",
                                                "listen",
                                                "ip_version",
@@ -1076,7 +1075,7 @@ static int conf_reactors(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
 
 static int conf_log(zg_conf_ctx_t *c, json_t *root, zg_log_conf_t *lg)
 {
-    const char *error_log = NULL, *access_log = NULL;
+    const char *error_log = NULL;
     json_t *o;
     int rc = conf_object(c, root, "log", &o);
 
@@ -1086,12 +1085,9 @@ static int conf_log(zg_conf_ctx_t *c, json_t *root, zg_log_conf_t *lg)
     if ((rc = conf_keys(c, o, zg_log_keys, NULL)) ||
         (rc = conf_enum(c, o, "level", zg_level_names, zg_level_values,
                         &lg->level)) ||
-        (rc = conf_str(c, o, "error_log", &error_log)) ||
-        (rc = conf_str(c, o, "access_log", &access_log)))
+        (rc = conf_str(c, o, "error_log", &error_log)))
         return rc;
     if (error_log && (rc = conf_dup(c, error_log, &lg->error_log)))
-        return rc;
-    if (access_log && (rc = conf_dup(c, access_log, &lg->access_log)))
         return rc;
     conf_pop(c);
     return 0;
@@ -1447,8 +1443,7 @@ static int conf_defaults(zg_conf_ctx_t *c, zg_config_t *cfg, const char *path)
     cfg->log.level = ZG_LOG_INFO;
     cfg->shutdown_timeout_ms = 10000;
     if ((rc = conf_dup(c, path, &cfg->path)) ||
-        (rc = conf_dup(c, "stderr", &cfg->log.error_log)) ||
-        (rc = conf_dup(c, "off", &cfg->log.access_log)))
+        (rc = conf_dup(c, "stderr", &cfg->log.error_log)))
         return rc;
     return 0;
 }
@@ -1563,7 +1558,6 @@ void zg_config_free(zg_config_t *cfg)
         free(l->plugin_config);
     }
     free(cfg->log.error_log);
-    free(cfg->log.access_log);
     free(cfg->path);
     free(cfg);
 }

@@ -63,7 +63,6 @@ typedef struct zg_log_conf_s {
     int level;
     /* "error_log": "stderr" or a file path; default "stderr" */
     char *error_log;
-    char *access_log; /* "access_log": "off" or a path; default "off" */
 } zg_log_conf_t;
 
 typedef struct zg_listener_conf_s {
