@@ -1489,6 +1489,60 @@ fail:
     return rc;
 }
 
+/* A relative plugin path in a file ("./x.so", "lib/x.so") is relative to
+ * the file's directory, not to wherever zerg was started: make it absolute.
+ * Names (no '/') are left to the loader's search. Returns 0 or -errno with
+ * one line in err. */
+static int conf_plugin_paths(zg_config_t *cfg, const char *path, char *err,
+                             size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+    int have_dir = 0;
+
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        zg_listener_conf_t *l = &cfg->listeners[i];
+        const char *p = l->plugin;
+        char *joined;
+
+        if (p[0] == '/' || strchr(p, '/') == NULL)
+            continue;
+        if (!have_dir) {
+            if (slash == NULL)
+                snprintf(dir, sizeof(dir), ".");
+            else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+            else
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+            if (realpath(dir, real) == NULL) {
+                int rc = -errno;
+
+                if (err && errlen)
+                    snprintf(err, errlen,
+                             "%s: cannot resolve the file's directory: %s",
+                             path, strerror(-rc));
+                return rc;
+            }
+            have_dir = 1;
+        }
+        /* "./x.so" is "x.so" once joined to the directory. */
+        while (p[0] == '.' && p[1] == '/') {
+            p += 2;
+            while (*p == '/')
+                p++;
+        }
+        if (asprintf(&joined, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/",
+                     p) < 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: out of memory", path);
+            return -ENOMEM;
+        }
+        free(l->plugin);
+        l->plugin = joined;
+    }
+    return 0;
+}
+
 int zg_config_load(const char *path, zg_config_t **out, char *err,
                    size_t errlen)
 {
@@ -1535,6 +1589,10 @@ int zg_config_load(const char *path, zg_config_t **out, char *err,
     close(fd);
     rc = zg_config_parse(buf, len, path, out, err, errlen);
     free(buf);
+    if (rc == 0 && (rc = conf_plugin_paths(*out, path, err, errlen)) < 0) {
+        zg_config_free(*out);
+        *out = NULL;
+    }
     return rc;
 fail:
     if (err && errlen)

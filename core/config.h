@@ -75,7 +75,9 @@ typedef struct zg_listener_conf_s {
     /* "ip_version": "v4"|"v6"|"dual", default "dual" (only matters for [::]) */
     zg_ip_version_t ip_version;
     int backlog; /* "backlog": 1..1048576, default 511 */
-    /* "plugin": required: a name ("echo") or a path containing '/' */
+    /* "plugin": required: a name ("echo" or "echo.so") or a path containing
+     * '/'; zg_config_load makes a relative path absolute from the file's
+     * directory */
     char *plugin;
     /* "config": any JSON object, serialized compact; "{}" if absent */
     char *plugin_config;
@@ -130,7 +132,9 @@ extern const char zg_config_default[];
 int zg_config_parse(const char *text, size_t len, const char *path,
                     zg_config_t **out, char *err, size_t errlen);
 
-/* Read file path and zg_config_parse it. A missing or unreadable file is
+/* Read file path and zg_config_parse it, then rewrite each relative plugin
+ * path (one with a '/' not at its start) as an absolute path from the
+ * file's directory. A missing or unreadable file is
  * "<path>: cannot read: <strerror>". */
 int zg_config_load(const char *path, zg_config_t **out, char *err,
                    size_t errlen);

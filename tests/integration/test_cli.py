@@ -327,6 +327,44 @@ def _have_ipv6_loopback():
         s.close()
 
 
+def test_relative_plugin_path_is_relative_to_the_config_file():
+    # The config lives under tests/logs/...; zerg runs in the tree's root.
+    # A relative path must be found from the file's directory, not the cwd.
+    so = zg.fixture("fx_good")
+    probe = zg.write_config("{}", tag="probe")
+    rel = os.path.relpath(so, os.path.dirname(probe))
+    assert "/" in rel and not os.path.exists(os.path.join(zg.ROOT, rel)), rel
+    cfg = {"reactors": 1, "listeners": [listener("g", 0, rel)]}
+    path = zg.write_config(cfg)
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode == 0, "-t with plugin %r: exit %d; stderr:\n%s" \
+        % (rel, r.returncode, r.stderr)
+    srv = zg.start(path)
+    zg.echo_many(srv.addr("g"), [zg.pattern(5, 3000)], timeout=10)
+    assert re.search(re.escape(so) + r": loaded fx_good", srv.stderr_text()), \
+        srv.stderr_text()
+    srv.stop()
+
+
+def test_plugin_name_with_so_suffix():
+    # "fx_good.so" is the file of the plugin named fx_good: it must be
+    # looked up as fx_good.so, not fx_good.so.so.
+    saved = os.environ.get("ZERG_PLUGIN_PATH")
+    os.environ["ZERG_PLUGIN_PATH"] = zg.FIXTURE_DIR
+    try:
+        zg.fixture("fx_good")
+        path = zg.write_config({"reactors": 1,
+                                "listeners": [listener("g", 0, "fx_good.so")]})
+        r = zg.run_zerg(["-t", "-c", path])
+    finally:
+        if saved is None:
+            del os.environ["ZERG_PLUGIN_PATH"]
+        else:
+            os.environ["ZERG_PLUGIN_PATH"] = saved
+    assert r.returncode == 0, "exit %d; stderr:\n%s" % (r.returncode, r.stderr)
+    assert ".so.so" not in r.stderr, r.stderr
+
+
 def test_fx_good_loads_and_echoes():
     so = zg.fixture("fx_good")
     srv = zg.start({"reactors": 2, "listeners": [listener("g", 0, so)]})

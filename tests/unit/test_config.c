@@ -911,6 +911,54 @@ static void test_load(void **state)
     unlink(path);
 }
 
+/* Relative plugin paths in a file are relative to the file's directory;
+ * names and absolute paths are kept as written. */
+static void test_load_plugin_paths(void **state)
+{
+    char dir[] = "/tmp/zg_test_config_XXXXXX", real[PATH_MAX];
+    char path[PATH_MAX], want[PATH_MAX + 16];
+    const char *text = "{\"listeners\": ["
+                       "{\"name\": \"a\", \"listen\": \"127.0.0.1:1\", "
+                       "\"plugin\": \"./p/x.so\"},"
+                       "{\"name\": \"b\", \"listen\": \"127.0.0.1:2\", "
+                       "\"plugin\": \"q/y.so\"},"
+                       "{\"name\": \"c\", \"listen\": \"127.0.0.1:3\", "
+                       "\"plugin\": \"echo.so\"},"
+                       "{\"name\": \"d\", \"listen\": \"127.0.0.1:4\", "
+                       "\"plugin\": \"/abs/z.so\"}"
+                       "]}";
+    zg_config_t *cfg;
+    char err[512];
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(realpath(dir, real));
+    snprintf(path, sizeof(path), "%s/zerg.json", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+
+    assert_int_equal(zg_config_load(path, &cfg, err, sizeof(err)), 0);
+    snprintf(want, sizeof(want), "%s/p/x.so", real);
+    assert_string_equal(cfg->listeners[0].plugin, want);
+    snprintf(want, sizeof(want), "%s/q/y.so", real);
+    assert_string_equal(cfg->listeners[1].plugin, want);
+    assert_string_equal(cfg->listeners[2].plugin, "echo.so");
+    assert_string_equal(cfg->listeners[3].plugin, "/abs/z.so");
+    zg_config_free(cfg);
+
+    /* Parsing text alone has no file: nothing is rewritten. */
+    assert_int_equal(
+        zg_config_parse(text, strlen(text), "t.json", &cfg, err, sizeof(err)),
+        0);
+    assert_string_equal(cfg->listeners[0].plugin, "./p/x.so");
+    zg_config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* The scanner must never read outside its text, whatever it is given:
  * every prefix of a real config, and a few broken shapes. Run under
  * valgrind or ASan this catches over-reads. */
@@ -1101,6 +1149,7 @@ int main(void)
         cmocka_unit_test(test_escaped_positions),
         cmocka_unit_test(test_errbuf),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load_plugin_paths),
         cmocka_unit_test(test_scanner_robust),
         cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_schema_in_sync),
