@@ -1644,3 +1644,170 @@ int zg_addr_format(const struct sockaddr *sa, char *buf, size_t len)
         return -ENOSPC;
     return 0;
 }
+
+/* ---- the effective configuration, as JSON (zerg -T) ------------------- */
+
+static const char *conf_name_of(const char *const *names, const int *values,
+                                int v)
+{
+    for (size_t i = 0; names[i]; i++) {
+        if (values[i] == v)
+            return names[i];
+    }
+    return "?";
+}
+
+static json_t *conf_tristate_json(zg_tristate_t t)
+{
+    if (t == ZG_TRI_ON)
+        return json_true();
+    if (t == ZG_TRI_OFF)
+        return json_false();
+    return json_string("auto");
+}
+
+/* Set key in o to v (a new reference, NULL on allocation failure); any
+ * failure is remembered in *bad. */
+static void conf_put(json_t *o, const char *key, json_t *v, int *bad)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *bad = 1;
+}
+
+/* The reactor keys of r; with base, only those that differ from it. */
+static json_t *conf_reactor_json(const zg_reactor_conf_t *r,
+                                 const zg_reactor_conf_t *base, int *bad)
+{
+    json_t *o = json_object();
+
+#define ZG_PUT_INT(key, field)                                                 \
+    if (!base || r->field != base->field)                                      \
+    conf_put(o, key, json_integer(r->field), bad)
+    if (!o) {
+        *bad = 1;
+        return NULL;
+    }
+    ZG_PUT_INT("ring_entries", ring_entries);
+    ZG_PUT_INT("recv_buffer_size", recv_buffer_size);
+    ZG_PUT_INT("buffer_ring_entries", buffer_ring_entries);
+    ZG_PUT_INT("batch_cqes", batch_cqes);
+    ZG_PUT_INT("max_connections", max_connections);
+    ZG_PUT_INT("cq_timeout_us", cq_timeout_us);
+    if (!base || r->sqpoll != base->sqpoll)
+        conf_put(o, "sqpoll", json_boolean(r->sqpoll), bad);
+    ZG_PUT_INT("sq_cpu", sq_cpu);
+    ZG_PUT_INT("sq_idle_ms", sq_idle_ms);
+    if (!base || r->cpu_affinity != base->cpu_affinity)
+        conf_put(o, "cpu_affinity",
+                 r->cpu_affinity == -1   ? json_string("auto")
+                 : r->cpu_affinity == -2 ? json_string("off")
+                                         : json_integer(r->cpu_affinity),
+                 bad);
+    if (!base || r->incremental_buffers != base->incremental_buffers)
+        conf_put(o, "incremental_buffers",
+                 conf_tristate_json(r->incremental_buffers), bad);
+    if (!base || r->recv_bundle != base->recv_bundle)
+        conf_put(o, "recv_bundle", conf_tristate_json(r->recv_bundle), bad);
+#undef ZG_PUT_INT
+    return o;
+}
+
+static json_t *conf_listener_json(const zg_listener_conf_t *l, int *bad)
+{
+    json_t *o = json_object();
+
+    if (!o) {
+        *bad = 1;
+        return NULL;
+    }
+    conf_put(o, "name", json_string(l->name), bad);
+    conf_put(o, "listen", json_string(l->listen), bad);
+    conf_put(o, "ip_version",
+             json_string(
+                 conf_name_of(zg_ipv_names, zg_ipv_values, (int)l->ip_version)),
+             bad);
+    conf_put(o, "backlog", json_integer(l->backlog), bad);
+    conf_put(o, "plugin", json_string(l->plugin), bad);
+    /* As given: the text the plugin's init() receives, parsed back. */
+    conf_put(o, "config", json_loads(l->plugin_config, 0, NULL), bad);
+    conf_put(o, "idle_timeout_ms", json_integer(l->idle_timeout_ms), bad);
+    conf_put(o, "max_connections", json_integer(l->max_connections), bad);
+    conf_put(o, "max_held_bytes", json_integer(l->max_held_bytes), bad);
+    conf_put(o, "tcp_nodelay", json_boolean(l->tcp_nodelay), bad);
+    conf_put(o, "write_high_watermark", json_integer(l->write_high_watermark),
+             bad);
+    conf_put(o, "write_low_watermark", json_integer(l->write_low_watermark),
+             bad);
+    return o;
+}
+
+char *zg_config_dump(const zg_config_t *cfg)
+{
+    json_t *root = json_object(), *o, *arr;
+    char *text = NULL;
+    int bad = 0;
+
+    if (!root)
+        return NULL;
+    conf_put(root, "reactors", json_integer(cfg->reactors), &bad);
+    conf_put(root, "accept",
+             json_string(conf_name_of(zg_accept_names, zg_accept_values,
+                                      (int)cfg->accept)),
+             &bad);
+    o = json_object();
+    if (o) {
+        conf_put(o, "ring_entries", json_integer(cfg->acceptor.ring_entries),
+                 &bad);
+        conf_put(o, "batch", json_integer(cfg->acceptor.batch), &bad);
+        conf_put(o, "cq_timeout_us", json_integer(cfg->acceptor.cq_timeout_us),
+                 &bad);
+        conf_put(o, "sqpoll", json_boolean(cfg->acceptor.sqpoll), &bad);
+        conf_put(o, "sq_cpu", json_integer(cfg->acceptor.sq_cpu), &bad);
+        conf_put(o, "sq_idle_ms", json_integer(cfg->acceptor.sq_idle_ms), &bad);
+    }
+    conf_put(root, "acceptor", o, &bad);
+    /* Reactor 0 stands for "reactor"; the others that differ from it are
+     * overrides, with only the keys that differ. */
+    conf_put(root, "reactor", conf_reactor_json(&cfg->reactor[0], NULL, &bad),
+             &bad);
+    arr = json_array();
+    for (uint32_t i = 1; arr && i < cfg->reactors; i++) {
+        if (memcmp(&cfg->reactor[i], &cfg->reactor[0],
+                   sizeof(cfg->reactor[0])) == 0)
+            continue;
+        o = conf_reactor_json(&cfg->reactor[i], &cfg->reactor[0], &bad);
+        if (o && json_object_size(o) == 0) {
+            json_decref(o);
+            continue;
+        }
+        conf_put(o, "id", json_integer(i), &bad);
+        if (!o || json_array_append_new(arr, o) != 0)
+            bad = 1;
+    }
+    if (arr && json_array_size(arr) == 0)
+        json_decref(arr);
+    else
+        conf_put(root, "reactor_overrides", arr, &bad);
+    o = json_object();
+    if (o) {
+        conf_put(o, "level",
+                 json_string(conf_name_of(zg_level_names, zg_level_values,
+                                          cfg->log.level)),
+                 &bad);
+        conf_put(o, "error_log", json_string(cfg->log.error_log), &bad);
+    }
+    conf_put(root, "log", o, &bad);
+    conf_put(root, "shutdown_timeout_ms",
+             json_integer(cfg->shutdown_timeout_ms), &bad);
+    arr = json_array();
+    for (size_t i = 0; arr && i < cfg->nlisteners; i++) {
+        if (json_array_append_new(
+                arr, conf_listener_json(&cfg->listeners[i], &bad)) != 0)
+            bad = 1;
+    }
+    conf_put(root, "listeners", arr, &bad);
+    if (!bad)
+        text = json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return text;
+}

@@ -142,6 +142,17 @@ int zg_config_load(const char *path, zg_config_t **out, char *err,
 /* Free cfg and every string it owns. NULL is a no-op. */
 void zg_config_free(zg_config_t *cfg);
 
+/*
+ * The effective configuration as JSON text (indented, no trailing newline):
+ * every key with its value, defaults filled in, "accept" resolved, each
+ * listener's "config" object as given and plugin paths as zg_config_load
+ * left them. Reactor 0 is shown as "reactor"; other reactors that differ
+ * from it appear in "reactor_overrides". The text is itself a valid
+ * configuration meaning the same. Returns a malloc'd string the caller
+ * frees, or NULL if memory is short. Main thread (no shared state).
+ */
+char *zg_config_dump(const zg_config_t *cfg);
+
 /* Format an AF_INET or AF_INET6 address as "1.2.3.4:80" or "[::1]:80" into
  * buf (len bytes, NUL-terminated). Returns 0, -ENOSPC if buf is too small,
  * -EAFNOSUPPORT for another family. Any thread. */

@@ -27,7 +27,8 @@ static void zg_usage(FILE *f)
             "  -c FILE   configuration file (default: the embedded one,\n"
             "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
             "  -t        test the configuration and plugins, then exit\n"
-            "  -T        like -t, and print the configuration\n"
+            "  -T        like -t, and print the effective configuration\n"
+            "            (defaults filled in) as JSON on stdout\n"
             "  -v        print version and ABI, then exit\n"
             "  -h        this help\n"
             "\n"
@@ -107,10 +108,22 @@ int main(int argc, char **argv)
         goto out;
     }
     if (test) {
-        if (dump)
-            printf("# configuration %s\n%s\n", cfg->path,
-                   conf_path ? "(see file)" : zg_config_default);
-        printf("zerg: configuration %s test is successful\n", cfg->path);
+        if (dump) {
+            /* stdout is the JSON alone, usable as a config file; the
+             * verdict goes to stderr, as nginx -T does. */
+            char *text = zg_config_dump(cfg);
+
+            if (text == NULL) {
+                fprintf(stderr, "zerg: out of memory\n");
+                goto out;
+            }
+            printf("%s\n", text);
+            free(text);
+            fprintf(stderr, "zerg: configuration %s test is successful\n",
+                    cfg->path);
+        } else {
+            printf("zerg: configuration %s test is successful\n", cfg->path);
+        }
         status = 0;
         goto out;
     }

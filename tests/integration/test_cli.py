@@ -5,6 +5,7 @@
 # plugin-loader refusal through tests/plugins fixtures (exit 1, one line with
 # found/need values, no socket opened), port 0, and fixtures that load and
 # serve.
+import json
 import os
 import re
 import socket
@@ -103,6 +104,73 @@ def test_t_good_file_opens_no_socket():
         assert not error_lines(r.stderr), "stderr: %r" % r.stderr
     finally:
         held.close()
+
+
+def _schema_props(schema, *path):
+    node = schema
+    for p in path:
+        node = node[p]
+    return set(node["properties"])
+
+
+def test_T_prints_the_effective_configuration():
+    so = zg.fixture("fx_good")
+    probe = zg.write_config("{}", tag="probe")
+    rel = os.path.relpath(so, os.path.dirname(probe))
+    given = {"s": "x", "l": [1, 2.5, None, True], "o": {"deep": {"k": []}}}
+    cfg = {"reactors": 2, "reactor_overrides": [{"id": 1, "batch_cqes": 7}],
+           "listeners": [listener("g", 0, rel, config=given),
+                         listener("e", 0, "echo", backlog=64)]}
+    path = zg.write_config(cfg)
+    r = zg.run_zerg(["-T", "-c", path])
+    assert r.returncode == 0, "-T exit %d; stderr:\n%s" % (r.returncode, r.stderr)
+    assert "(see file)" not in r.stdout, r.stdout
+    try:
+        eff = json.loads(r.stdout)  # stdout is the JSON and nothing else
+    except ValueError as e:
+        raise AssertionError("-T stdout is not JSON (%s):\n%s" % (e, r.stdout))
+    want = "zerg: configuration %s test is successful" % path
+    assert want in r.stderr, "stderr %r lacks %r" % (r.stderr, want)
+
+    # Every key the schema documents, with the defaults filled in.
+    with open(os.path.join(zg.ROOT, "conf", "zerg.schema.json")) as f:
+        schema = json.load(f)
+    sections = [
+        (eff, _schema_props(schema), "top"),
+        (eff["acceptor"], _schema_props(schema, "properties", "acceptor"), "acceptor"),
+        (eff["reactor"], _schema_props(schema, "$defs", "reactor_keys"), "reactor"),
+        (eff["log"], _schema_props(schema, "properties", "log"), "log"),
+    ] + [(lst, _schema_props(schema, "$defs", "listener"), "listener")
+         for lst in eff["listeners"]]
+    for obj, keys, where in sections:
+        missing = keys - set(obj)
+        assert not missing, "-T %s lacks %s:\n%s" % (where, sorted(missing), r.stdout)
+    assert eff["reactors"] == 2 and eff["accept"] == "acceptor", eff
+    assert eff["reactor_overrides"] == [{"batch_cqes": 7, "id": 1}], eff
+    g, e = eff["listeners"]
+    assert g["config"] == given, "config %r, given %r" % (g["config"], given)
+    assert e["config"] == {}, e
+    assert g["backlog"] == 511 and e["backlog"] == 64, (g, e)
+    assert g["idle_timeout_ms"] == 60000 and g["tcp_nodelay"] is True, g
+    assert os.path.isabs(g["plugin"]) and os.path.realpath(g["plugin"]) == so, g
+    assert e["plugin"] == "echo", e
+
+    # The output is itself a configuration that means the same.
+    again = zg.write_config(r.stdout, tag="again")
+    r2 = zg.run_zerg(["-T", "-c", again])
+    assert r2.returncode == 0, r2.stderr
+    assert json.loads(r2.stdout) == eff, "%s\n!=\n%s" % (r2.stdout, r.stdout)
+
+
+def test_T_embedded_default_and_failure():
+    r = zg.run_zerg(["-T"])
+    assert r.returncode == 0, r.stderr
+    eff = json.loads(r.stdout)
+    assert [lst["name"] for lst in eff["listeners"]] == ["echo", "http"], eff
+    assert "zerg: configuration <embedded> test is successful" in r.stderr
+    path = zg.write_config({"reactors": 0, "listeners": [listener("e", 0, "echo")]})
+    r = zg.run_zerg(["-T", "-c", path])
+    assert r.returncode == 1 and r.stdout == "", (r.returncode, r.stdout)
 
 
 UNKNOWN_KEY = """{

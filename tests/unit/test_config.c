@@ -1124,6 +1124,168 @@ static void test_schema_in_sync(void **state)
     json_decref(schema);
 }
 
+/* Every key of keys[] is in obj (skip: one key that may be absent). */
+static void check_dump_keys(json_t *obj, const char *where,
+                            const char *const *keys, const char *skip)
+{
+    assert_non_null(obj);
+    for (const char *const *k = keys; *k; k++) {
+        if (skip && strcmp(*k, skip) == 0)
+            continue;
+        if (!json_object_get(obj, *k))
+            print_error("dump: %s lacks \"%s\"\n", where, *k);
+        assert_non_null(json_object_get(obj, *k));
+    }
+}
+
+/* zg_config_dump writes every key the loader knows, and its text parses
+ * back into the same configuration (and dumps to the same text). */
+static void test_dump_round_trip(void **state)
+{
+    zg_config_t *cfg = parse_ok(full_json), *again;
+    char *text, *text2, err[512];
+    json_t *root, *l0;
+
+    (void)state;
+    text = zg_config_dump(cfg);
+    assert_non_null(text);
+    root = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(root);
+    check_dump_keys(root, "top", zg_top_keys, "reactor_overrides");
+    check_dump_keys(json_object_get(root, "acceptor"), "acceptor",
+                    zg_acceptor_keys, NULL);
+    check_dump_keys(json_object_get(root, "reactor"), "reactor",
+                    zg_reactor_keys, NULL);
+    check_dump_keys(json_object_get(root, "log"), "log", zg_log_keys, NULL);
+    for (size_t i = 0; i < 2; i++)
+        check_dump_keys(json_array_get(json_object_get(root, "listeners"), i),
+                        "listener", zg_listener_keys, NULL);
+    /* Only reactor 2 differs from reactor 0, in two keys. */
+    assert_int_equal(
+        json_array_size(json_object_get(root, "reactor_overrides")), 1);
+    assert_int_equal(json_object_size(json_array_get(
+                         json_object_get(root, "reactor_overrides"), 0)),
+                     3);
+    /* The plugin's config object as given, not as text. */
+    l0 = json_array_get(json_object_get(root, "listeners"), 0);
+    assert_true(json_is_object(json_object_get(l0, "config")));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(l0, "config"), "root")),
+                        "/srv");
+    assert_string_equal(json_string_value(json_object_get(root, "accept")),
+                        "reuseport");
+    json_decref(root);
+
+    assert_int_equal(
+        zg_config_parse(text, strlen(text), "dump", &again, err, sizeof(err)),
+        0);
+    assert_int_equal(again->reactors, cfg->reactors);
+    assert_int_equal(again->accept, cfg->accept);
+    assert_memory_equal(&again->acceptor, &cfg->acceptor,
+                        sizeof(cfg->acceptor));
+    assert_memory_equal(again->reactor, cfg->reactor, sizeof(cfg->reactor));
+    assert_int_equal(again->log.level, cfg->log.level);
+    assert_string_equal(again->log.error_log, cfg->log.error_log);
+    assert_int_equal(again->shutdown_timeout_ms, cfg->shutdown_timeout_ms);
+    assert_int_equal(again->nlisteners, cfg->nlisteners);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const zg_listener_conf_t *a = &cfg->listeners[i];
+        const zg_listener_conf_t *b = &again->listeners[i];
+
+        assert_string_equal(a->name, b->name);
+        assert_string_equal(a->listen, b->listen);
+        assert_string_equal(a->plugin, b->plugin);
+        assert_string_equal(a->plugin_config, b->plugin_config);
+        assert_int_equal(a->ip_version, b->ip_version);
+        assert_int_equal(a->backlog, b->backlog);
+        assert_int_equal(a->idle_timeout_ms, b->idle_timeout_ms);
+        assert_int_equal(a->max_connections, b->max_connections);
+        assert_int_equal(a->max_held_bytes, b->max_held_bytes);
+        assert_int_equal(a->tcp_nodelay, b->tcp_nodelay);
+        assert_int_equal(a->write_high_watermark, b->write_high_watermark);
+        assert_int_equal(a->write_low_watermark, b->write_low_watermark);
+    }
+    text2 = zg_config_dump(again);
+    assert_non_null(text2);
+    assert_string_equal(text, text2);
+    free(text);
+    free(text2);
+    zg_config_free(again);
+    zg_config_free(cfg);
+}
+
+/* The defaults the code fills in are the ones the schema documents. */
+static void test_dump_defaults_match_schema(void **state)
+{
+    static const struct {
+        const char *where;     /* schema section */
+        const char *dump_path; /* object of the dump ("" = root) */
+    } sections[] = {{"", ""},
+                    {"acceptor", "acceptor"},
+                    {"reactor_keys", "reactor"},
+                    {"log", "log"},
+                    {"listener", "listener"}};
+    zg_config_t *cfg = parse_ok("{" LST "}");
+    json_t *schema = json_load_file("conf/zerg.schema.json", 0, NULL);
+    json_t *defs = json_object_get(schema, "$defs");
+    char *text = zg_config_dump(cfg);
+    json_t *dump = json_loads(text, 0, NULL);
+
+    (void)state;
+    assert_non_null(schema);
+    assert_non_null(dump);
+    for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+        json_t *props =
+            json_object_get(schema_at(schema, sections[s].where), "properties");
+        json_t *got = *sections[s].dump_path == '\0'
+                          ? dump
+                          : json_object_get(dump, sections[s].dump_path);
+        const char *key;
+        json_t *prop;
+
+        if (strcmp(sections[s].dump_path, "listener") == 0)
+            got = json_array_get(json_object_get(dump, "listeners"), 0);
+        assert_non_null(props);
+        assert_non_null(got);
+        json_object_foreach(props, key, prop)
+        {
+            json_t *def = json_object_get(prop, "default");
+            const char *ref = json_string_value(json_object_get(prop, "$ref"));
+
+            if (!def && ref && strncmp(ref, "#/$defs/", 8) == 0)
+                def =
+                    json_object_get(json_object_get(defs, ref + 8), "default");
+            if (!def)
+                continue;
+            if (strcmp(key, "accept") == 0) {
+                /* The dump shows "auto" resolved; the code's default is
+                 * auto all the same. */
+                assert_string_equal(json_string_value(def), "auto");
+                assert_string_equal(conf_name_of(zg_accept_names,
+                                                 zg_accept_values,
+                                                 ZG_ACCEPT_AUTO),
+                                    "auto");
+                continue;
+            }
+            if (!json_equal(def, json_object_get(got, key))) {
+                char *a = json_dumps(def, JSON_ENCODE_ANY);
+                char *b =
+                    json_dumps(json_object_get(got, key), JSON_ENCODE_ANY);
+
+                print_error("schema %s.%s default %s, code %s\n",
+                            sections[s].where, key, a, b ? b : "(absent)");
+                free(a);
+                free(b);
+                fail();
+            }
+        }
+    }
+    json_decref(dump);
+    json_decref(schema);
+    free(text);
+    zg_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1153,6 +1315,8 @@ int main(void)
         cmocka_unit_test(test_scanner_robust),
         cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_schema_in_sync),
+        cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_dump_defaults_match_schema),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
