@@ -100,7 +100,8 @@ typedef struct zg_listener_conf_s {
 typedef struct zg_config_s {
     char *path;        /* the file name as given, or "<embedded>" */
     uint32_t reactors; /* "reactors": 1..ZG_MAX_REACTORS, default 1 */
-    /* "accept": "acceptor" | "reuseport", default acceptor */
+    /* "accept": "auto" | "acceptor" | "reuseport", default "auto"; holds
+     * the resolved mode, never ZG_ACCEPT_AUTO (see zg_accept_mode_t) */
     zg_accept_mode_t accept;
     zg_acceptor_conf_t acceptor;
     /* [i] = defaults + "reactor" + overrides for id i */

@@ -34,7 +34,8 @@ static void zg_usage(FILE *f)
             "\n"
             "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
             "connections, open ones finish, at most shutdown_timeout_ms),\n"
-            "USR1 reopens the error log.\n");
+            "USR1 reopens the error log, HUP only logs that reload is not\n"
+            "supported yet.\n");
 }
 
 int main(int argc, char **argv)
