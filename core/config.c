@@ -108,8 +108,7 @@ static const char *const zg_reactor_keys[] = {"ring_entries",
                                               "recv_bundle",
                                               NULL};
 static const char *const zg_override_keys[] = {"id", NULL};
-static const char *const zg_log_keys[] = {"level", "error_log", "access_log",
-                                          NULL};
+static const char *const zg_log_keys[] = {"level", "error_log", NULL};
 static const char *const zg_listener_keys[] = {"name",
                                                "listen",
                                                "ip_version",
@@ -1078,7 +1077,7 @@ static int conf_reactors(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
 
 static int conf_log(zg_conf_ctx_t *c, json_t *root, zg_log_conf_t *lg)
 {
-    const char *error_log = NULL, *access_log = NULL;
+    const char *error_log = NULL;
     json_t *o;
     int rc = conf_object(c, root, "log", &o);
 
@@ -1088,12 +1087,9 @@ static int conf_log(zg_conf_ctx_t *c, json_t *root, zg_log_conf_t *lg)
     if ((rc = conf_keys(c, o, zg_log_keys, NULL)) ||
         (rc = conf_enum(c, o, "level", zg_level_names, zg_level_values,
                         &lg->level)) ||
-        (rc = conf_str(c, o, "error_log", &error_log)) ||
-        (rc = conf_str(c, o, "access_log", &access_log)))
+        (rc = conf_str(c, o, "error_log", &error_log)))
         return rc;
     if (error_log && (rc = conf_dup(c, error_log, &lg->error_log)))
-        return rc;
-    if (access_log && (rc = conf_dup(c, access_log, &lg->access_log)))
         return rc;
     conf_pop(c);
     return 0;
@@ -1450,8 +1446,7 @@ static int conf_defaults(zg_conf_ctx_t *c, zg_config_t *cfg, const char *path)
     cfg->log.level = ZG_LOG_INFO;
     cfg->shutdown_timeout_ms = 10000;
     if ((rc = conf_dup(c, path, &cfg->path)) ||
-        (rc = conf_dup(c, "stderr", &cfg->log.error_log)) ||
-        (rc = conf_dup(c, "off", &cfg->log.access_log)))
+        (rc = conf_dup(c, "stderr", &cfg->log.error_log)))
         return rc;
     return 0;
 }
@@ -1495,6 +1490,60 @@ fail:
     json_decref(root);
     zg_config_free(cfg);
     return rc;
+}
+
+/* A relative plugin path in a file ("./x.so", "lib/x.so") is relative to
+ * the file's directory, not to wherever zerg was started: make it absolute.
+ * Names (no '/') are left to the loader's search. Returns 0 or -errno with
+ * one line in err. */
+static int conf_plugin_paths(zg_config_t *cfg, const char *path, char *err,
+                             size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+    int have_dir = 0;
+
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        zg_listener_conf_t *l = &cfg->listeners[i];
+        const char *p = l->plugin;
+        char *joined;
+
+        if (p[0] == '/' || strchr(p, '/') == NULL)
+            continue;
+        if (!have_dir) {
+            if (slash == NULL)
+                snprintf(dir, sizeof(dir), ".");
+            else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+            else
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+            if (realpath(dir, real) == NULL) {
+                int rc = -errno;
+
+                if (err && errlen)
+                    snprintf(err, errlen,
+                             "%s: cannot resolve the file's directory: %s",
+                             path, strerror(-rc));
+                return rc;
+            }
+            have_dir = 1;
+        }
+        /* "./x.so" is "x.so" once joined to the directory. */
+        while (p[0] == '.' && p[1] == '/') {
+            p += 2;
+            while (*p == '/')
+                p++;
+        }
+        if (asprintf(&joined, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/",
+                     p) < 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: out of memory", path);
+            return -ENOMEM;
+        }
+        free(l->plugin);
+        l->plugin = joined;
+    }
+    return 0;
 }
 
 int zg_config_load(const char *path, zg_config_t **out, char *err,
@@ -1543,6 +1592,10 @@ int zg_config_load(const char *path, zg_config_t **out, char *err,
     close(fd);
     rc = zg_config_parse(buf, len, path, out, err, errlen);
     free(buf);
+    if (rc == 0 && (rc = conf_plugin_paths(*out, path, err, errlen)) < 0) {
+        zg_config_free(*out);
+        *out = NULL;
+    }
     return rc;
 fail:
     if (err && errlen)
@@ -1566,7 +1619,6 @@ void zg_config_free(zg_config_t *cfg)
         free(l->plugin_config);
     }
     free(cfg->log.error_log);
-    free(cfg->log.access_log);
     free(cfg->path);
     free(cfg);
 }
@@ -1594,4 +1646,171 @@ int zg_addr_format(const struct sockaddr *sa, char *buf, size_t len)
     if (n < 0 || (size_t)n >= len)
         return -ENOSPC;
     return 0;
+}
+
+/* ---- the effective configuration, as JSON (zerg -T) ------------------- */
+
+static const char *conf_name_of(const char *const *names, const int *values,
+                                int v)
+{
+    for (size_t i = 0; names[i]; i++) {
+        if (values[i] == v)
+            return names[i];
+    }
+    return "?";
+}
+
+static json_t *conf_tristate_json(zg_tristate_t t)
+{
+    if (t == ZG_TRI_ON)
+        return json_true();
+    if (t == ZG_TRI_OFF)
+        return json_false();
+    return json_string("auto");
+}
+
+/* Set key in o to v (a new reference, NULL on allocation failure); any
+ * failure is remembered in *bad. */
+static void conf_put(json_t *o, const char *key, json_t *v, int *bad)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *bad = 1;
+}
+
+/* The reactor keys of r; with base, only those that differ from it. */
+static json_t *conf_reactor_json(const zg_reactor_conf_t *r,
+                                 const zg_reactor_conf_t *base, int *bad)
+{
+    json_t *o = json_object();
+
+#define ZG_PUT_INT(key, field)                                                 \
+    if (!base || r->field != base->field)                                      \
+    conf_put(o, key, json_integer(r->field), bad)
+    if (!o) {
+        *bad = 1;
+        return NULL;
+    }
+    ZG_PUT_INT("ring_entries", ring_entries);
+    ZG_PUT_INT("recv_buffer_size", recv_buffer_size);
+    ZG_PUT_INT("buffer_ring_entries", buffer_ring_entries);
+    ZG_PUT_INT("batch_cqes", batch_cqes);
+    ZG_PUT_INT("max_connections", max_connections);
+    ZG_PUT_INT("cq_timeout_us", cq_timeout_us);
+    if (!base || r->sqpoll != base->sqpoll)
+        conf_put(o, "sqpoll", json_boolean(r->sqpoll), bad);
+    ZG_PUT_INT("sq_cpu", sq_cpu);
+    ZG_PUT_INT("sq_idle_ms", sq_idle_ms);
+    if (!base || r->cpu_affinity != base->cpu_affinity)
+        conf_put(o, "cpu_affinity",
+                 r->cpu_affinity == -1   ? json_string("auto")
+                 : r->cpu_affinity == -2 ? json_string("off")
+                                         : json_integer(r->cpu_affinity),
+                 bad);
+    if (!base || r->incremental_buffers != base->incremental_buffers)
+        conf_put(o, "incremental_buffers",
+                 conf_tristate_json(r->incremental_buffers), bad);
+    if (!base || r->recv_bundle != base->recv_bundle)
+        conf_put(o, "recv_bundle", conf_tristate_json(r->recv_bundle), bad);
+#undef ZG_PUT_INT
+    return o;
+}
+
+static json_t *conf_listener_json(const zg_listener_conf_t *l, int *bad)
+{
+    json_t *o = json_object();
+
+    if (!o) {
+        *bad = 1;
+        return NULL;
+    }
+    conf_put(o, "name", json_string(l->name), bad);
+    conf_put(o, "listen", json_string(l->listen), bad);
+    conf_put(o, "ip_version",
+             json_string(
+                 conf_name_of(zg_ipv_names, zg_ipv_values, (int)l->ip_version)),
+             bad);
+    conf_put(o, "backlog", json_integer(l->backlog), bad);
+    conf_put(o, "plugin", json_string(l->plugin), bad);
+    /* As given: the text the plugin's init() receives, parsed back. */
+    conf_put(o, "config", json_loads(l->plugin_config, 0, NULL), bad);
+    conf_put(o, "idle_timeout_ms", json_integer(l->idle_timeout_ms), bad);
+    conf_put(o, "max_connections", json_integer(l->max_connections), bad);
+    conf_put(o, "max_held_bytes", json_integer(l->max_held_bytes), bad);
+    conf_put(o, "tcp_nodelay", json_boolean(l->tcp_nodelay), bad);
+    conf_put(o, "write_high_watermark", json_integer(l->write_high_watermark),
+             bad);
+    conf_put(o, "write_low_watermark", json_integer(l->write_low_watermark),
+             bad);
+    return o;
+}
+
+char *zg_config_dump(const zg_config_t *cfg)
+{
+    json_t *root = json_object(), *o, *arr;
+    char *text = NULL;
+    int bad = 0;
+
+    if (!root)
+        return NULL;
+    conf_put(root, "reactors", json_integer(cfg->reactors), &bad);
+    conf_put(root, "accept",
+             json_string(conf_name_of(zg_accept_names, zg_accept_values,
+                                      (int)cfg->accept)),
+             &bad);
+    o = json_object();
+    if (o) {
+        conf_put(o, "ring_entries", json_integer(cfg->acceptor.ring_entries),
+                 &bad);
+        conf_put(o, "batch", json_integer(cfg->acceptor.batch), &bad);
+        conf_put(o, "cq_timeout_us", json_integer(cfg->acceptor.cq_timeout_us),
+                 &bad);
+        conf_put(o, "sqpoll", json_boolean(cfg->acceptor.sqpoll), &bad);
+        conf_put(o, "sq_cpu", json_integer(cfg->acceptor.sq_cpu), &bad);
+        conf_put(o, "sq_idle_ms", json_integer(cfg->acceptor.sq_idle_ms), &bad);
+    }
+    conf_put(root, "acceptor", o, &bad);
+    /* Reactor 0 stands for "reactor"; the others that differ from it are
+     * overrides, with only the keys that differ. */
+    conf_put(root, "reactor", conf_reactor_json(&cfg->reactor[0], NULL, &bad),
+             &bad);
+    arr = json_array();
+    for (uint32_t i = 1; arr && i < cfg->reactors; i++) {
+        if (memcmp(&cfg->reactor[i], &cfg->reactor[0],
+                   sizeof(cfg->reactor[0])) == 0)
+            continue;
+        o = conf_reactor_json(&cfg->reactor[i], &cfg->reactor[0], &bad);
+        if (o && json_object_size(o) == 0) {
+            json_decref(o);
+            continue;
+        }
+        conf_put(o, "id", json_integer(i), &bad);
+        if (!o || json_array_append_new(arr, o) != 0)
+            bad = 1;
+    }
+    if (arr && json_array_size(arr) == 0)
+        json_decref(arr);
+    else
+        conf_put(root, "reactor_overrides", arr, &bad);
+    o = json_object();
+    if (o) {
+        conf_put(o, "level",
+                 json_string(conf_name_of(zg_level_names, zg_level_values,
+                                          cfg->log.level)),
+                 &bad);
+        conf_put(o, "error_log", json_string(cfg->log.error_log), &bad);
+    }
+    conf_put(root, "log", o, &bad);
+    conf_put(root, "shutdown_timeout_ms",
+             json_integer(cfg->shutdown_timeout_ms), &bad);
+    arr = json_array();
+    for (size_t i = 0; arr && i < cfg->nlisteners; i++) {
+        if (json_array_append_new(
+                arr, conf_listener_json(&cfg->listeners[i], &bad)) != 0)
+            bad = 1;
+    }
+    conf_put(root, "listeners", arr, &bad);
+    if (!bad)
+        text = json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return text;
 }

@@ -63,7 +63,6 @@ typedef struct zg_log_conf_s {
     int level;
     /* "error_log": "stderr" or a file path; default "stderr" */
     char *error_log;
-    char *access_log; /* "access_log": "off" or a path; default "off" */
 } zg_log_conf_t;
 
 typedef struct zg_listener_conf_s {
@@ -76,7 +75,9 @@ typedef struct zg_listener_conf_s {
     /* "ip_version": "v4"|"v6"|"dual", default "dual" (only matters for [::]) */
     zg_ip_version_t ip_version;
     int backlog; /* "backlog": 1..1048576, default 511 */
-    /* "plugin": required: a name ("echo") or a path containing '/' */
+    /* "plugin": required: a name ("echo" or "echo.so") or a path containing
+     * '/'; zg_config_load makes a relative path absolute from the file's
+     * directory */
     char *plugin;
     /* "config": any JSON object, serialized compact; "{}" if absent */
     char *plugin_config;
@@ -104,7 +105,8 @@ typedef struct zg_listener_conf_s {
 typedef struct zg_config_s {
     char *path;        /* the file name as given, or "<embedded>" */
     uint32_t reactors; /* "reactors": 1..ZG_MAX_REACTORS, default 1 */
-    /* "accept": "acceptor" | "reuseport", default acceptor */
+    /* "accept": "auto" | "acceptor" | "reuseport", default "auto"; holds
+     * the resolved mode, never ZG_ACCEPT_AUTO (see zg_accept_mode_t) */
     zg_accept_mode_t accept;
     zg_acceptor_conf_t acceptor;
     /* [i] = defaults + "reactor" + overrides for id i */
@@ -136,13 +138,26 @@ extern const char zg_config_default[];
 int zg_config_parse(const char *text, size_t len, const char *path,
                     zg_config_t **out, char *err, size_t errlen);
 
-/* Read file path and zg_config_parse it. A missing or unreadable file is
+/* Read file path and zg_config_parse it, then rewrite each relative plugin
+ * path (one with a '/' not at its start) as an absolute path from the
+ * file's directory. A missing or unreadable file is
  * "<path>: cannot read: <strerror>". */
 int zg_config_load(const char *path, zg_config_t **out, char *err,
                    size_t errlen);
 
 /* Free cfg and every string it owns. NULL is a no-op. */
 void zg_config_free(zg_config_t *cfg);
+
+/*
+ * The effective configuration as JSON text (indented, no trailing newline):
+ * every key with its value, defaults filled in, "accept" resolved, each
+ * listener's "config" object as given and plugin paths as zg_config_load
+ * left them. Reactor 0 is shown as "reactor"; other reactors that differ
+ * from it appear in "reactor_overrides". The text is itself a valid
+ * configuration meaning the same. Returns a malloc'd string the caller
+ * frees, or NULL if memory is short. Main thread (no shared state).
+ */
+char *zg_config_dump(const zg_config_t *cfg);
 
 /* Format an AF_INET or AF_INET6 address as "1.2.3.4:80" or "[::1]:80" into
  * buf (len bytes, NUL-terminated). Returns 0, -ENOSPC if buf is too small,

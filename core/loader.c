@@ -220,15 +220,16 @@ fail:
 
 /*
  * Find the file for spec and canonicalise it into real (PATH_MAX bytes).
- * A spec containing '/' is a path; anything else is a name looked up in
- * ld->search_dirs. Returns 0, or -ENOENT with every path tried in err.
+ * A spec containing '/' is a path; anything else is a name, with or
+ * without a ".so" suffix, looked up in ld->search_dirs. Returns 0, or
+ * -ENOENT with every path tried in err.
  */
 static int zg_ld_resolve(const zg_loader_t *ld, const char *spec, char *real,
                          char *err, size_t errlen)
 {
     char cand[PATH_MAX];
     char *const *dir;
-    size_t off;
+    size_t off, len;
     int first = 1;
     int n, rc;
 
@@ -244,15 +245,23 @@ static int zg_ld_resolve(const zg_loader_t *ld, const char *spec, char *real,
         return rc;
     }
 
+    /* "upper.so" names the same plugin as "upper": the suffix is not
+     * added twice. */
+    len = strlen(spec);
+    if (len > 3 && strcmp(spec + len - 3, ".so") == 0)
+        len -= 3;
+    if (len > INT_MAX)
+        len = INT_MAX;
     off = zg_ld_append(err, errlen, 0,
                        "plugin \"%s\": not found (searched:", spec);
     for (dir = ld->search_dirs; dir != NULL && *dir != NULL; dir++) {
         for (int nested = 0; nested < 2; nested++) {
             if (nested)
-                n = snprintf(cand, sizeof(cand), "%s/%s/%s.so", *dir, spec,
-                             spec);
+                n = snprintf(cand, sizeof(cand), "%s/%.*s/%.*s.so", *dir,
+                             (int)len, spec, (int)len, spec);
             else
-                n = snprintf(cand, sizeof(cand), "%s/%s.so", *dir, spec);
+                n = snprintf(cand, sizeof(cand), "%s/%.*s.so", *dir, (int)len,
+                             spec);
             if (n < 0 || (size_t)n >= sizeof(cand))
                 continue;
             if (realpath(cand, real) != NULL)

@@ -26,10 +26,11 @@ typedef struct zg_loader_s {
 
 /*
  * Initialise a loader. Plugins named without a '/' are looked up, in order,
- * as <dir>/<name>.so and <dir>/<name>/<name>.so in: each directory of the
- * colon-separated environment variable ZERG_PLUGIN_PATH, then
- * <dir of /proc/self/exe>/plugins, then ZG_PLUGINDIR (configure's
- * --plugindir). extra_dir, if not NULL, is searched first (tests).
+ * as <dir>/<name>.so and <dir>/<name>/<name>.so (a name given as "x.so" is
+ * looked up as "x") in: each directory of the colon-separated environment
+ * variable ZERG_PLUGIN_PATH, then <dir of /proc/self/exe>/plugins, then
+ * ZG_PLUGINDIR (configure's --plugindir). extra_dir, if not NULL, is
+ * searched first (tests).
  */
 int zg_loader_init(zg_loader_t *ld, const char *extra_dir);
 

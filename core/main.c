@@ -27,13 +27,15 @@ static void zg_usage(FILE *f)
             "  -c FILE   configuration file (default: the embedded one,\n"
             "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
             "  -t        test the configuration and plugins, then exit\n"
-            "  -T        like -t, and print the configuration\n"
+            "  -T        like -t, and print the effective configuration\n"
+            "            (defaults filled in) as JSON on stdout\n"
             "  -v        print version and ABI, then exit\n"
             "  -h        this help\n"
             "\n"
             "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
             "connections, open ones finish, at most shutdown_timeout_ms),\n"
-            "USR1 reopens the error log.\n");
+            "USR1 reopens the error log, HUP only logs that reload is not\n"
+            "supported yet.\n");
 }
 
 int main(int argc, char **argv)
@@ -107,10 +109,22 @@ int main(int argc, char **argv)
         goto out;
     }
     if (test) {
-        if (dump)
-            printf("# configuration %s\n%s\n", cfg->path,
-                   conf_path ? "(see file)" : zg_config_default);
-        printf("zerg: configuration %s test is successful\n", cfg->path);
+        if (dump) {
+            /* stdout is the JSON alone, usable as a config file; the
+             * verdict goes to stderr, as nginx -T does. */
+            char *text = zg_config_dump(cfg);
+
+            if (text == NULL) {
+                fprintf(stderr, "zerg: out of memory\n");
+                goto out;
+            }
+            printf("%s\n", text);
+            free(text);
+            fprintf(stderr, "zerg: configuration %s test is successful\n",
+                    cfg->path);
+        } else {
+            printf("zerg: configuration %s test is successful\n", cfg->path);
+        }
         status = 0;
         goto out;
     }

@@ -5,6 +5,7 @@
 # plugin-loader refusal through tests/plugins fixtures (exit 1, one line with
 # found/need values, no socket opened), port 0, and fixtures that load and
 # serve.
+import json
 import os
 import re
 import socket
@@ -103,6 +104,73 @@ def test_t_good_file_opens_no_socket():
         assert not error_lines(r.stderr), "stderr: %r" % r.stderr
     finally:
         held.close()
+
+
+def _schema_props(schema, *path):
+    node = schema
+    for p in path:
+        node = node[p]
+    return set(node["properties"])
+
+
+def test_T_prints_the_effective_configuration():
+    so = zg.fixture("fx_good")
+    probe = zg.write_config("{}", tag="probe")
+    rel = os.path.relpath(so, os.path.dirname(probe))
+    given = {"s": "x", "l": [1, 2.5, None, True], "o": {"deep": {"k": []}}}
+    cfg = {"reactors": 2, "reactor_overrides": [{"id": 1, "batch_cqes": 7}],
+           "listeners": [listener("g", 0, rel, config=given),
+                         listener("e", 0, "echo", backlog=64)]}
+    path = zg.write_config(cfg)
+    r = zg.run_zerg(["-T", "-c", path])
+    assert r.returncode == 0, "-T exit %d; stderr:\n%s" % (r.returncode, r.stderr)
+    assert "(see file)" not in r.stdout, r.stdout
+    try:
+        eff = json.loads(r.stdout)  # stdout is the JSON and nothing else
+    except ValueError as e:
+        raise AssertionError("-T stdout is not JSON (%s):\n%s" % (e, r.stdout))
+    want = "zerg: configuration %s test is successful" % path
+    assert want in r.stderr, "stderr %r lacks %r" % (r.stderr, want)
+
+    # Every key the schema documents, with the defaults filled in.
+    with open(os.path.join(zg.ROOT, "conf", "zerg.schema.json")) as f:
+        schema = json.load(f)
+    sections = [
+        (eff, _schema_props(schema), "top"),
+        (eff["acceptor"], _schema_props(schema, "properties", "acceptor"), "acceptor"),
+        (eff["reactor"], _schema_props(schema, "$defs", "reactor_keys"), "reactor"),
+        (eff["log"], _schema_props(schema, "properties", "log"), "log"),
+    ] + [(lst, _schema_props(schema, "$defs", "listener"), "listener")
+         for lst in eff["listeners"]]
+    for obj, keys, where in sections:
+        missing = keys - set(obj)
+        assert not missing, "-T %s lacks %s:\n%s" % (where, sorted(missing), r.stdout)
+    assert eff["reactors"] == 2 and eff["accept"] == "acceptor", eff
+    assert eff["reactor_overrides"] == [{"batch_cqes": 7, "id": 1}], eff
+    g, e = eff["listeners"]
+    assert g["config"] == given, "config %r, given %r" % (g["config"], given)
+    assert e["config"] == {}, e
+    assert g["backlog"] == 511 and e["backlog"] == 64, (g, e)
+    assert g["idle_timeout_ms"] == 60000 and g["tcp_nodelay"] is True, g
+    assert os.path.isabs(g["plugin"]) and os.path.realpath(g["plugin"]) == so, g
+    assert e["plugin"] == "echo", e
+
+    # The output is itself a configuration that means the same.
+    again = zg.write_config(r.stdout, tag="again")
+    r2 = zg.run_zerg(["-T", "-c", again])
+    assert r2.returncode == 0, r2.stderr
+    assert json.loads(r2.stdout) == eff, "%s\n!=\n%s" % (r2.stdout, r.stdout)
+
+
+def test_T_embedded_default_and_failure():
+    r = zg.run_zerg(["-T"])
+    assert r.returncode == 0, r.stderr
+    eff = json.loads(r.stdout)
+    assert [lst["name"] for lst in eff["listeners"]] == ["echo", "http"], eff
+    assert "zerg: configuration <embedded> test is successful" in r.stderr
+    path = zg.write_config({"reactors": 0, "listeners": [listener("e", 0, "echo")]})
+    r = zg.run_zerg(["-T", "-c", path])
+    assert r.returncode == 1 and r.stdout == "", (r.returncode, r.stdout)
 
 
 UNKNOWN_KEY = """{
@@ -325,6 +393,44 @@ def _have_ipv6_loopback():
         return False
     finally:
         s.close()
+
+
+def test_relative_plugin_path_is_relative_to_the_config_file():
+    # The config lives under tests/logs/...; zerg runs in the tree's root.
+    # A relative path must be found from the file's directory, not the cwd.
+    so = zg.fixture("fx_good")
+    probe = zg.write_config("{}", tag="probe")
+    rel = os.path.relpath(so, os.path.dirname(probe))
+    assert "/" in rel and not os.path.exists(os.path.join(zg.ROOT, rel)), rel
+    cfg = {"reactors": 1, "listeners": [listener("g", 0, rel)]}
+    path = zg.write_config(cfg)
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode == 0, "-t with plugin %r: exit %d; stderr:\n%s" \
+        % (rel, r.returncode, r.stderr)
+    srv = zg.start(path)
+    zg.echo_many(srv.addr("g"), [zg.pattern(5, 3000)], timeout=10)
+    assert re.search(re.escape(so) + r": loaded fx_good", srv.stderr_text()), \
+        srv.stderr_text()
+    srv.stop()
+
+
+def test_plugin_name_with_so_suffix():
+    # "fx_good.so" is the file of the plugin named fx_good: it must be
+    # looked up as fx_good.so, not fx_good.so.so.
+    saved = os.environ.get("ZERG_PLUGIN_PATH")
+    os.environ["ZERG_PLUGIN_PATH"] = zg.FIXTURE_DIR
+    try:
+        zg.fixture("fx_good")
+        path = zg.write_config({"reactors": 1,
+                                "listeners": [listener("g", 0, "fx_good.so")]})
+        r = zg.run_zerg(["-t", "-c", path])
+    finally:
+        if saved is None:
+            del os.environ["ZERG_PLUGIN_PATH"]
+        else:
+            os.environ["ZERG_PLUGIN_PATH"] = saved
+    assert r.returncode == 0, "exit %d; stderr:\n%s" % (r.returncode, r.stderr)
+    assert ".so.so" not in r.stderr, r.stderr
 
 
 def test_fx_good_loads_and_echoes():

@@ -4,6 +4,7 @@
 # of the tree with nothing but `pkg-config zerg` loads into the installed
 # zerg and serves.
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -36,8 +37,25 @@ def test_install_and_out_of_tree_plugin():
         cflags = _run(["pkg-config", "--define-prefix", "--cflags", "zerg"],
                       env=env).split()
         assert ("-I" + os.path.join(prefix, "include")) in cflags, cflags
-        abi = _run(["pkg-config", "--variable=abi_major", "zerg"], env=env)
-        assert abi.strip() == "1"
+        # Version and ABI come from one place each: configure's version
+        # (what zerg -v prints) and the header's ZG_ABI_MAJOR/MINOR.
+        with open(os.path.join(prefix, "lib", "pkgconfig", "zerg.pc")) as f:
+            pc = f.read()
+        assert "@" not in pc, "unsubstituted placeholder in zerg.pc:\n" + pc
+        vline = _run([os.path.join(prefix, "bin", "zerg"), "-v"]).strip()
+        m = re.match(r"^zerg version (\S+) \(plugin ABI (\d+)\.(\d+)\)$", vline)
+        assert m, "zerg -v printed %r" % vline
+        version = _run(["pkg-config", "--modversion", "zerg"], env=env).strip()
+        assert version == m.group(1), "modversion %r, zerg -v %r" % (version, vline)
+        with open(os.path.join(zgtest.ROOT, "core", "include", "zerg",
+                               "plugin.h")) as f:
+            hdr = f.read()
+        for part, got_v in (("MAJOR", m.group(2)), ("MINOR", m.group(3))):
+            want = re.search(r"^#define ZG_ABI_%s\s+(\d+)$" % part, hdr, re.M).group(1)
+            var = _run(["pkg-config", "--variable=abi_" + part.lower(), "zerg"],
+                       env=env).strip()
+            assert var == want, "abi_%s %r, header %r" % (part.lower(), var, want)
+            assert got_v == want, "zerg -v ABI %s %r, header %r" % (part, got_v, want)
         plugindir = _run(["pkg-config", "--define-prefix",
                           "--variable=plugindir", "zerg"], env=env).strip()
         assert os.path.isdir(plugindir), plugindir

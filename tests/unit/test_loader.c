@@ -424,6 +424,14 @@ static void test_not_found(void **state)
     assert_non_null(strstr(err, "(searched: " FX_DIR "/nope.so, " FX_DIR
                                 "/nope/nope.so, "));
 
+    /* With the suffix, the same candidates, not "nope.so.so". */
+    assert_int_equal(zg_loader_load(&ld, "nope.so", &m, err, sizeof(err)),
+                     -ENOENT);
+    assert_non_null(strstr(err,
+                           "plugin \"nope.so\": not found (searched: " FX_DIR
+                           "/nope.so, " FX_DIR "/nope/nope.so, "));
+    assert_null(strstr(err, ".so.so"));
+
     /* A short buffer is cut, never overrun. */
     assert_int_equal(zg_loader_load(&ld, "nope", &m, small, sizeof(small)),
                      -ENOENT);
@@ -490,6 +498,13 @@ static void test_lookup_extra_dir(void **state)
     assert_non_null(realpath(nested, real));
     assert_string_equal(m->path, real);
     assert_string_equal(m->desc.name, "fx_v10");
+    /* The file name works as well as the plugin name: ".so" is not added
+     * a second time ("fx_v10.so.so"). */
+    assert_int_equal(zg_loader_load(&ld, "fx_v10.so", &m, err, sizeof(err)), 0);
+    assert_string_equal(m->path, real);
+    assert_int_equal(zg_loader_load(&ld, "fx_good.so", &m, err, sizeof(err)),
+                     0);
+    assert_string_equal(m->desc.name, "fx_good");
     assert_int_equal(ld.nmods, 2);
     zg_loader_free(&ld);
 

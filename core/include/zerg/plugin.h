@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #ifdef __cplusplus
@@ -280,6 +281,174 @@ typedef struct zg_plugin_s {
     const void *over_limit_response;
     size_t over_limit_response_len;
 } zg_plugin_t;
+
+/* ==================================================================== */
+/*
+ * Reading the input: helpers over zg_input_t.
+ *
+ * on_data gets its bytes as several views, so a token can straddle them.
+ * These helpers find a byte or a string and copy a range out without the
+ * plugin joining the views. They are static inline: nothing crosses the
+ * ABI, and they call no host function, allocate nothing and keep no state
+ * (any thread, re-entrant). They only read in->views[0..nviews), which are
+ * valid during the on_data call that received in.
+ *
+ * An offset counts bytes from the first byte of the input (the front of
+ * views[0]) through every view in order: 0 .. in->total. Views may be empty.
+ *
+ * How large in->total gets. At a call to on_data it is what the previous
+ * call left unconsumed plus what arrived since. The first part is at most
+ * the listener's max_held_bytes (if more is left, the connection is closed
+ * with ZG_CLOSE_LIMIT right after on_data returns). The second is what the
+ * reactor received for this connection since then, which is one reactor
+ * loop iteration's worth: at most reactor.batch_cqes receive completions of
+ * at most reactor.recv_buffer_size bytes each, and never more than the
+ * whole receive ring, buffer_ring_entries * recv_buffer_size. (A paused
+ * connection, by pause_read or past write_high_watermark, stops receiving
+ * within about an iteration and adds little more.) With the defaults that
+ * is 1 MiB + 16 MiB, so one call may well see several MiB: never scan the
+ * whole input more than once per call.
+ *
+ * Staying linear. Each search below costs O(bytes searched + nviews), with
+ * no dependence on the needle's content. Across calls, do not search again
+ * from offset 0: when "need more" (return 0) follows a search that found
+ * nothing in total bytes, the next call can start at total - (len - 1)
+ * (for a byte: at total), since no match can begin earlier. Rescanning
+ * from 0 on every call is quadratic in the held bytes.
+ */
+
+/* Longest needle zg_input_find() takes. */
+#define ZG_INPUT_FIND_MAX 64
+
+/* A hook for tests: ZG_INPUT_COUNT(n) is invoked with the number of input
+ * bytes each step of a search examined. Define it before including this
+ * header to count them; by default it compiles to nothing. */
+#ifndef ZG_INPUT_COUNT
+#define ZG_INPUT_COUNT(n) ((void)0)
+#endif
+
+/*
+ * The offset of the first byte equal to b at or after offset from, or -1 if
+ * there is none (also when from >= in->total).
+ */
+static inline long zg_input_find_byte(const zg_input_t *in, size_t from,
+                                      unsigned char b)
+{
+    size_t base = 0;
+
+    for (unsigned i = 0; i < in->nviews; base += in->views[i].len, i++) {
+        const zg_view_t *v = &in->views[i];
+        const unsigned char *hit;
+        size_t at = from > base ? from - base : 0;
+
+        if (at >= v->len)
+            continue;
+        hit = (const unsigned char *)memchr(v->data + at, b, v->len - at);
+        ZG_INPUT_COUNT(hit ? (size_t)(hit - v->data) - at + 1 : v->len - at);
+        if (hit != NULL)
+            return (long)(base + (size_t)(hit - v->data));
+    }
+    return -1;
+}
+
+/*
+ * The offset of the first occurrence of the len bytes at needle that starts
+ * at or after offset from, or -1 if there is none. The match may straddle
+ * any number of views. len must be 1..ZG_INPUT_FIND_MAX; any other length
+ * returns -2. needle is only read during the call.
+ *
+ * Knuth-Morris-Pratt over the views: at most 2 comparisons per input byte
+ * searched, amortised, so a needle that almost matches everywhere ("aaab"
+ * in "aaaa...") costs no more than one that never does.
+ */
+static inline long zg_input_find(const zg_input_t *in, size_t from,
+                                 const void *needle, size_t len)
+{
+    const unsigned char *nd = (const unsigned char *)needle;
+    /* fail[i]: length of the longest proper prefix of nd[0..i] that is
+     * also a suffix of it: how much of a match survives a mismatch. */
+    unsigned char fail[ZG_INPUT_FIND_MAX];
+    size_t base = 0, k = 0;
+
+    if (len == 0 || len > ZG_INPUT_FIND_MAX)
+        return -2;
+    if (len == 1)
+        return zg_input_find_byte(in, from, nd[0]);
+    fail[0] = 0;
+    for (size_t i = 1, j = 0; i < len; i++) {
+        while (j > 0 && nd[i] != nd[j])
+            j = fail[j - 1];
+        if (nd[i] == nd[j])
+            j++;
+        fail[i] = (unsigned char)j;
+    }
+    for (unsigned v = 0; v < in->nviews; base += in->views[v].len, v++) {
+        const unsigned char *p = in->views[v].data;
+        size_t n = in->views[v].len;
+        size_t i = from > base ? from - base : 0;
+
+        while (i < n) {
+            if (k == 0) {
+                /* Nothing matched: skip to the next possible start. */
+                const unsigned char *hit =
+                    (const unsigned char *)memchr(p + i, nd[0], n - i);
+
+                ZG_INPUT_COUNT(hit ? (size_t)(hit - p) - i + 1 : n - i);
+                if (hit == NULL)
+                    break;
+                i = (size_t)(hit - p) + 1;
+                k = 1;
+            } else {
+                /* Extend the match, or fall back to the longest prefix
+                 * that can still continue with this byte. */
+                for (;;) {
+                    ZG_INPUT_COUNT(1);
+                    if (p[i] == nd[k]) {
+                        k++;
+                        break;
+                    }
+                    if (k == 0)
+                        break;
+                    k = fail[k - 1];
+                }
+                i++;
+            }
+            if (k == len)
+                return (long)(base + i - len);
+        }
+    }
+    return -1;
+}
+
+/*
+ * Copy up to len bytes of the input, starting at offset off, into dst.
+ * Returns the number copied: len, or fewer if the input ends first (0 if
+ * off >= in->total). dst must have room for len bytes and must not overlap
+ * the input.
+ */
+static inline size_t zg_input_copy(const zg_input_t *in, size_t off, void *dst,
+                                   size_t len)
+{
+    unsigned char *d = (unsigned char *)dst;
+    size_t base = 0, done = 0;
+
+    if (off >= in->total)
+        return 0;
+    for (unsigned v = 0; v < in->nviews && done < len;
+         base += in->views[v].len, v++) {
+        size_t n = in->views[v].len, at, take;
+
+        if (off + done >= base + n)
+            continue;
+        at = off + done - base;
+        take = n - at < len - done ? n - at : len - done;
+        memcpy(d + done, in->views[v].data + at, take);
+        done += take;
+    }
+    return done;
+}
+
+/* ==================================================================== */
 
 /* The one symbol a plugin exports. A plugin defines it as
  *     ZG_EXPORT const zg_plugin_t *ZG_PLUGIN_ENTRY(void) { return &desc; }

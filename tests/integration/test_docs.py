@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Description: the documentation agrees with the code: the man page names
+# every signal zerg handles and has a PLUGINS section; the "accept" default
+# is the same in the schema, core/config.h, the man page and the README;
+# the usage text (-h) and the man page list the same options.
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zgtest as zg  # noqa: E402
+
+
+def _read(*rel):
+    with open(os.path.join(zg.ROOT, *rel)) as f:
+        return f.read()
+
+
+def _man_section(man, name):
+    m = re.search(r"^\.SH %s\n(.*?)(?=^\.SH |\Z)" % re.escape(name), man, re.M | re.S)
+    assert m, "zerg.8 has no .SH %s section" % name
+    return m.group(1)
+
+
+def test_man_page_names_every_handled_signal():
+    handled = re.findall(r"sigaddset\(&mask, SIG([A-Z0-9]+)\)", _read("core", "main.c"))
+    assert "QUIT" in handled and "HUP" in handled, handled
+    signals = _man_section(_read("conf", "zerg.8"), "SIGNALS")
+    missing = [s for s in handled if not re.search(r"\b%s\b" % s, signals)]
+    assert not missing, "zerg.8 SIGNALS omits %s:\n%s" % (missing, signals)
+
+
+def test_man_page_has_plugins_section():
+    plugins = _man_section(_read("conf", "zerg.8"), "PLUGINS")
+    for word in ("ZERG_PLUGIN_PATH", "zerg/plugin.h", "zg_plugin_entry_v1", ".so"):
+        assert word in plugins, "zerg.8 PLUGINS does not mention %s" % word
+
+
+def test_accept_default_agrees_everywhere():
+    schema = json.loads(_read("conf", "zerg.schema.json"))
+    default = schema["properties"]["accept"]["default"]
+    assert default == "auto", default
+    header = _read("core", "config.h")
+    m = re.search(r"/\*((?:[^*]|\*(?!/))*)\*/\s*zg_accept_mode_t accept;", header)
+    assert m and '"accept"' in m.group(1), "config.h has no comment on the accept field"
+    assert re.search(r'default[: ]+"?%s"?' % default, m.group(0)) or \
+        re.search(r'"%s" \(the default\)' % default, m.group(0)), \
+        "config.h's accept comment does not say default %s: %s" % (default, m.group(0))
+    assert "default acceptor" not in header, "config.h still says default acceptor"
+    man = _read("conf", "zerg.8")
+    assert re.search(r"accept\b.*?\(default\s+\\fB%s\\fR\)" % default, man, re.S), \
+        "zerg.8 does not give accept's default %s" % default
+    readme = _read("README.md")
+    assert re.search(r'`"accept"`[^.]*default[^.]*`"%s"`' % default, readme) or \
+        re.search(r'`"accept": "%s"`[^.]*\(the default\)' % default, readme), \
+        "README does not give accept's default %s" % default
+
+
+def test_usage_and_man_page_list_the_same_options():
+    usage = zg.run_zerg(["-h"]).stdout
+    opts = set(re.findall(r"^  (-[a-zA-Z])\b", usage, re.M))
+    synopsis = _man_section(_read("conf", "zerg.8"), "SYNOPSIS")
+    man_opts = set("-" + o for o in re.findall(r"\\-([a-zA-Z])\b", synopsis))
+    assert opts == man_opts, "usage %s, man page %s" % (sorted(opts), sorted(man_opts))
+
+
+if __name__ == "__main__":
+    zg.run_tests(globals())
