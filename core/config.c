@@ -1734,6 +1734,7 @@ static json_t *conf_listener_json(const zg_listener_conf_t *l, int *bad)
     /* As given: the text the plugin's init() receives, parsed back. */
     conf_put(o, "config", json_loads(l->plugin_config, 0, NULL), bad);
     conf_put(o, "idle_timeout_ms", json_integer(l->idle_timeout_ms), bad);
+    conf_put(o, "linger_ms", json_integer(l->linger_ms), bad);
     conf_put(o, "max_connections", json_integer(l->max_connections), bad);
     conf_put(o, "max_held_bytes", json_integer(l->max_held_bytes), bad);
     conf_put(o, "tcp_nodelay", json_boolean(l->tcp_nodelay), bad);
