@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "conf_ctx.h"
 #include "config.h"
 #include "zerg/plugin.h"
 
@@ -44,43 +45,7 @@ const char zg_config_default[] = "{\n"
                                  "    ]\n"
                                  "}\n";
 
-#define ZG_CONF_DEPTH    8  /* deepest key path the model has, with room */
-#define ZG_SCAN_DEPTH    64 /* nesting the duplicate-key walker follows */
-#define ZG_NOPOS         ((size_t)-1)
 #define ZG_CONF_MAX_FILE (16u << 20)
-
-/* Where an error points: the value at the key path, the key itself (for an
- * unknown key), or nowhere. */
-enum { ZG_AT_VALUE, ZG_AT_KEY, ZG_AT_NONE };
-
-/* Range checks beyond lo..hi. */
-#define ZG_MULT64 0x1u
-#define ZG_POW2   0x2u
-
-/* One step of a key path: a member name, or an array index if key is NULL. */
-typedef struct zg_conf_comp_s {
-    const char *key;
-    size_t index;
-} zg_conf_comp_t;
-
-/* Parser state: the raw text (for positions), where errors go, and the key
- * path of the value being checked. Errors abort the parse, so the path is
- * left as it was at the failure. */
-typedef struct zg_conf_ctx_s {
-    const char *text;
-    size_t len;
-    const char *file;
-    char *err;
-    size_t errlen;
-    zg_conf_comp_t path[ZG_CONF_DEPTH];
-    int depth;
-} zg_conf_ctx_t;
-
-typedef struct zg_scan_s {
-    const char *s;
-    size_t len;
-    size_t pos;
-} zg_scan_t;
 
 static const char *const zg_top_keys[] = {"reactors",
                                           "accept",
@@ -136,742 +101,6 @@ static const int zg_level_values[] = {ZG_LOG_DEBUG, ZG_LOG_INFO,  ZG_LOG_NOTICE,
                                       ZG_LOG_WARN,  ZG_LOG_ERROR, ZG_LOG_CRIT,
                                       ZG_LOG_ALERT, ZG_LOG_EMERG};
 
-/* ---- the raw-text scanner ------------------------------------------- */
-
-/* The scanner runs over text jansson has accepted (or, for a duplicate key,
- * accepted up to that key), but it never trusts it: every step is bounds
- * checked and anything unexpected ends the scan with "not found". */
-
-static void scan_ws(zg_scan_t *sc)
-{
-    while (sc->pos < sc->len &&
-           (sc->s[sc->pos] == ' ' || sc->s[sc->pos] == '\t' ||
-            sc->s[sc->pos] == '\n' || sc->s[sc->pos] == '\r'))
-        sc->pos++;
-}
-
-static int scan_peek(const zg_scan_t *sc)
-{
-    return sc->pos < sc->len ? (unsigned char)sc->s[sc->pos] : -1;
-}
-
-static int scan_hex4(const char *s, size_t n)
-{
-    int v = 0;
-
-    if (n < 4)
-        return -1;
-    for (int i = 0; i < 4; i++) {
-        int c = (unsigned char)s[i];
-        if (!isxdigit(c))
-            return -1;
-        v = v * 16 + (isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
-    }
-    return v;
-}
-
-static char *scan_put_utf8(char *d, unsigned cp)
-{
-    if (cp < 0x80) {
-        *d++ = (char)cp;
-    } else if (cp < 0x800) {
-        *d++ = (char)(0xc0 | (cp >> 6));
-        *d++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *d++ = (char)(0xe0 | (cp >> 12));
-        *d++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *d++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *d++ = (char)(0xf0 | (cp >> 18));
-        *d++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *d++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *d++ = (char)(0x80 | (cp & 0x3f));
-    }
-    return d;
-}
-
-/* Decode the n raw bytes between a string's quotes into d (n + 1 bytes is
- * always enough: no escape decodes to more bytes than it is written in). */
-static void scan_decode(const char *s, size_t n, char *d)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        char c = s[i++];
-        int cp, lo;
-
-        if (c != '\\' || i >= n) {
-            *d++ = c;
-            continue;
-        }
-        c = s[i++];
-        switch (c) {
-        case 'b':
-            *d++ = '\b';
-            break;
-        case 'f':
-            *d++ = '\f';
-            break;
-        case 'n':
-            *d++ = '\n';
-            break;
-        case 'r':
-            *d++ = '\r';
-            break;
-        case 't':
-            *d++ = '\t';
-            break;
-        case 'u':
-            cp = scan_hex4(s + i, n - i);
-            if (cp < 0) {
-                *d++ = '?';
-                break;
-            }
-            i += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && n - i >= 6 && s[i] == '\\' &&
-                s[i + 1] == 'u') {
-                lo = scan_hex4(s + i + 2, n - i - 2);
-                if (lo >= 0xdc00 && lo < 0xe000) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    i += 6;
-                }
-            }
-            d = scan_put_utf8(d, (unsigned)cp);
-            break;
-        default:
-            *d++ = c;
-            break;
-        }
-    }
-    *d = '\0';
-}
-
-/* Step over the string at sc->pos; if out, return it decoded (malloc). */
-static int scan_string(zg_scan_t *sc, char **out)
-{
-    size_t start;
-
-    if (scan_peek(sc) != '"')
-        return -1;
-    start = ++sc->pos;
-    while (sc->pos < sc->len && sc->s[sc->pos] != '"') {
-        if (sc->s[sc->pos] == '\\')
-            sc->pos++;
-        sc->pos++;
-    }
-    if (sc->pos >= sc->len)
-        return -1;
-    sc->pos++;
-    if (out) {
-        size_t n = sc->pos - 1 - start;
-
-        *out = malloc(n + 1);
-        if (!*out)
-            return -1;
-        scan_decode(sc->s + start, n, *out);
-    }
-    return 0;
-}
-
-static int scan_is_delim(int c)
-{
-    return c == ',' || c == ':' || c == '[' || c == ']' || c == '{' ||
-           c == '}' || c == '"' || c == ' ' || c == '\t' || c == '\n' ||
-           c == '\r';
-}
-
-/* Step over one value of any kind, without recursion. */
-static int scan_skip(zg_scan_t *sc)
-{
-    size_t depth = 0;
-
-    do {
-        int c;
-
-        scan_ws(sc);
-        c = scan_peek(sc);
-        if (c < 0)
-            return -1;
-        if (c == '"') {
-            if (scan_string(sc, NULL) != 0)
-                return -1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-            sc->pos++;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0)
-                return -1;
-            depth--;
-            sc->pos++;
-        } else if (c == ',' || c == ':') {
-            if (depth == 0)
-                return -1;
-            sc->pos++;
-        } else {
-            size_t start = sc->pos;
-
-            while (sc->pos < sc->len &&
-                   !scan_is_delim((unsigned char)sc->s[sc->pos]))
-                sc->pos++;
-            if (sc->pos == start)
-                return -1;
-        }
-    } while (depth > 0);
-    return 0;
-}
-
-/* Offset of the value at key path comps[0..n), or of its key when want_key
- * and the last step is a member; ZG_NOPOS if it cannot be found. */
-static size_t scan_find(const char *text, size_t len,
-                        const zg_conf_comp_t *comps, int n, int want_key)
-{
-    zg_scan_t sc = {text, len, 0};
-
-    for (int i = 0; i < n; i++) {
-        scan_ws(&sc);
-        if (comps[i].key) {
-            if (scan_peek(&sc) != '{')
-                return ZG_NOPOS;
-            sc.pos++;
-            for (;;) {
-                size_t key_off;
-                char *k;
-                int match;
-
-                scan_ws(&sc);
-                key_off = sc.pos;
-                if (scan_string(&sc, &k) != 0)
-                    return ZG_NOPOS;
-                match = strcmp(k, comps[i].key) == 0;
-                free(k);
-                scan_ws(&sc);
-                if (scan_peek(&sc) != ':')
-                    return ZG_NOPOS;
-                sc.pos++;
-                if (match) {
-                    if (want_key && i == n - 1)
-                        return key_off;
-                    break;
-                }
-                if (scan_skip(&sc) != 0)
-                    return ZG_NOPOS;
-                scan_ws(&sc);
-                if (scan_peek(&sc) != ',')
-                    return ZG_NOPOS;
-                sc.pos++;
-            }
-        } else {
-            if (scan_peek(&sc) != '[')
-                return ZG_NOPOS;
-            sc.pos++;
-            for (size_t j = 0; j < comps[i].index; j++) {
-                if (scan_skip(&sc) != 0)
-                    return ZG_NOPOS;
-                scan_ws(&sc);
-                if (scan_peek(&sc) != ',')
-                    return ZG_NOPOS;
-                sc.pos++;
-            }
-        }
-    }
-    scan_ws(&sc);
-    if (sc.pos >= len || scan_peek(&sc) == ']' || scan_peek(&sc) == '}')
-        return ZG_NOPOS;
-    return sc.pos;
-}
-
-/* 1-based line and column (in characters, as jansson counts) of off. */
-static void scan_linecol(const char *s, size_t off, int *line, int *col)
-{
-    int l = 1, c = 1;
-
-    for (size_t i = 0; i < off; i++) {
-        if (s[i] == '\n') {
-            l++;
-            c = 1;
-        } else if (((unsigned char)s[i] & 0xc0) != 0x80) {
-            c++;
-        }
-    }
-    *line = l;
-    *col = c;
-}
-
-/* ---- error messages -------------------------------------------------- */
-
-static void conf_render_path(const zg_conf_comp_t *path, int depth, char *buf,
-                             size_t len)
-{
-    size_t n = 0;
-
-    buf[0] = '\0';
-    for (int i = 0; i < depth && n < len; i++) {
-        int r;
-
-        if (path[i].key)
-            r = snprintf(buf + n, len - n, "%s%s", i ? "." : "", path[i].key);
-        else
-            r = snprintf(buf + n, len - n, "[%zu]", path[i].index);
-        if (r < 0)
-            break;
-        n += (size_t)r;
-    }
-}
-
-/* "<file>:<line>:<col>: <key path>: <what>", one line: any control byte a
- * key or a value may carry is replaced so the message stays on one line. */
-static void conf_vmessage(zg_conf_ctx_t *c, const zg_conf_comp_t *path,
-                          int depth, size_t off, const char *fmt, va_list ap)
-{
-    char kp[256];
-    size_t n;
-    int r;
-
-    if (!c->err || c->errlen == 0)
-        return;
-    if (off != ZG_NOPOS && off <= c->len) {
-        int line, col;
-
-        scan_linecol(c->text, off, &line, &col);
-        r = snprintf(c->err, c->errlen, "%s:%d:%d: ", c->file, line, col);
-    } else {
-        r = snprintf(c->err, c->errlen, "%s: ", c->file);
-    }
-    n = r < 0 ? 0 : (size_t)r;
-    if (depth > 0 && n < c->errlen) {
-        conf_render_path(path, depth, kp, sizeof(kp));
-        r = snprintf(c->err + n, c->errlen - n, "%s: ", kp);
-        n += r < 0 ? 0 : (size_t)r;
-    }
-    if (n < c->errlen)
-        vsnprintf(c->err + n, c->errlen - n, fmt, ap);
-    for (char *p = c->err; *p; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    }
-}
-
-static int conf_message_at(zg_conf_ctx_t *c, const zg_conf_comp_t *path,
-                           int depth, size_t off, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int conf_message_at(zg_conf_ctx_t *c, const zg_conf_comp_t *path,
-                           int depth, size_t off, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    conf_vmessage(c, path, depth, off, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
-static int conf_err(zg_conf_ctx_t *c, int at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Report an error at the current key path; returns -EINVAL. */
-static int conf_err(zg_conf_ctx_t *c, int at, const char *fmt, ...)
-{
-    int depth = c->depth < ZG_CONF_DEPTH ? c->depth : ZG_CONF_DEPTH;
-    size_t off = ZG_NOPOS;
-    va_list ap;
-
-    if (at != ZG_AT_NONE)
-        off = scan_find(c->text, c->len, c->path, depth, at == ZG_AT_KEY);
-    va_start(ap, fmt);
-    conf_vmessage(c, c->path, depth, off, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
-static int conf_nomem(zg_conf_ctx_t *c)
-{
-    if (c->err && c->errlen)
-        snprintf(c->err, c->errlen, "%s: out of memory", c->file);
-    return -ENOMEM;
-}
-
-/* Find the first duplicate member name in document order (the one jansson
- * stopped at) and report it at the second occurrence. Returns 1 if reported,
- * 0 if none, -1 if the text could not be followed. */
-static int scan_dups(zg_conf_ctx_t *c, zg_scan_t *sc, zg_conf_comp_t *path,
-                     int depth)
-{
-    char **keys = NULL;
-    size_t nkeys = 0, cap = 0;
-    int open, close, rc = 0;
-
-    scan_ws(sc);
-    open = scan_peek(sc);
-    if (depth >= ZG_SCAN_DEPTH || (open != '{' && open != '['))
-        return scan_skip(sc);
-    close = open == '{' ? '}' : ']';
-    sc->pos++;
-    for (size_t i = 0;; i++) {
-        scan_ws(sc);
-        if (scan_peek(sc) == close) {
-            sc->pos++;
-            break;
-        }
-        if (open == '{') {
-            size_t key_off = sc->pos;
-            char *k;
-
-            if (scan_string(sc, &k) != 0) {
-                rc = -1;
-                goto done;
-            }
-            for (size_t j = 0; j < nkeys; j++) {
-                if (strcmp(keys[j], k) == 0) {
-                    conf_message_at(c, path, depth, key_off,
-                                    "duplicate key \"%s\"", k);
-                    free(k);
-                    rc = 1;
-                    goto done;
-                }
-            }
-            if (nkeys == cap) {
-                size_t ncap = cap ? cap * 2 : 8;
-                char **nk = realloc(keys, ncap * sizeof(*nk));
-
-                if (!nk) {
-                    free(k);
-                    rc = -1;
-                    goto done;
-                }
-                keys = nk;
-                cap = ncap;
-            }
-            keys[nkeys++] = k;
-            scan_ws(sc);
-            if (scan_peek(sc) != ':') {
-                rc = -1;
-                goto done;
-            }
-            sc->pos++;
-            path[depth].key = k;
-        } else {
-            path[depth].key = NULL;
-            path[depth].index = i;
-        }
-        rc = scan_dups(c, sc, path, depth + 1);
-        if (rc != 0)
-            goto done;
-        scan_ws(sc);
-        if (scan_peek(sc) == ',') {
-            sc->pos++;
-        } else if (scan_peek(sc) != close) {
-            rc = -1;
-            goto done;
-        }
-    }
-done:
-    for (size_t j = 0; j < nkeys; j++)
-        free(keys[j]);
-    free(keys);
-    return rc;
-}
-
-static int conf_syntax(zg_conf_ctx_t *c, const json_error_t *je)
-{
-    int dup;
-
-#if JANSSON_VERSION_HEX >= 0x020b00
-    if (json_error_code(je) == json_error_out_of_memory)
-        return conf_nomem(c);
-    dup = json_error_code(je) == json_error_duplicate_key;
-#else
-    dup = strncmp(je->text, "duplicate object key", 20) == 0;
-#endif
-    if (dup) {
-        zg_conf_comp_t path[ZG_SCAN_DEPTH];
-        zg_scan_t sc = {c->text, c->len, 0};
-
-        if (scan_dups(c, &sc, path, 0) == 1)
-            return -EINVAL;
-    }
-    if (c->err && c->errlen) {
-        if (je->line > 0)
-            snprintf(c->err, c->errlen, "%s:%d:%d: syntax error: %s", c->file,
-                     je->line, je->column > 0 ? je->column : 1, je->text);
-        else
-            snprintf(c->err, c->errlen, "%s: syntax error: %s", c->file,
-                     je->text);
-        for (char *p = c->err; *p; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = '?';
-        }
-    }
-    return -EINVAL;
-}
-
-/* ---- typed getters ---------------------------------------------------- */
-
-static void conf_push(zg_conf_ctx_t *c, const char *key, size_t index)
-{
-    if (c->depth < ZG_CONF_DEPTH) {
-        c->path[c->depth].key = key;
-        c->path[c->depth].index = index;
-    }
-    c->depth++;
-}
-
-static void conf_pop(zg_conf_ctx_t *c)
-{
-    c->depth--;
-}
-
-static const char *conf_type(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "real";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "unknown";
-}
-
-/* Levenshtein distance, case-insensitive; -1 for names too long to care. */
-static int conf_distance(const char *a, const char *b)
-{
-    int row[65];
-    size_t la = strlen(a), lb = strlen(b);
-
-    if (la > 64 || lb > 64)
-        return -1;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int cost = tolower((unsigned char)a[i - 1]) !=
-                       tolower((unsigned char)b[j - 1]);
-            int best = diag + cost;
-
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* The closest known name, if close enough to be a likely typo. */
-static const char *conf_suggest(const char *key, const char *const *k1,
-                                const char *const *k2)
-{
-    const char *const *lists[2] = {k1, k2};
-    const char *best = NULL;
-    int bestd = INT_MAX;
-
-    for (int l = 0; l < 2; l++) {
-        for (const char *const *k = lists[l]; k && *k; k++) {
-            int d = conf_distance(key, *k);
-            size_t m = strlen(key) > strlen(*k) ? strlen(key) : strlen(*k);
-
-            if (d >= 0 && d <= 3 && (size_t)d * 2 <= m && d < bestd) {
-                best = *k;
-                bestd = d;
-            }
-        }
-    }
-    return best;
-}
-
-static int conf_in_list(const char *key, const char *const *list)
-{
-    for (; list && *list; list++) {
-        if (strcmp(key, *list) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Reject any member of obj not in k1 or k2. */
-static int conf_keys(zg_conf_ctx_t *c, json_t *obj, const char *const *k1,
-                     const char *const *k2)
-{
-    for (void *it = json_object_iter(obj); it;
-         it = json_object_iter_next(obj, it)) {
-        const char *key = json_object_iter_key(it);
-        const char *best;
-
-        if (conf_in_list(key, k1) || conf_in_list(key, k2))
-            continue;
-        best = conf_suggest(key, k1, k2);
-        conf_push(c, key, 0);
-        if (best)
-            return conf_err(c, ZG_AT_KEY, "unknown key (did you mean \"%s\"?)",
-                            best);
-        return conf_err(c, ZG_AT_KEY, "unknown key");
-    }
-    return 0;
-}
-
-static int conf_require(zg_conf_ctx_t *c, json_t *obj, const char *key)
-{
-    if (json_object_get(obj, key))
-        return 0;
-    return conf_err(c, ZG_AT_VALUE, "missing required key \"%s\"", key);
-}
-
-/* An integer member in lo..hi (plus flags checks); *out untouched if the
- * member is absent. */
-static int conf_int(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                    long long lo, long long hi, unsigned flags, long long *out)
-{
-    json_t *v = json_object_get(obj, key);
-    long long n;
-
-    if (!v)
-        return 0;
-    conf_push(c, key, 0);
-    if (!json_is_integer(v))
-        return conf_err(c, ZG_AT_VALUE, "expected an integer, got %s",
-                        conf_type(v));
-    n = (long long)json_integer_value(v);
-    if (n < lo || n > hi)
-        return conf_err(c, ZG_AT_VALUE, "%lld is out of range %lld..%lld", n,
-                        lo, hi);
-    if ((flags & ZG_MULT64) && n % 64 != 0)
-        return conf_err(c, ZG_AT_VALUE, "%lld is not a multiple of 64", n);
-    if ((flags & ZG_POW2) && (n & (n - 1)) != 0)
-        return conf_err(c, ZG_AT_VALUE, "%lld is not a power of 2", n);
-    conf_pop(c);
-    *out = n;
-    return 0;
-}
-
-static int conf_u32(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                    long long lo, long long hi, unsigned flags, uint32_t *out)
-{
-    long long n = *out;
-    int rc = conf_int(c, obj, key, lo, hi, flags, &n);
-
-    *out = (uint32_t)n;
-    return rc;
-}
-
-static int conf_sint(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                     long long lo, long long hi, int *out)
-{
-    long long n = *out;
-    int rc = conf_int(c, obj, key, lo, hi, 0, &n);
-
-    *out = (int)n;
-    return rc;
-}
-
-static int conf_bool(zg_conf_ctx_t *c, json_t *obj, const char *key, int *out)
-{
-    json_t *v = json_object_get(obj, key);
-
-    if (!v)
-        return 0;
-    conf_push(c, key, 0);
-    if (!json_is_boolean(v))
-        return conf_err(c, ZG_AT_VALUE, "expected a boolean, got %s",
-                        conf_type(v));
-    conf_pop(c);
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* A string member; *out borrows jansson's copy. */
-static int conf_str(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                    const char **out)
-{
-    json_t *v = json_object_get(obj, key);
-
-    if (!v)
-        return 0;
-    conf_push(c, key, 0);
-    if (!json_is_string(v))
-        return conf_err(c, ZG_AT_VALUE, "expected a string, got %s",
-                        conf_type(v));
-    if (json_string_length(v) == 0)
-        return conf_err(c, ZG_AT_VALUE, "must not be empty");
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return conf_err(c, ZG_AT_VALUE, "must not contain a NUL byte");
-    conf_pop(c);
-    *out = json_string_value(v);
-    return 0;
-}
-
-/* A string member that must be one of names[]; *out gets values[i]. */
-static int conf_enum(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                     const char *const *names, const int *values, int *out)
-{
-    const char *s = NULL;
-    char list[160];
-    size_t n = 0;
-    int rc = conf_str(c, obj, key, &s);
-
-    if (rc != 0 || !s)
-        return rc;
-    for (size_t i = 0; names[i]; i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *out = values[i];
-            return 0;
-        }
-    }
-    list[0] = '\0';
-    for (size_t i = 0; names[i] && n < sizeof(list); i++) {
-        int r = snprintf(list + n, sizeof(list) - n, "%s\"%s\"", i ? ", " : "",
-                         names[i]);
-        n += r < 0 ? 0 : (size_t)r;
-    }
-    conf_push(c, key, 0);
-    return conf_err(c, ZG_AT_VALUE, "\"%s\" is not one of %s", s, list);
-}
-
-/* An object member; *out is NULL if absent. */
-static int conf_object(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                       json_t **out)
-{
-    json_t *v = json_object_get(obj, key);
-
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (!json_is_object(v)) {
-        conf_push(c, key, 0);
-        return conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
-                        conf_type(v));
-    }
-    *out = v;
-    return 0;
-}
-
-static int conf_dup(zg_conf_ctx_t *c, const char *s, char **out)
-{
-    char *d = strdup(s);
-
-    if (!d)
-        return conf_nomem(c);
-    free(*out);
-    *out = d;
-    return 0;
-}
-
 /* ---- sections --------------------------------------------------------- */
 
 static void conf_reactor_defaults(zg_reactor_conf_t *r)
@@ -908,21 +137,22 @@ static void conf_listener_defaults(zg_listener_conf_t *l)
 static int conf_acceptor(zg_conf_ctx_t *c, json_t *root, zg_acceptor_conf_t *a)
 {
     json_t *o;
-    int rc = conf_object(c, root, "acceptor", &o);
+    int rc = zg_conf_object(c, root, "acceptor", &o);
 
     if (rc != 0 || !o)
         return rc;
-    conf_push(c, "acceptor", 0);
-    if ((rc = conf_keys(c, o, zg_acceptor_keys, NULL)) ||
-        (rc = conf_u32(c, o, "ring_entries", 2, 32768, 0, &a->ring_entries)) ||
-        (rc = conf_u32(c, o, "batch", 1, 65536, 0, &a->batch)) ||
-        (rc = conf_u32(c, o, "cq_timeout_us", 0, 10000000, 0,
-                       &a->cq_timeout_us)) ||
-        (rc = conf_bool(c, o, "sqpoll", &a->sqpoll)) ||
-        (rc = conf_sint(c, o, "sq_cpu", -1, 1023, &a->sq_cpu)) ||
-        (rc = conf_u32(c, o, "sq_idle_ms", 0, 60000, 0, &a->sq_idle_ms)))
+    zg_conf_push(c, "acceptor", 0);
+    if ((rc = zg_conf_keys(c, o, zg_acceptor_keys, NULL)) ||
+        (rc = zg_conf_u32(c, o, "ring_entries", 2, 32768, 0,
+                          &a->ring_entries)) ||
+        (rc = zg_conf_u32(c, o, "batch", 1, 65536, 0, &a->batch)) ||
+        (rc = zg_conf_u32(c, o, "cq_timeout_us", 0, 10000000, 0,
+                          &a->cq_timeout_us)) ||
+        (rc = zg_conf_bool(c, o, "sqpoll", &a->sqpoll)) ||
+        (rc = zg_conf_sint(c, o, "sq_cpu", -1, 1023, &a->sq_cpu)) ||
+        (rc = zg_conf_u32(c, o, "sq_idle_ms", 0, 60000, 0, &a->sq_idle_ms)))
         return rc;
-    conf_pop(c);
+    zg_conf_pop(c);
     return 0;
 }
 
@@ -932,7 +162,7 @@ static int conf_cpu_affinity(zg_conf_ctx_t *c, json_t *obj, int *out)
 
     if (!v)
         return 0;
-    conf_push(c, "cpu_affinity", 0);
+    zg_conf_push(c, "cpu_affinity", 0);
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
 
@@ -941,22 +171,23 @@ static int conf_cpu_affinity(zg_conf_ctx_t *c, json_t *obj, int *out)
         else if (strcmp(s, "off") == 0)
             *out = -2;
         else
-            return conf_err(c, ZG_AT_VALUE,
-                            "\"%s\" is not one of \"auto\", \"off\" or a "
-                            "CPU number",
-                            s);
+            return zg_conf_err(c, ZG_AT_VALUE,
+                               "\"%s\" is not one of \"auto\", \"off\" or a "
+                               "CPU number",
+                               s);
     } else if (json_is_integer(v)) {
         long long n = (long long)json_integer_value(v);
 
         if (n < 0 || n > 1023)
-            return conf_err(c, ZG_AT_VALUE, "%lld is out of range 0..1023", n);
+            return zg_conf_err(c, ZG_AT_VALUE, "%lld is out of range 0..1023",
+                               n);
         *out = (int)n;
     } else {
-        return conf_err(c, ZG_AT_VALUE,
-                        "expected \"auto\", \"off\" or a CPU number, got %s",
-                        conf_type(v));
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "expected \"auto\", \"off\" or a CPU number, got %s",
+                           zg_conf_type(v));
     }
-    conf_pop(c);
+    zg_conf_pop(c);
     return 0;
 }
 
@@ -967,23 +198,23 @@ static int conf_tristate(zg_conf_ctx_t *c, json_t *obj, const char *key,
 
     if (!v)
         return 0;
-    conf_push(c, key, 0);
+    zg_conf_push(c, key, 0);
     if (json_is_true(v)) {
         *out = ZG_TRI_ON;
     } else if (json_is_false(v)) {
         *out = ZG_TRI_OFF;
     } else if (json_is_string(v)) {
         if (strcmp(json_string_value(v), "auto") != 0)
-            return conf_err(c, ZG_AT_VALUE,
-                            "\"%s\" is not one of \"auto\", true, false",
-                            json_string_value(v));
+            return zg_conf_err(c, ZG_AT_VALUE,
+                               "\"%s\" is not one of \"auto\", true, false",
+                               json_string_value(v));
         *out = ZG_TRI_AUTO;
     } else {
-        return conf_err(c, ZG_AT_VALUE,
-                        "expected \"auto\", true or false, got %s",
-                        conf_type(v));
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "expected \"auto\", true or false, got %s",
+                           zg_conf_type(v));
     }
-    conf_pop(c);
+    zg_conf_pop(c);
     return 0;
 }
 
@@ -993,19 +224,20 @@ static int conf_reactor_keys(zg_conf_ctx_t *c, json_t *o, zg_reactor_conf_t *r)
 {
     int rc;
 
-    if ((rc = conf_u32(c, o, "ring_entries", 2, 32768, 0, &r->ring_entries)) ||
-        (rc = conf_u32(c, o, "recv_buffer_size", 64, 1048576, ZG_MULT64,
-                       &r->recv_buffer_size)) ||
-        (rc = conf_u32(c, o, "buffer_ring_entries", 1, 32768, ZG_POW2,
-                       &r->buffer_ring_entries)) ||
-        (rc = conf_u32(c, o, "batch_cqes", 1, 65536, 0, &r->batch_cqes)) ||
-        (rc = conf_u32(c, o, "max_connections", 1, 1048576, 0,
-                       &r->max_connections)) ||
-        (rc = conf_u32(c, o, "cq_timeout_us", 0, 10000000, 0,
-                       &r->cq_timeout_us)) ||
-        (rc = conf_bool(c, o, "sqpoll", &r->sqpoll)) ||
-        (rc = conf_sint(c, o, "sq_cpu", -1, 1023, &r->sq_cpu)) ||
-        (rc = conf_u32(c, o, "sq_idle_ms", 0, 60000, 0, &r->sq_idle_ms)) ||
+    if ((rc = zg_conf_u32(c, o, "ring_entries", 2, 32768, 0,
+                          &r->ring_entries)) ||
+        (rc = zg_conf_u32(c, o, "recv_buffer_size", 64, 1048576, ZG_MULT64,
+                          &r->recv_buffer_size)) ||
+        (rc = zg_conf_u32(c, o, "buffer_ring_entries", 1, 32768, ZG_POW2,
+                          &r->buffer_ring_entries)) ||
+        (rc = zg_conf_u32(c, o, "batch_cqes", 1, 65536, 0, &r->batch_cqes)) ||
+        (rc = zg_conf_u32(c, o, "max_connections", 1, 1048576, 0,
+                          &r->max_connections)) ||
+        (rc = zg_conf_u32(c, o, "cq_timeout_us", 0, 10000000, 0,
+                          &r->cq_timeout_us)) ||
+        (rc = zg_conf_bool(c, o, "sqpoll", &r->sqpoll)) ||
+        (rc = zg_conf_sint(c, o, "sq_cpu", -1, 1023, &r->sq_cpu)) ||
+        (rc = zg_conf_u32(c, o, "sq_idle_ms", 0, 60000, 0, &r->sq_idle_ms)) ||
         (rc = conf_cpu_affinity(c, o, &r->cpu_affinity)) ||
         (rc = conf_tristate(c, o, "incremental_buffers",
                             &r->incremental_buffers)) ||
@@ -1022,14 +254,14 @@ static int conf_reactors(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     int rc;
 
     conf_reactor_defaults(&base);
-    if ((rc = conf_object(c, root, "reactor", &o)))
+    if ((rc = zg_conf_object(c, root, "reactor", &o)))
         return rc;
     if (o) {
-        conf_push(c, "reactor", 0);
-        if ((rc = conf_keys(c, o, zg_reactor_keys, NULL)) ||
+        zg_conf_push(c, "reactor", 0);
+        if ((rc = zg_conf_keys(c, o, zg_reactor_keys, NULL)) ||
             (rc = conf_reactor_keys(c, o, &base)))
             return rc;
-        conf_pop(c);
+        zg_conf_pop(c);
     }
     for (size_t i = 0; i < ZG_MAX_REACTORS; i++)
         cfg->reactor[i] = base;
@@ -1037,41 +269,41 @@ static int conf_reactors(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     arr = json_object_get(root, "reactor_overrides");
     if (!arr)
         return 0;
-    conf_push(c, "reactor_overrides", 0);
+    zg_conf_push(c, "reactor_overrides", 0);
     if (!json_is_array(arr))
-        return conf_err(c, ZG_AT_VALUE, "expected an array, got %s",
-                        conf_type(arr));
+        return zg_conf_err(c, ZG_AT_VALUE, "expected an array, got %s",
+                           zg_conf_type(arr));
     for (size_t i = 0; i < ZG_MAX_REACTORS; i++)
         seen[i] = -1;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *e = json_array_get(arr, i);
         long long id = 0;
 
-        conf_push(c, NULL, i);
+        zg_conf_push(c, NULL, i);
         if (!json_is_object(e))
-            return conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
-                            conf_type(e));
-        if ((rc = conf_keys(c, e, zg_reactor_keys, zg_override_keys)) ||
-            (rc = conf_require(c, e, "id")) ||
-            (rc = conf_int(c, e, "id", LLONG_MIN, LLONG_MAX, 0, &id)))
+            return zg_conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
+                               zg_conf_type(e));
+        if ((rc = zg_conf_keys(c, e, zg_reactor_keys, zg_override_keys)) ||
+            (rc = zg_conf_require(c, e, "id")) ||
+            (rc = zg_conf_int(c, e, "id", LLONG_MIN, LLONG_MAX, 0, &id)))
             return rc;
-        conf_push(c, "id", 0);
+        zg_conf_push(c, "id", 0);
         if (id < 0 || id >= (long long)cfg->reactors)
-            return conf_err(c, ZG_AT_VALUE,
-                            "%lld is out of range 0..%u (reactors is %u)", id,
-                            cfg->reactors - 1, cfg->reactors);
+            return zg_conf_err(c, ZG_AT_VALUE,
+                               "%lld is out of range 0..%u (reactors is %u)",
+                               id, cfg->reactors - 1, cfg->reactors);
         if (seen[id] >= 0)
-            return conf_err(c, ZG_AT_VALUE,
-                            "reactor %lld is already overridden by "
-                            "reactor_overrides[%d]",
-                            id, seen[id]);
-        conf_pop(c);
+            return zg_conf_err(c, ZG_AT_VALUE,
+                               "reactor %lld is already overridden by "
+                               "reactor_overrides[%d]",
+                               id, seen[id]);
+        zg_conf_pop(c);
         seen[id] = (int)i;
         if ((rc = conf_reactor_keys(c, e, &cfg->reactor[id])))
             return rc;
-        conf_pop(c);
+        zg_conf_pop(c);
     }
-    conf_pop(c);
+    zg_conf_pop(c);
     return 0;
 }
 
@@ -1079,19 +311,19 @@ static int conf_log(zg_conf_ctx_t *c, json_t *root, zg_log_conf_t *lg)
 {
     const char *error_log = NULL;
     json_t *o;
-    int rc = conf_object(c, root, "log", &o);
+    int rc = zg_conf_object(c, root, "log", &o);
 
     if (rc != 0 || !o)
         return rc;
-    conf_push(c, "log", 0);
-    if ((rc = conf_keys(c, o, zg_log_keys, NULL)) ||
-        (rc = conf_enum(c, o, "level", zg_level_names, zg_level_values,
-                        &lg->level)) ||
-        (rc = conf_str(c, o, "error_log", &error_log)))
+    zg_conf_push(c, "log", 0);
+    if ((rc = zg_conf_keys(c, o, zg_log_keys, NULL)) ||
+        (rc = zg_conf_enum(c, o, "level", zg_level_names, zg_level_values,
+                           &lg->level)) ||
+        (rc = zg_conf_str(c, o, "error_log", &error_log)))
         return rc;
-    if (error_log && (rc = conf_dup(c, error_log, &lg->error_log)))
+    if (error_log && (rc = zg_conf_dup(c, error_log, &lg->error_log)))
         return rc;
-    conf_pop(c);
+    zg_conf_pop(c);
     return 0;
 }
 
@@ -1265,55 +497,57 @@ static int conf_listener(zg_conf_ctx_t *c, json_t *o, zg_config_t *cfg,
     size_t off;
 
     if (!json_is_object(o))
-        return conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
-                        conf_type(o));
-    off = scan_find(c->text, c->len, c->path, c->depth, 0);
+        return zg_conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
+                           zg_conf_type(o));
+    off = zg_conf_find(c->text, c->len, c->path, c->depth, 0);
     if (off != ZG_NOPOS) {
         int col;
 
-        scan_linecol(c->text, off, &l->line, &col);
+        zg_conf_linecol(c->text, off, &l->line, &col);
     }
-    if ((rc = conf_keys(c, o, zg_listener_keys, NULL)) ||
-        (rc = conf_require(c, o, "name")) ||
-        (rc = conf_require(c, o, "listen")) ||
-        (rc = conf_require(c, o, "plugin")))
+    if ((rc = zg_conf_keys(c, o, zg_listener_keys, NULL)) ||
+        (rc = zg_conf_require(c, o, "name")) ||
+        (rc = zg_conf_require(c, o, "listen")) ||
+        (rc = zg_conf_require(c, o, "plugin")))
         return rc;
 
-    if ((rc = conf_str(c, o, "name", &name)))
+    if ((rc = zg_conf_str(c, o, "name", &name)))
         return rc;
-    conf_push(c, "name", 0);
+    zg_conf_push(c, "name", 0);
     if (!conf_name_ok(name))
-        return conf_err(c, ZG_AT_VALUE,
-                        "\"%s\" is not a valid name (1 to 64 of A-Z a-z 0-9 "
-                        "_ . -)",
-                        name);
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "\"%s\" is not a valid name (1 to 64 of A-Z a-z 0-9 "
+                           "_ . -)",
+                           name);
     for (size_t j = 0; j < idx; j++) {
         if (strcmp(cfg->listeners[j].name, name) == 0)
-            return conf_err(c, ZG_AT_VALUE,
-                            "duplicate listener name \"%s\" (also "
-                            "listeners[%zu])",
-                            name, j);
+            return zg_conf_err(c, ZG_AT_VALUE,
+                               "duplicate listener name \"%s\" (also "
+                               "listeners[%zu])",
+                               name, j);
     }
-    conf_pop(c);
-    if ((rc = conf_dup(c, name, &l->name)))
+    zg_conf_pop(c);
+    if ((rc = zg_conf_dup(c, name, &l->name)))
         return rc;
 
-    if ((rc = conf_enum(c, o, "ip_version", zg_ipv_names, zg_ipv_values, &ipv)))
+    if ((rc = zg_conf_enum(c, o, "ip_version", zg_ipv_names, zg_ipv_values,
+                           &ipv)))
         return rc;
     l->ip_version = (zg_ip_version_t)ipv;
 
-    if ((rc = conf_str(c, o, "listen", &listen)))
+    if ((rc = zg_conf_str(c, o, "listen", &listen)))
         return rc;
     rc = conf_parse_listen(listen, l->ip_version, &l->addr, &l->addrlen, &why);
     if (rc == -EAFNOSUPPORT) {
-        conf_push(c, "ip_version", 0);
-        return conf_err(c, ZG_AT_VALUE,
-                        "\"%s\" does not match listen address \"%s\"",
-                        zg_ipv_names[ipv], listen);
+        zg_conf_push(c, "ip_version", 0);
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "\"%s\" does not match listen address \"%s\"",
+                           zg_ipv_names[ipv], listen);
     }
-    conf_push(c, "listen", 0);
+    zg_conf_push(c, "listen", 0);
     if (rc != 0)
-        return conf_err(c, ZG_AT_VALUE, "bad address \"%s\": %s", listen, why);
+        return zg_conf_err(c, ZG_AT_VALUE, "bad address \"%s\": %s", listen,
+                           why);
     for (size_t j = 0; j < idx; j++) {
         const zg_listener_conf_t *p = &cfg->listeners[j];
         char a[64], b[64];
@@ -1322,53 +556,53 @@ static int conf_listener(zg_conf_ctx_t *c, json_t *o, zg_config_t *cfg,
             continue;
         zg_addr_format((const struct sockaddr *)&l->addr, a, sizeof(a));
         zg_addr_format((const struct sockaddr *)&p->addr, b, sizeof(b));
-        return conf_err(c, ZG_AT_VALUE,
-                        "%s conflicts with listener \"%s\" (%s)", a, p->name,
-                        b);
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "%s conflicts with listener \"%s\" (%s)", a, p->name,
+                           b);
     }
-    conf_pop(c);
-    if ((rc = conf_dup(c, listen, &l->listen)))
+    zg_conf_pop(c);
+    if ((rc = zg_conf_dup(c, listen, &l->listen)))
         return rc;
 
-    if ((rc = conf_sint(c, o, "backlog", 1, 1048576, &backlog)))
+    if ((rc = zg_conf_sint(c, o, "backlog", 1, 1048576, &backlog)))
         return rc;
     l->backlog = backlog;
 
-    if ((rc = conf_str(c, o, "plugin", &plugin)) ||
-        (rc = conf_dup(c, plugin, &l->plugin)))
+    if ((rc = zg_conf_str(c, o, "plugin", &plugin)) ||
+        (rc = zg_conf_dup(c, plugin, &l->plugin)))
         return rc;
 
-    if ((rc = conf_object(c, o, "config", &pc)))
+    if ((rc = zg_conf_object(c, o, "config", &pc)))
         return rc;
     if (pc) {
         l->plugin_config = json_dumps(pc, JSON_COMPACT);
         if (!l->plugin_config)
-            return conf_nomem(c);
-    } else if ((rc = conf_dup(c, "{}", &l->plugin_config))) {
+            return zg_conf_nomem(c);
+    } else if ((rc = zg_conf_dup(c, "{}", &l->plugin_config))) {
         return rc;
     }
 
-    if ((rc = conf_u32(c, o, "idle_timeout_ms", 0, 86400000, 0,
-                       &l->idle_timeout_ms)) ||
-        (rc = conf_u32(c, o, "linger_ms", 0, 600000, 0, &l->linger_ms)) ||
-        (rc = conf_u32(c, o, "max_connections", 1, 10000000, 0,
-                       &l->max_connections)) ||
-        (rc = conf_u32(c, o, "max_held_bytes", 1024, 1073741824, 0,
-                       &l->max_held_bytes)) ||
-        (rc = conf_bool(c, o, "tcp_nodelay", &l->tcp_nodelay)) ||
-        (rc = conf_u32(c, o, "write_high_watermark", 1024, 1073741824, 0,
-                       &l->write_high_watermark)) ||
-        (rc = conf_u32(c, o, "write_low_watermark", 0, 1073741823, 0,
-                       &l->write_low_watermark)))
+    if ((rc = zg_conf_u32(c, o, "idle_timeout_ms", 0, 86400000, 0,
+                          &l->idle_timeout_ms)) ||
+        (rc = zg_conf_u32(c, o, "linger_ms", 0, 600000, 0, &l->linger_ms)) ||
+        (rc = zg_conf_u32(c, o, "max_connections", 1, 10000000, 0,
+                          &l->max_connections)) ||
+        (rc = zg_conf_u32(c, o, "max_held_bytes", 1024, 1073741824, 0,
+                          &l->max_held_bytes)) ||
+        (rc = zg_conf_bool(c, o, "tcp_nodelay", &l->tcp_nodelay)) ||
+        (rc = zg_conf_u32(c, o, "write_high_watermark", 1024, 1073741824, 0,
+                          &l->write_high_watermark)) ||
+        (rc = zg_conf_u32(c, o, "write_low_watermark", 0, 1073741823, 0,
+                          &l->write_low_watermark)))
         return rc;
     if (l->write_low_watermark >= l->write_high_watermark) {
-        conf_push(c, "write_low_watermark", 0);
-        rc = conf_err(c,
-                      json_object_get(o, "write_low_watermark") ? ZG_AT_VALUE
-                                                                : ZG_AT_NONE,
-                      "%u must be below write_high_watermark (%u)",
-                      l->write_low_watermark, l->write_high_watermark);
-        conf_pop(c);
+        zg_conf_push(c, "write_low_watermark", 0);
+        rc = zg_conf_err(c,
+                         json_object_get(o, "write_low_watermark") ? ZG_AT_VALUE
+                                                                   : ZG_AT_NONE,
+                         "%u must be below write_high_watermark (%u)",
+                         l->write_low_watermark, l->write_high_watermark);
+        zg_conf_pop(c);
         return rc;
     }
     return 0;
@@ -1380,23 +614,23 @@ static int conf_listeners(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     size_t n;
     int rc;
 
-    conf_push(c, "listeners", 0);
+    zg_conf_push(c, "listeners", 0);
     if (!json_is_array(arr))
-        return conf_err(c, ZG_AT_VALUE, "expected an array, got %s",
-                        conf_type(arr));
+        return zg_conf_err(c, ZG_AT_VALUE, "expected an array, got %s",
+                           zg_conf_type(arr));
     n = json_array_size(arr);
     if (n < 1 || n > ZG_MAX_LISTENERS)
-        return conf_err(c, ZG_AT_VALUE, "expected 1..%d listeners, got %zu",
-                        ZG_MAX_LISTENERS, n);
+        return zg_conf_err(c, ZG_AT_VALUE, "expected 1..%d listeners, got %zu",
+                           ZG_MAX_LISTENERS, n);
     for (size_t i = 0; i < n; i++) {
         conf_listener_defaults(&cfg->listeners[i]);
         cfg->nlisteners = i + 1;
-        conf_push(c, NULL, i);
+        zg_conf_push(c, NULL, i);
         if ((rc = conf_listener(c, json_array_get(arr, i), cfg, i)))
             return rc;
-        conf_pop(c);
+        zg_conf_pop(c);
     }
-    conf_pop(c);
+    zg_conf_pop(c);
     return 0;
 }
 
@@ -1405,15 +639,15 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     int accept = ZG_ACCEPT_AUTO, rc;
 
     if (!json_is_object(root))
-        return conf_err(c, ZG_AT_VALUE,
-                        "the configuration must be a JSON object, got %s",
-                        conf_type(root));
-    if ((rc = conf_keys(c, root, zg_top_keys, NULL)) ||
-        (rc = conf_require(c, root, "listeners")) ||
-        (rc = conf_u32(c, root, "reactors", 1, ZG_MAX_REACTORS, 0,
-                       &cfg->reactors)) ||
-        (rc = conf_enum(c, root, "accept", zg_accept_names, zg_accept_values,
-                        &accept)))
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "the configuration must be a JSON object, got %s",
+                           zg_conf_type(root));
+    if ((rc = zg_conf_keys(c, root, zg_top_keys, NULL)) ||
+        (rc = zg_conf_require(c, root, "listeners")) ||
+        (rc = zg_conf_u32(c, root, "reactors", 1, ZG_MAX_REACTORS, 0,
+                          &cfg->reactors)) ||
+        (rc = zg_conf_enum(c, root, "accept", zg_accept_names, zg_accept_values,
+                           &accept)))
         return rc;
     cfg->accept = (zg_accept_mode_t)accept;
     if (cfg->accept == ZG_ACCEPT_AUTO)
@@ -1422,8 +656,8 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     if ((rc = conf_acceptor(c, root, &cfg->acceptor)) ||
         (rc = conf_reactors(c, root, cfg)) ||
         (rc = conf_log(c, root, &cfg->log)) ||
-        (rc = conf_u32(c, root, "shutdown_timeout_ms", 0, 3600000, 0,
-                       &cfg->shutdown_timeout_ms)) ||
+        (rc = zg_conf_u32(c, root, "shutdown_timeout_ms", 0, 3600000, 0,
+                          &cfg->shutdown_timeout_ms)) ||
         (rc = conf_listeners(c, root, cfg)))
         return rc;
     return 0;
@@ -1445,8 +679,8 @@ static int conf_defaults(zg_conf_ctx_t *c, zg_config_t *cfg, const char *path)
         conf_reactor_defaults(&cfg->reactor[i]);
     cfg->log.level = ZG_LOG_INFO;
     cfg->shutdown_timeout_ms = 10000;
-    if ((rc = conf_dup(c, path, &cfg->path)) ||
-        (rc = conf_dup(c, "stderr", &cfg->log.error_log)))
+    if ((rc = zg_conf_dup(c, path, &cfg->path)) ||
+        (rc = zg_conf_dup(c, "stderr", &cfg->log.error_log)))
         return rc;
     return 0;
 }
@@ -1474,10 +708,10 @@ int zg_config_parse(const char *text, size_t len, const char *path,
 
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return conf_syntax(&c, &je);
+        return zg_conf_syntax(&c, &je);
     cfg = calloc(1, sizeof(*cfg));
     if (!cfg) {
-        rc = conf_nomem(&c);
+        rc = zg_conf_nomem(&c);
         goto fail;
     }
     if ((rc = conf_defaults(&c, cfg, c.file)) ||

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "../../core/conf_ctx.c"
 #include "../../core/config.c"
 
 /* One valid listener, for tests about other keys. */
@@ -999,7 +1000,7 @@ static void test_scanner_robust(void **state)
         assert_non_null(copy);
         memcpy(copy, full_json, n);
         for (int d = 0; d <= 3; d++) {
-            size_t off = scan_find(copy, n, path, d, d & 1);
+            size_t off = zg_conf_find(copy, n, path, d, d & 1);
 
             assert_true(off == ZG_NOPOS || off < n);
         }
@@ -1027,8 +1028,8 @@ static void test_scanner_robust(void **state)
         sc.pos = 0;
         (void)scan_skip(&sc);
         assert_true(sc.pos <= n + 1);
-        assert_true(scan_find(copy, n, path, 2, 0) == ZG_NOPOS ||
-                    scan_find(copy, n, path, 2, 0) < n);
+        assert_true(zg_conf_find(copy, n, path, 2, 0) == ZG_NOPOS ||
+                    zg_conf_find(copy, n, path, 2, 0) < n);
         free(copy);
     }
     /* The full config has no duplicates and its keys are all found. */
@@ -1044,31 +1045,31 @@ static void test_scanner_robust(void **state)
         c.len = len;
         c.file = "t";
         assert_int_equal(scan_dups(&c, &sc, dpath, 0), 0);
-        off = scan_find(full_json, len, path, 3, 0);
+        off = zg_conf_find(full_json, len, path, 3, 0);
         assert_true(off != ZG_NOPOS);
-        scan_linecol(full_json, off, &line, &col);
+        zg_conf_linecol(full_json, off, &line, &col);
         assert_int_equal(line, 35);
         assert_int_equal(col, 41);
-        assert_true(scan_find(full_json, len, path, 3, 1) < off);
+        assert_true(zg_conf_find(full_json, len, path, 3, 1) < off);
     }
 }
 
 static void test_suggest(void **state)
 {
     (void)state;
-    assert_string_equal(conf_suggest("lisen", zg_listener_keys, NULL),
+    assert_string_equal(zg_conf_suggest("lisen", zg_listener_keys, NULL),
                         "listen");
-    assert_string_equal(conf_suggest("Listen", zg_listener_keys, NULL),
+    assert_string_equal(zg_conf_suggest("Listen", zg_listener_keys, NULL),
                         "listen");
-    assert_string_equal(conf_suggest("ring_entires", zg_reactor_keys, NULL),
+    assert_string_equal(zg_conf_suggest("ring_entires", zg_reactor_keys, NULL),
                         "ring_entries");
-    assert_string_equal(conf_suggest("reactor_override", zg_top_keys, NULL),
+    assert_string_equal(zg_conf_suggest("reactor_override", zg_top_keys, NULL),
                         "reactor_overrides");
-    assert_null(conf_suggest("zzz", zg_top_keys, NULL));
-    assert_null(conf_suggest("x", zg_override_keys, NULL));
-    assert_int_equal(conf_distance("kitten", "sitting"), 3);
-    assert_int_equal(conf_distance("", "abc"), 3);
-    assert_int_equal(conf_distance("abc", "abc"), 0);
+    assert_null(zg_conf_suggest("zzz", zg_top_keys, NULL));
+    assert_null(zg_conf_suggest("x", zg_override_keys, NULL));
+    assert_int_equal(zg_conf_distance("kitten", "sitting"), 3);
+    assert_int_equal(zg_conf_distance("", "abc"), 3);
+    assert_int_equal(zg_conf_distance("abc", "abc"), 0);
 }
 
 /* The schema object describing one section of the config. */
