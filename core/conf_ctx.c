@@ -200,8 +200,8 @@ static int scan_skip(zg_scan_t *sc)
 
 /* Offset of the value at key path comps[0..n), or of its key when want_key
  * and the last step is a member; ZG_NOPOS if it cannot be found. */
-size_t zg_conf_find(const char *text, size_t len,
-                        const zg_conf_comp_t *comps, int n, int want_key)
+size_t zg_conf_find(const char *text, size_t len, const zg_conf_comp_t *comps,
+                    int n, int want_key)
 {
     zg_scan_t sc = {text, len, 0};
 
@@ -329,9 +329,8 @@ static void conf_vmessage(zg_conf_ctx_t *c, const zg_conf_comp_t *path,
     }
 }
 
-
-int zg_conf_message_at(zg_conf_ctx_t *c, const zg_conf_comp_t *path,
-                           int depth, size_t off, const char *fmt, ...)
+int zg_conf_message_at(zg_conf_ctx_t *c, const zg_conf_comp_t *path, int depth,
+                       size_t off, const char *fmt, ...)
 {
     va_list ap;
 
@@ -340,7 +339,6 @@ int zg_conf_message_at(zg_conf_ctx_t *c, const zg_conf_comp_t *path,
     va_end(ap);
     return -EINVAL;
 }
-
 
 /* Report an error at the current key path; returns -EINVAL. */
 int zg_conf_err(zg_conf_ctx_t *c, int at, const char *fmt, ...)
@@ -397,7 +395,7 @@ static int scan_dups(zg_conf_ctx_t *c, zg_scan_t *sc, zg_conf_comp_t *path,
             for (size_t j = 0; j < nkeys; j++) {
                 if (strcmp(keys[j], k) == 0) {
                     zg_conf_message_at(c, path, depth, key_off,
-                                    "duplicate key \"%s\"", k);
+                                       "duplicate key \"%s\"", k);
                     free(k);
                     rc = 1;
                     goto done;
@@ -549,7 +547,7 @@ int zg_conf_distance(const char *a, const char *b)
 
 /* The closest known name, if close enough to be a likely typo. */
 const char *zg_conf_suggest(const char *key, const char *const *k1,
-                                const char *const *k2)
+                            const char *const *k2)
 {
     const char *const *lists[2] = {k1, k2};
     const char *best = NULL;
@@ -580,7 +578,7 @@ int zg_conf_in_list(const char *key, const char *const *list)
 
 /* Reject any member of obj not in k1 or k2. */
 int zg_conf_keys(zg_conf_ctx_t *c, json_t *obj, const char *const *k1,
-                     const char *const *k2)
+                 const char *const *k2)
 {
     for (void *it = json_object_iter(obj); it;
          it = json_object_iter_next(obj, it)) {
@@ -592,8 +590,8 @@ int zg_conf_keys(zg_conf_ctx_t *c, json_t *obj, const char *const *k1,
         best = zg_conf_suggest(key, k1, k2);
         zg_conf_push(c, key, 0);
         if (best)
-            return zg_conf_err(c, ZG_AT_KEY, "unknown key (did you mean \"%s\"?)",
-                            best);
+            return zg_conf_err(c, ZG_AT_KEY,
+                               "unknown key (did you mean \"%s\"?)", best);
         return zg_conf_err(c, ZG_AT_KEY, "unknown key");
     }
     return 0;
@@ -608,8 +606,8 @@ int zg_conf_require(zg_conf_ctx_t *c, json_t *obj, const char *key)
 
 /* An integer member in lo..hi (plus flags checks); *out untouched if the
  * member is absent. */
-int zg_conf_int(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                    long long lo, long long hi, unsigned flags, long long *out)
+int zg_conf_int(zg_conf_ctx_t *c, json_t *obj, const char *key, long long lo,
+                long long hi, unsigned flags, long long *out)
 {
     json_t *v = json_object_get(obj, key);
     long long n;
@@ -619,11 +617,11 @@ int zg_conf_int(zg_conf_ctx_t *c, json_t *obj, const char *key,
     zg_conf_push(c, key, 0);
     if (!json_is_integer(v))
         return zg_conf_err(c, ZG_AT_VALUE, "expected an integer, got %s",
-                        zg_conf_type(v));
+                           zg_conf_type(v));
     n = (long long)json_integer_value(v);
     if (n < lo || n > hi)
         return zg_conf_err(c, ZG_AT_VALUE, "%lld is out of range %lld..%lld", n,
-                        lo, hi);
+                           lo, hi);
     if ((flags & ZG_MULT64) && n % 64 != 0)
         return zg_conf_err(c, ZG_AT_VALUE, "%lld is not a multiple of 64", n);
     if ((flags & ZG_POW2) && (n & (n - 1)) != 0)
@@ -633,8 +631,8 @@ int zg_conf_int(zg_conf_ctx_t *c, json_t *obj, const char *key,
     return 0;
 }
 
-int zg_conf_u32(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                    long long lo, long long hi, unsigned flags, uint32_t *out)
+int zg_conf_u32(zg_conf_ctx_t *c, json_t *obj, const char *key, long long lo,
+                long long hi, unsigned flags, uint32_t *out)
 {
     long long n = *out;
     int rc = zg_conf_int(c, obj, key, lo, hi, flags, &n);
@@ -643,8 +641,8 @@ int zg_conf_u32(zg_conf_ctx_t *c, json_t *obj, const char *key,
     return rc;
 }
 
-int zg_conf_sint(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                     long long lo, long long hi, int *out)
+int zg_conf_sint(zg_conf_ctx_t *c, json_t *obj, const char *key, long long lo,
+                 long long hi, int *out)
 {
     long long n = *out;
     int rc = zg_conf_int(c, obj, key, lo, hi, 0, &n);
@@ -662,7 +660,7 @@ int zg_conf_bool(zg_conf_ctx_t *c, json_t *obj, const char *key, int *out)
     zg_conf_push(c, key, 0);
     if (!json_is_boolean(v))
         return zg_conf_err(c, ZG_AT_VALUE, "expected a boolean, got %s",
-                        zg_conf_type(v));
+                           zg_conf_type(v));
     zg_conf_pop(c);
     *out = json_is_true(v);
     return 0;
@@ -670,7 +668,7 @@ int zg_conf_bool(zg_conf_ctx_t *c, json_t *obj, const char *key, int *out)
 
 /* A string member; *out borrows jansson's copy. */
 int zg_conf_str(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                    const char **out)
+                const char **out)
 {
     json_t *v = json_object_get(obj, key);
 
@@ -679,7 +677,7 @@ int zg_conf_str(zg_conf_ctx_t *c, json_t *obj, const char *key,
     zg_conf_push(c, key, 0);
     if (!json_is_string(v))
         return zg_conf_err(c, ZG_AT_VALUE, "expected a string, got %s",
-                        zg_conf_type(v));
+                           zg_conf_type(v));
     if (json_string_length(v) == 0)
         return zg_conf_err(c, ZG_AT_VALUE, "must not be empty");
     if (strlen(json_string_value(v)) != json_string_length(v))
@@ -691,7 +689,7 @@ int zg_conf_str(zg_conf_ctx_t *c, json_t *obj, const char *key,
 
 /* A string member that must be one of names[]; *out gets values[i]. */
 int zg_conf_enum(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                     const char *const *names, const int *values, int *out)
+                 const char *const *names, const int *values, int *out)
 {
     const char *s = NULL;
     char list[160];
@@ -717,8 +715,7 @@ int zg_conf_enum(zg_conf_ctx_t *c, json_t *obj, const char *key,
 }
 
 /* An object member; *out is NULL if absent. */
-int zg_conf_object(zg_conf_ctx_t *c, json_t *obj, const char *key,
-                       json_t **out)
+int zg_conf_object(zg_conf_ctx_t *c, json_t *obj, const char *key, json_t **out)
 {
     json_t *v = json_object_get(obj, key);
 
@@ -728,7 +725,7 @@ int zg_conf_object(zg_conf_ctx_t *c, json_t *obj, const char *key,
     if (!json_is_object(v)) {
         zg_conf_push(c, key, 0);
         return zg_conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
-                        zg_conf_type(v));
+                           zg_conf_type(v));
     }
     *out = v;
     return 0;
@@ -744,4 +741,3 @@ int zg_conf_dup(zg_conf_ctx_t *c, const char *s, char **out)
     *out = d;
     return 0;
 }
-

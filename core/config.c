@@ -87,7 +87,9 @@ static const char *const zg_listener_keys[] = {"name",
                                                "tcp_nodelay",
                                                "write_high_watermark",
                                                "write_low_watermark",
+                                               "modules",
                                                NULL};
+static const char *const zg_module_keys[] = {"module", "config", NULL};
 
 static const char *const zg_accept_names[] = {"auto", "acceptor", "reuseport",
                                               NULL};
@@ -487,6 +489,52 @@ static int conf_name_ok(const char *s)
 
 /* ---- listeners -------------------------------------------------------- */
 
+/* A listener's "modules": [{"module": "access", "config": {...}}, ...]. */
+static int conf_modules(zg_conf_ctx_t *c, json_t *o, zg_listener_conf_t *l)
+{
+    json_t *arr = json_object_get(o, "modules");
+    int rc = 0;
+
+    if (!arr)
+        return 0;
+    zg_conf_push(c, "modules", 0);
+    if (!json_is_array(arr))
+        return zg_conf_err(c, ZG_AT_VALUE, "expected an array, got %s",
+                           zg_conf_type(arr));
+    if (json_array_size(arr) > ZG_MAX_MODULES)
+        return zg_conf_err(c, ZG_AT_VALUE, "%zu modules (at most %d)",
+                           json_array_size(arr), ZG_MAX_MODULES);
+    for (size_t j = 0; j < json_array_size(arr); j++) {
+        json_t *m = json_array_get(arr, j), *mc;
+        zg_module_conf_t *mc_out = &l->modules[j];
+        const char *spec = NULL;
+
+        zg_conf_push(c, NULL, j);
+        if (!json_is_object(m))
+            return zg_conf_err(c, ZG_AT_VALUE, "expected an object, got %s",
+                               zg_conf_type(m));
+        if ((rc = zg_conf_keys(c, m, zg_module_keys, NULL)) ||
+            (rc = zg_conf_require(c, m, "module")) ||
+            (rc = zg_conf_str(c, m, "module", &spec)) ||
+            (rc = zg_conf_object(c, m, "config", &mc)))
+            return rc;
+        l->nmodules = (uint32_t)j + 1;
+        if ((rc = zg_conf_dup(c, spec, &mc_out->spec)))
+            return rc;
+        mc_out->json = mc;
+        if (mc) {
+            mc_out->config = json_dumps(mc, JSON_COMPACT);
+            if (!mc_out->config)
+                return zg_conf_nomem(c);
+        } else if ((rc = zg_conf_dup(c, "{}", &mc_out->config))) {
+            return rc;
+        }
+        zg_conf_pop(c);
+    }
+    zg_conf_pop(c);
+    return 0;
+}
+
 static int conf_listener(zg_conf_ctx_t *c, json_t *o, zg_config_t *cfg,
                          size_t idx)
 {
@@ -573,6 +621,9 @@ static int conf_listener(zg_conf_ctx_t *c, json_t *o, zg_config_t *cfg,
         return rc;
 
     if ((rc = zg_conf_object(c, o, "config", &pc)))
+        return rc;
+    l->plugin_json = pc;
+    if ((rc = conf_modules(c, o, l)))
         return rc;
     if (pc) {
         l->plugin_config = json_dumps(pc, JSON_COMPACT);
@@ -717,7 +768,17 @@ int zg_config_parse(const char *text, size_t len, const char *path,
     if ((rc = conf_defaults(&c, cfg, c.file)) ||
         (rc = conf_root(&c, root, cfg)))
         goto fail;
-    json_decref(root);
+    /* Plugin and module configs are checked against their key tables
+     * once they are loaded: keep the tree and the text for positions. */
+    cfg->text = malloc(len + 1);
+    if (!cfg->text) {
+        rc = zg_conf_nomem(&c);
+        goto fail;
+    }
+    memcpy(cfg->text, text, len);
+    cfg->text[len] = '\0';
+    cfg->textlen = len;
+    cfg->root = root;
     *out = cfg;
     return 0;
 fail:
@@ -851,7 +912,14 @@ void zg_config_free(zg_config_t *cfg)
         free(l->listen);
         free(l->plugin);
         free(l->plugin_config);
+        for (uint32_t j = 0; j < l->nmodules; j++) {
+            free(l->modules[j].spec);
+            free(l->modules[j].config);
+        }
     }
+    if (cfg->root)
+        json_decref(cfg->root);
+    free(cfg->text);
     free(cfg->log.error_log);
     free(cfg->path);
     free(cfg);
@@ -967,6 +1035,20 @@ static json_t *conf_listener_json(const zg_listener_conf_t *l, int *bad)
     conf_put(o, "plugin", json_string(l->plugin), bad);
     /* As given: the text the plugin's init() receives, parsed back. */
     conf_put(o, "config", json_loads(l->plugin_config, 0, NULL), bad);
+    {
+        json_t *mods = json_array();
+
+        for (uint32_t j = 0; mods && j < l->nmodules; j++) {
+            json_t *m = json_object();
+
+            conf_put(m, "module", json_string(l->modules[j].spec), bad);
+            conf_put(m, "config", json_loads(l->modules[j].config, 0, NULL),
+                     bad);
+            if (!m || json_array_append_new(mods, m) < 0)
+                *bad = 1;
+        }
+        conf_put(o, "modules", mods, bad);
+    }
     conf_put(o, "idle_timeout_ms", json_integer(l->idle_timeout_ms), bad);
     conf_put(o, "linger_ms", json_integer(l->linger_ms), bad);
     conf_put(o, "max_connections", json_integer(l->max_connections), bad);

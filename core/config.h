@@ -14,6 +14,7 @@
 
 #define ZG_MAX_REACTORS  256
 #define ZG_MAX_LISTENERS 64
+#define ZG_MAX_MODULES   16 /* modules in one listener's chain */
 
 /* "accept": "auto" (the default) resolves at load time to REUSEPORT with
  * one reactor (it accepts on its own ring: no acceptor thread, no
@@ -65,6 +66,17 @@ typedef struct zg_log_conf_s {
     char *error_log;
 } zg_log_conf_t;
 
+/* One entry of a listener's "modules" list. */
+typedef struct zg_module_conf_s {
+    /* "module": required: a built-in module's name, or a path to a .so
+     * (containing '/') */
+    char *spec;
+    /* "config": any JSON object; its node in the tree (NULL if absent) and
+     * its compact text ("{}" if absent) */
+    struct json_t *json;
+    char *config;
+} zg_module_conf_t;
+
 typedef struct zg_listener_conf_s {
     /* "name": required, [A-Za-z0-9_.-]{1,64}, unique */
     char *name;
@@ -98,12 +110,23 @@ typedef struct zg_listener_conf_s {
     uint32_t write_high_watermark;
     /* "write_low_watermark": 0..high-1, default 262144: reading resumes */
     uint32_t write_low_watermark;
+    /* "modules": the module chain in order, up to ZG_MAX_MODULES */
+    zg_module_conf_t modules[ZG_MAX_MODULES];
+    uint32_t nmodules;
+    /* the "config" object in cfg->root, or NULL if absent (for plugins
+     * with host-owned configuration, checked once the plugin is loaded) */
+    struct json_t *plugin_json;
     /* line of the listener object in the file (0 if unknown), for messages */
     int line;
 } zg_listener_conf_t;
 
 typedef struct zg_config_s {
-    char *path;        /* the file name as given, or "<embedded>" */
+    char *path; /* the file name as given, or "<embedded>" */
+    /* the text as parsed and its tree, kept so that plugin and module
+     * configs can be checked (with positions) once they are loaded */
+    char *text;
+    size_t textlen;
+    struct json_t *root;
     uint32_t reactors; /* "reactors": 1..ZG_MAX_REACTORS, default 1 */
     /* "accept": "auto" | "acceptor" | "reuseport", default "auto"; holds
      * the resolved mode, never ZG_ACCEPT_AUTO (see zg_accept_mode_t) */

@@ -276,7 +276,7 @@ REFUSALS = {
     "fx_major2": r"ABI major 2 \(need {major}\)",
     "fx_minor99": r"needs ABI minor 99 \(host has {major}\.{minor}\)",
     "fx_short": r"descriptor size 12 \(need at least {size10}\)",
-    "fx_flags": r"unknown flags 0x80000000 \(known 0x0\)",
+    "fx_flags": r"unknown flags 0x80000000 \(known 0x1\)",
     "fx_nocb": r"missing required callback on_data",
     "fx_badname": r'invalid name "Bad Name" \(need \[a-z0-9_-\], 1\.\.\d+ chars\)',
     "fx_initfail": r"init refused its config: port must be set",

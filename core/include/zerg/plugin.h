@@ -68,6 +68,9 @@ typedef enum zg_close_reason_e {
     ZG_CLOSE_LIMIT = 4,   /* a limit was exceeded (held input bytes, ...) */
     ZG_CLOSE_TIMEOUT = 5, /* a timeout fired */
     ZG_CLOSE_SHUTDOWN = 6, /* the server is stopping */
+    /* ABI 1.2: a module refused the connection in its admit or preread
+     * phase. Only modules' on_log sees it: the plugin never knew c. */
+    ZG_CLOSE_REFUSED = 7,
 } zg_close_reason_t;
 
 /*
@@ -200,6 +203,16 @@ typedef struct zg_api_s {
      * plugin should finish the exchange in progress and close (e.g. HTTP
      * answers with "Connection: close"). */
     int (*draining)(void);
+
+    /* ---- ABI 1.2 ---- */
+
+    /* Only in a module's on_preread for c: from now on peer_addr() for c
+     * returns addr (len bytes, AF_INET or AF_INET6), and every later
+     * module, the plugin and the logs see it instead of the socket's peer
+     * (the real client behind a proxy). -EINVAL elsewhere or for another
+     * family or size. */
+    int (*set_peer_addr)(zg_conn_t *c, const struct sockaddr *addr,
+                         socklen_t len);
 } zg_api_t;
 
 /* True if the host's table has member fn (it may be older than ours). */
@@ -207,8 +220,108 @@ typedef struct zg_api_s {
     ((api)->struct_size >= offsetof(zg_api_t, fn) + sizeof((api)->fn) &&       \
      (api)->fn != NULL)
 
-/* Descriptor flags: none defined in 1.0; a host refuses unknown bits. */
-#define ZG_PLUGIN_FLAGS_KNOWN 0u
+/* Descriptor flags; a host refuses bits it does not know. */
+#define ZG_PLUGIN_MODULE      0x1u /* ABI 1.2: a module, not a plugin */
+#define ZG_PLUGIN_FLAGS_KNOWN 0x1u
+
+/* ---- ABI 1.2: host-owned configuration -------------------------------
+ *
+ * A plugin or module may declare the keys of its "config" object in a
+ * table instead of parsing JSON itself. The host then checks the
+ * operator's file against the table with the same errors as its own keys
+ * (file:line:column, the key path, "did you mean"), fills a struct of the
+ * plugin's with defaults and values, and hands it to init_conf(). The same
+ * table gives `zerg -T` its defaults. Everything the host stores in the
+ * struct (strings, list arrays) is owned by the host and lives until the
+ * plugin's fini() has returned.
+ */
+
+/* Types of a key's value, and what is stored at the key's offset. */
+typedef enum zg_key_type_e {
+    ZG_KEY_END = 0, /* ends a table (name NULL) */
+    ZG_KEY_BOOL,    /* int: JSON true or false */
+    ZG_KEY_INT,     /* int64_t: a JSON integer in min..max */
+    /* uint64_t bytes: an integer, or a string with a k/m/g suffix (1024
+     * based: "64k", "16m"); min..max */
+    ZG_KEY_SIZE,
+    /* uint32_t milliseconds: an integer (ms), or a string "250ms", "5s",
+     * "2m", "1h"; min..max */
+    ZG_KEY_MSEC,
+    /* const char *: a JSON string without NUL bytes, length min..max (max
+     * 0: no limit) */
+    ZG_KEY_STRING,
+    ZG_KEY_ENUM,   /* int: the index in names of a JSON string */
+    ZG_KEY_CIDR,   /* zg_cidr_t: "all", an IPv4/IPv6 address or address/bits */
+    ZG_KEY_OBJECT, /* a nested object, filled in place by the table sub */
+    /* zg_list_t: a JSON array of elem values, min..max long (max 0: no
+     * limit); elem ZG_KEY_OBJECT takes sub and elem_size */
+    ZG_KEY_LIST,
+} zg_key_type_t;
+
+/* Key flags. */
+#define ZG_KEY_REQUIRED 0x1u /* absent is an error (def is ignored) */
+
+/* A ZG_KEY_LIST value: n elements of the element type, contiguous. */
+typedef struct zg_list_s {
+    void *items;
+    size_t n;
+} zg_list_t;
+
+typedef struct zg_key_s {
+    const char *name;           /* the JSON member name; NULL ends a table */
+    uint16_t type;              /* zg_key_type_t */
+    uint16_t elem;              /* ZG_KEY_LIST: the element's type */
+    uint32_t flags;             /* ZG_KEY_* */
+    size_t offset;              /* offsetof() the field in the struct filled */
+    int64_t min, max;           /* ranges (see the types) */
+    const char *def;            /* default as JSON text, NULL = zero/empty */
+    const char *doc;            /* one line: what the key does */
+    const struct zg_key_s *sub; /* ZG_KEY_OBJECT (or list of): its keys */
+    size_t elem_size;           /* list of ZG_KEY_OBJECT: sizeof an element */
+    const char *const *names;   /* ZG_KEY_ENUM: NULL-terminated */
+    /* Optional, main thread: called once the value is stored, with a
+     * pointer to it (to the element struct for a list of objects, to the
+     * nested struct for an object). Non-zero refuses it: errbuf's one-line
+     * reason is reported at the value's position in the operator's file. */
+    int (*check)(void *value, char *errbuf, size_t errlen);
+} zg_key_t;
+
+/* ---- ABI 1.2: modules --------------------------------------------------
+ *
+ * A listener is a chain: modules (in the order of its "modules" list),
+ * then one plugin. A module is a descriptor like a plugin's with
+ * ZG_PLUGIN_MODULE in flags and no content callbacks: it hooks phases.
+ * Each module of the list, in order, runs its admit phase (if any), then
+ * its preread phase (if any) until done, then the next module's; the
+ * plugin's on_accept runs once the last one has passed, and its on_data
+ * sees only the bytes no preread consumed. After the connection ended
+ * (and after the plugin's on_close, if it had one), every module's on_log
+ * runs once, refused connections included.
+ *
+ * In module callbacks, reactor_data is what the module's reactor_init
+ * stored, or its plugin_data if it has no reactor_init.
+ */
+
+/* What on_log learns about a connection that ended. Valid during the
+ * call only. */
+typedef struct zg_conn_info_s {
+    uint32_t struct_size;        /* sizeof as the host was built */
+    int reactor_id;              /* the reactor that served it */
+    uint64_t conn_id;            /* as conn_id() returned */
+    zg_close_reason_t reason;    /* why it ended (ZG_CLOSE_REFUSED ...) */
+    const char *listener;        /* the listener's name */
+    const char *refused_by;      /* the refusing module's name, or NULL */
+    const struct sockaddr *peer; /* after set_peer_addr(); NULL if unknown */
+    socklen_t peer_len;
+    const struct sockaddr *local; /* NULL if unknown */
+    socklen_t local_len;
+    uint64_t bytes_in;    /* bytes received from the peer */
+    uint64_t bytes_out;   /* bytes the kernel took for the peer */
+    uint64_t duration_ms; /* from accept to the end */
+} zg_conn_info_t;
+
+/* on_preread: the phase needs more bytes (nothing consumed). */
+#define ZG_PREREAD_MORE (-11L)
 
 /*
  * The plugin descriptor. The host copies it into a zeroed struct of its own
@@ -280,6 +393,38 @@ typedef struct zg_plugin_s {
      * e.g. an HTTP 503 response. NULL/0 = close without a word. */
     const void *over_limit_response;
     size_t over_limit_response_len;
+
+    /* ---- ABI 1.2: optional, NULL/0 = absent ---- */
+
+    /* Host-owned configuration: the keys of the "config" object and the
+     * size of the struct they fill. With conf_keys, the host calls
+     * init_conf (main thread, once per listener or module instance) with
+     * the filled struct, valid until fini returns, instead of init; init
+     * may then be NULL. A non-zero return refuses the config, with a
+     * one-line reason in errbuf. */
+    const zg_key_t *conf_keys;
+    size_t conf_size;
+    int (*init_conf)(const zg_api_t *api, const void *conf, void **plugin_data,
+                     char *errbuf, size_t errlen);
+
+    /* Module, admit phase: a new connection, before any byte is read;
+     * peer_addr() is the address the phases before have set. Store state
+     * in *conn_data. Non-zero refuses it: closed at once, nothing sent. */
+    int (*on_admit)(zg_conn_t *c, void *reactor_data, void **conn_data);
+
+    /* Module, preread phase: bytes before the plugin's. Return how many
+     * leading bytes the phase consumed (>= 0: it is done), ZG_PREREAD_MORE
+     * to wait for more (a peer FIN while waiting refuses the connection),
+     * or any other negative value to refuse it. set_timer()/on_timeout
+     * of the module bound the wait; the host disarms the timer when the
+     * phase ends. */
+    long (*on_preread)(zg_conn_t *c, void *conn_data, const zg_input_t *in);
+
+    /* Module, log phase: the connection ended (any reactor thread). Free
+     * conn_data here (NULL if the module never ran its admit or preread
+     * phase for this connection). */
+    void (*on_log)(void *reactor_data, void *conn_data,
+                   const zg_conn_info_t *info);
 } zg_plugin_t;
 
 /* ==================================================================== */
