@@ -327,7 +327,7 @@ static char *zg_http_strndup(const char *s, size_t n)
 /* Format the route's response heads (see zg_http_route_t). */
 static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
 {
-    char allow[ZG_HTTP_MAX_METHODS * (ZG_HTTP_MAX_METHOD_LEN + 2) + 1];
+    char allow[ZG_HTTP_MAX_METHODS * (ZG_HTTP_MAX_METHOD_LEN + 2) + 10];
     size_t alen = 0, cap;
     int n;
 
@@ -336,6 +336,11 @@ static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
         alen += i ? 2 : 0;
         memcpy(allow + alen, r->methods[i].name, r->methods[i].len);
         alen += r->methods[i].len;
+    }
+    /* A route answers OPTIONS itself unless it lists it: say so. */
+    if (!zg_http_route_allows(r, (const unsigned char *)"OPTIONS", 7)) {
+        memcpy(allow + alen, alen ? ", OPTIONS" : "OPTIONS", alen ? 9 : 7);
+        alen += alen ? 9 : 7;
     }
     allow[alen] = '\0';
     cap = strlen(ctype) + 160;
@@ -366,6 +371,14 @@ static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
                  "Content-Length: %zu\r\n",
                  allow, sizeof(ZG_HTTP_405_BODY) - 1);
     r->h405_len = (size_t)n;
+    cap = alen + 80;
+    r->hoptions = malloc(cap);
+    if (r->hoptions == NULL)
+        return -1;
+    n = snprintf(r->hoptions, cap,
+                 "HTTP/1.1 204 No Content\r\nServer: zerg\r\nAllow: %s\r\n",
+                 allow);
+    r->hoptions_len = (size_t)n;
     return 0;
 }
 
@@ -641,6 +654,7 @@ void zg_http_conf_free(zg_http_conf_t *conf)
         free(conf->routes[i].body);
         free(conf->routes[i].head);
         free(conf->routes[i].h405);
+        free(conf->routes[i].hoptions);
     }
     free(conf->routes);
     free(conf);

@@ -48,7 +48,13 @@ typedef struct http_reactor_s {
 enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_CLOSE, PH_LINGER };
 
 /* What the pending response is. */
-enum { RS_ROUTE = 0, RS_404, RS_405, RS_OPTIONS };
+enum {
+    RS_ROUTE = 0,
+    RS_404,
+    RS_405,
+    RS_OPTIONS, /* OPTIONS * */
+    RS_ALLOW,   /* OPTIONS on a route that does not list it: 204 + Allow */
+};
 
 typedef struct http_conn_s {
     zg_http_head_t head;       /* the head being parsed */
@@ -311,6 +317,9 @@ static int http_answer(http_conn_t *hc, http_out_t *o)
                             ZG_HTTP_405_BODY, sizeof(ZG_HTTP_405_BODY) - 1);
     case RS_OPTIONS:
         return http_simple(hc, o, 200);
+    case RS_ALLOW:
+        return http_respond(hc, o, r->hoptions, r->hoptions_len, NULL, 0, NULL,
+                            0);
     default:
         return http_simple(hc, o, 404);
     }
@@ -460,10 +469,12 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         hc->route = zg_http_route_find(conf, req.path, req.path_len);
         if (hc->route == NULL)
             hc->resp = RS_404;
-        else if (!zg_http_route_allows(hc->route, req.method, req.method_len))
-            hc->resp = RS_405;
-        else
+        else if (zg_http_route_allows(hc->route, req.method, req.method_len))
             hc->resp = RS_ROUTE;
+        else if (req.method_len == 7 && memcmp(req.method, "OPTIONS", 7) == 0)
+            hc->resp = RS_ALLOW;
+        else
+            hc->resp = RS_405;
     }
     if (req.body == ZG_HTTP_BODY_NONE) {
         if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO)

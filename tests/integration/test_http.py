@@ -168,7 +168,10 @@ def test_curl_get_head_post_chunked():
     head, body = curl(url(srv, "/missing"))
     assert head.startswith("HTTP/1.1 404 Not Found\r\n"), head
     head, body = curl("-X", "DELETE", url(srv, "/json"))
-    assert head.startswith("HTTP/1.1 405 ") and "Allow: GET, HEAD\r\n" in head, head
+    assert head.startswith("HTTP/1.1 405 ") and "Allow: GET, HEAD, OPTIONS\r\n" in head, head
+    head, body = curl("-X", "OPTIONS", url(srv, "/json"))
+    assert head.startswith("HTTP/1.1 204 No Content\r\n"), head
+    assert "Allow: GET, HEAD, OPTIONS\r\n" in head and "Content-Length" not in head, head
     head, body = curl("--http1.0", url(srv, "/plaintext"))
     assert body == b"Hello, World!" and "Connection: close\r\n" in head, head
     srv.stop()
@@ -189,7 +192,9 @@ MALFORMED = [
     ("CL hex", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", 400),
     ("CL overflow", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
      b"Content-Length: 99999999999999999999999\r\n\r\n", 400),
-    ("TE gzip", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    ("TE gzip", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    ("TE chunked not final", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
+     b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
     ("TE gzip, chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
      b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
     ("TE chunked twice", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
@@ -217,6 +222,14 @@ MALFORMED = [
     ("bad field name", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX(Y): 1\r\n\r\n", 400),
     ("no Host in 1.1", b"GET /plaintext HTTP/1.1\r\n\r\n", 400),
     ("two Host", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    ("empty Host", b"GET /plaintext HTTP/1.1\r\nHost: \r\n\r\n", 400),
+    ("CL leading zeros", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\n"
+     b"hello", 400),
+    ("two Content-Type", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+     b"Content-Type: a/b\r\nContent-Type: a/c\r\n\r\nx", 400),
+    ("encoded NUL", b"GET /plaintext%00.html HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("encoded CRLF", b"GET /p%0d%0aX:%20y HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("method too long", b"A" * 100000 + b" / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("asterisk with GET", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("authority-form with GET", b"GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("userinfo", b"GET http://u:p@a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n", 400),

@@ -284,7 +284,8 @@ static void expect_out(const char *expect)
     "Content-Length: 10\r\n" DATE
 #define NOTFOUND NOTFOUND_HEAD "\r\nNot Found\n"
 #define NOTALLOWED_HEAD                                                        \
-    "HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\nAllow: GET, HEAD\r\n"  \
+    "HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\nAllow: GET, HEAD, "    \
+    "OPTIONS\r\n"                                                              \
     "Content-Type: text/plain\r\nContent-Length: 19\r\n" DATE
 #define NOTALLOWED NOTALLOWED_HEAD "\r\nMethod Not Allowed\n"
 #define ECHO_HEAD                                                              \
@@ -347,6 +348,33 @@ static void test_head_404_405(void **state)
     expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Length: 0\r\n" DATE
                "\r\n");
     assert_false(F.closed);
+    stop();
+}
+
+/* OPTIONS on a route that does not serve it: 204 with Allow, no
+ * Content-Length; a route that lists OPTIONS serves it like any method. */
+static void test_options_allow(void **state)
+{
+    (void)state;
+    start("{\"routes\":[{\"path\":\"/o\",\"methods\":[\"GET\",\"OPTIONS\"],"
+          "\"body\":\"mine\"}]}");
+    feed("OPTIONS /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n"
+               "Allow: GET, HEAD, OPTIONS\r\n" DATE "\r\n");
+    /* a body is read and dropped first */
+    feed("OPTIONS /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n"
+         "ab" GET("/plaintext"));
+    expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n"
+               "Allow: GET, HEAD, OPTIONS\r\n" DATE "\r\n" PLAIN);
+    feed("OPTIONS /o HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 4\r\n" DATE "\r\nmine");
+    feed("DELETE /o HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
+               "Allow: GET, OPTIONS\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
+    feed("OPTIONS /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(NOTFOUND);
     stop();
 }
 
@@ -436,7 +464,10 @@ static void test_errors(void **state)
          "Content-Length: 4\r\n\r\nabc",
          400},
         {"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n", 400},
-        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, "
+         "chunked\r\n\r\n",
+         501},
         {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
          "chunked\r\n\r\n",
          400},
@@ -510,7 +541,7 @@ static void test_echo(void **state)
     expect_out(ECHO_HEAD "Content-Length: 0\r\n" DATE "\r\n");
     feed("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
-               "Allow: POST, PUT\r\nContent-Type: text/plain\r\n"
+               "Allow: POST, PUT, OPTIONS\r\nContent-Type: text/plain\r\n"
                "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
     /* the body arrives in pieces, over several calls */
     assert_int_equal(feed("POST /echo HTTP/1.1\r\nHost: t\r\n"
@@ -625,7 +656,7 @@ static void test_routes_config(void **state)
                "\r\n<b>\xc3\xa9</b>\n");
     feed("GET /made HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
-               "Allow: POST\r\nContent-Type: text/plain\r\n"
+               "Allow: POST, OPTIONS\r\nContent-Type: text/plain\r\n"
                "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
     feed(GET("/none"));
     expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n" DATE "\r\n");
@@ -1013,6 +1044,7 @@ int main(void)
         cmocka_unit_test(test_descriptor),
         cmocka_unit_test(test_plaintext_json),
         cmocka_unit_test(test_head_404_405),
+        cmocka_unit_test(test_options_allow),
         cmocka_unit_test(test_pipelined_100),
         cmocka_unit_test(test_http10_keepalive),
         cmocka_unit_test(test_errors),
