@@ -28,7 +28,10 @@
  *                     "application/octet-stream" (echo)
  *     "body":         static only, default ""
  *     "methods":      default ["GET", "HEAD"] (static), ["POST", "PUT"]
- *                     (echo); others get 405 with Allow } ]
+ *                     (echo); others get 405 with Allow
+ *     "buffering":    echo only, default true: the whole body is read
+ *                     (up to max_body_size) before the status is sent;
+ *                     false streams it back as it arrives } ]
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -426,8 +429,9 @@ static void zg_http_method_add(zg_http_route_t *r, const char *name)
 static int zg_http_route(zg_http_route_t *r, const zg_json_t *obj,
                          const char *where, char *err, size_t errlen)
 {
-    static const char *const known[] = {
-        "path", "type", "status", "content_type", "body", "methods", NULL};
+    static const char *const known[] = {"path",         "type", "status",
+                                        "content_type", "body", "methods",
+                                        "buffering",    NULL};
     const zg_json_t *v;
     const char *ctype;
     int64_t n = 0;
@@ -463,6 +467,19 @@ static int zg_http_route(zg_http_route_t *r, const zg_json_t *obj,
         else
             return zg_http_cerr(
                 err, errlen, "%s.type: expected \"static\" or \"echo\"", where);
+    }
+    r->buffering = 1;
+    if ((v = zg_json_get(obj, "buffering")) != NULL) {
+        if (r->type != ZG_HTTP_ROUTE_ECHO)
+            return zg_http_cerr(err, errlen,
+                                "%s.buffering: only an echo route reads a "
+                                "body to send back",
+                                where);
+        if (v->type != ZG_JSON_BOOL)
+            return zg_http_cerr(err, errlen,
+                                "%s.buffering: expected a boolean, got %s",
+                                where, zg_json_type_name(v->type));
+        r->buffering = (uint8_t)v->num;
     }
     r->status = 200;
     if ((v = zg_json_get(obj, "status")) != NULL) {

@@ -32,6 +32,7 @@ typedef struct zg_http_route_s {
     char *path; /* exact match against the target's path */
     size_t path_len;
     zg_http_route_type_t type;
+    uint8_t buffering; /* echo: read the whole body before answering */
     unsigned status;
     unsigned nmethods;
     zg_http_method_t methods[ZG_HTTP_MAX_METHODS];
