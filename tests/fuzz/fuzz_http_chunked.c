@@ -72,10 +72,9 @@ static int fz_streamed(const fz_out_t *s, unsigned char **body, size_t *blen)
         size_t d = 0;
 
         while (i + d < s->len && (zg_http_ctab[s->buf[i + d]] & T_HEX)) {
-            size = size * 16 + (uint64_t)(s->buf[i + d] <= '9'
-                                              ? s->buf[i + d] - '0'
-                                              : (s->buf[i + d] | 0x20) - 'a' +
-                                                    10);
+            unsigned x = s->buf[i + d] | 0x20;
+
+            size = size * 16 + (x <= '9' ? x - '0' : x - 'a' + 10);
             d++;
         }
         if (i + d + 2 > s->len)
@@ -117,8 +116,7 @@ static void fz_agree(const fz_out_t *b, int verdict, const unsigned char *body,
         return;
     case BODY_CUT:
         /* refused with a status of its own, and closed */
-        if (b->len < 12 || memcmp(b->buf, "HTTP/1.1 4", 10) != 0 ||
-            !b->closed)
+        if (b->len < 12 || memcmp(b->buf, "HTTP/1.1 4", 10) != 0 || !b->closed)
             abort();
         return;
     }

@@ -279,5 +279,4 @@ static int fz_same(const fz_out_t *a, const fz_out_t *b)
            a->closed == b->closed && (!a->closed || a->how == b->how);
 }
 
-
 #endif /* ZG_FUZZ_HOST_H */
