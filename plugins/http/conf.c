@@ -28,7 +28,10 @@
  *                     "application/octet-stream" (echo)
  *     "body":         static only, default ""
  *     "methods":      default ["GET", "HEAD"] (static), ["POST", "PUT"]
- *                     (echo); others get 405 with Allow } ]
+ *                     (echo); others get 405 with Allow
+ *     "buffering":    echo only, default true: the whole body is read
+ *                     (up to max_body_size) before the status is sent;
+ *                     false streams it back as it arrives } ]
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -327,7 +330,7 @@ static char *zg_http_strndup(const char *s, size_t n)
 /* Format the route's response heads (see zg_http_route_t). */
 static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
 {
-    char allow[ZG_HTTP_MAX_METHODS * (ZG_HTTP_MAX_METHOD_LEN + 2) + 1];
+    char allow[ZG_HTTP_MAX_METHODS * (ZG_HTTP_MAX_METHOD_LEN + 2) + 10];
     size_t alen = 0, cap;
     int n;
 
@@ -336,6 +339,11 @@ static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
         alen += i ? 2 : 0;
         memcpy(allow + alen, r->methods[i].name, r->methods[i].len);
         alen += r->methods[i].len;
+    }
+    /* A route answers OPTIONS itself unless it lists it: say so. */
+    if (!zg_http_route_allows(r, (const unsigned char *)"OPTIONS", 7)) {
+        memcpy(allow + alen, alen ? ", OPTIONS" : "OPTIONS", alen ? 9 : 7);
+        alen += alen ? 9 : 7;
     }
     allow[alen] = '\0';
     cap = strlen(ctype) + 160;
@@ -366,6 +374,14 @@ static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
                  "Content-Length: %zu\r\n",
                  allow, sizeof(ZG_HTTP_405_BODY) - 1);
     r->h405_len = (size_t)n;
+    cap = alen + 80;
+    r->hoptions = malloc(cap);
+    if (r->hoptions == NULL)
+        return -1;
+    n = snprintf(r->hoptions, cap,
+                 "HTTP/1.1 204 No Content\r\nServer: zerg\r\nAllow: %s\r\n",
+                 allow);
+    r->hoptions_len = (size_t)n;
     return 0;
 }
 
@@ -413,8 +429,9 @@ static void zg_http_method_add(zg_http_route_t *r, const char *name)
 static int zg_http_route(zg_http_route_t *r, const zg_json_t *obj,
                          const char *where, char *err, size_t errlen)
 {
-    static const char *const known[] = {
-        "path", "type", "status", "content_type", "body", "methods", NULL};
+    static const char *const known[] = {"path",         "type", "status",
+                                        "content_type", "body", "methods",
+                                        "buffering",    NULL};
     const zg_json_t *v;
     const char *ctype;
     int64_t n = 0;
@@ -450,6 +467,19 @@ static int zg_http_route(zg_http_route_t *r, const zg_json_t *obj,
         else
             return zg_http_cerr(
                 err, errlen, "%s.type: expected \"static\" or \"echo\"", where);
+    }
+    r->buffering = 1;
+    if ((v = zg_json_get(obj, "buffering")) != NULL) {
+        if (r->type != ZG_HTTP_ROUTE_ECHO)
+            return zg_http_cerr(err, errlen,
+                                "%s.buffering: only an echo route reads a "
+                                "body to send back",
+                                where);
+        if (v->type != ZG_JSON_BOOL)
+            return zg_http_cerr(err, errlen,
+                                "%s.buffering: expected a boolean, got %s",
+                                where, zg_json_type_name(v->type));
+        r->buffering = (uint8_t)v->num;
     }
     r->status = 200;
     if ((v = zg_json_get(obj, "status")) != NULL) {
@@ -641,6 +671,7 @@ void zg_http_conf_free(zg_http_conf_t *conf)
         free(conf->routes[i].body);
         free(conf->routes[i].head);
         free(conf->routes[i].h405);
+        free(conf->routes[i].hoptions);
     }
     free(conf->routes);
     free(conf);

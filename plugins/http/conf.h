@@ -32,6 +32,7 @@ typedef struct zg_http_route_s {
     char *path; /* exact match against the target's path */
     size_t path_len;
     zg_http_route_type_t type;
+    uint8_t buffering; /* echo: read the whole body before answering */
     unsigned status;
     unsigned nmethods;
     zg_http_method_t methods[ZG_HTTP_MAX_METHODS];
@@ -45,6 +46,10 @@ typedef struct zg_http_route_s {
      * final CRLF: its head with Allow; the body follows the head. */
     char *h405;
     size_t h405_len;
+    /* The head of the answer to OPTIONS when the route does not list it:
+     * 204 with Allow (RFC 9110 9.3.7), no Content-Length (8.6). */
+    char *hoptions;
+    size_t hoptions_len;
 } zg_http_route_t;
 
 typedef struct zg_http_conf_s {

@@ -25,6 +25,9 @@
 #define HTTP_INLINE_MAX 8192
 /* Echoed pieces at least this large are sent from the receive buffer. */
 #define HTTP_VIEW_MIN 1024
+/* A buffered echo body's memory up to this size is kept for the next
+ * request of the connection; a larger one is freed after its response. */
+#define HTTP_BODY_KEEP (16u << 10)
 
 /* The host's function table (lives as long as the process). */
 static const zg_api_t *api;
@@ -43,7 +46,13 @@ typedef struct http_reactor_s {
 enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_CLOSE, PH_LINGER };
 
 /* What the pending response is. */
-enum { RS_ROUTE = 0, RS_404, RS_405, RS_OPTIONS };
+enum {
+    RS_ROUTE = 0,
+    RS_404,
+    RS_405,
+    RS_OPTIONS, /* OPTIONS * */
+    RS_ALLOW,   /* OPTIONS on a route that does not list it: 204 + Allow */
+};
 
 typedef struct http_conn_s {
     zg_http_head_t head;       /* the head being parsed */
@@ -51,12 +60,17 @@ typedef struct http_conn_s {
     http_reactor_t *rd;
     const zg_http_route_t *route; /* RS_ROUTE, RS_405 */
     uint64_t body_left;           /* PH_BODY */
+    unsigned char *body;          /* buffered echo body (malloc, ours) */
+    size_t body_len;              /* its bytes (HEAD: counted, not kept) */
+    size_t body_cap;              /* bytes allocated at body */
+    uint64_t body_max;            /* this request's body can reach */
     uint8_t phase;                /* PH_* */
     uint8_t resp;                 /* RS_* */
     uint8_t keep;                 /* keep the connection after it */
     uint8_t minor;                /* HTTP/1.minor */
     uint8_t is_head;              /* HEAD: no body in the response */
     uint8_t echo;                 /* the body goes back as it comes */
+    uint8_t buffer;               /* the body is kept, then answered */
     uint8_t draining;             /* a graceful stop began */
     uint8_t stalled;              /* reading paused until output drains */
     uint8_t timer;                /* what the armed plugin timer means: HT_* */
@@ -306,12 +320,28 @@ static int http_answer(http_conn_t *hc, http_out_t *o)
                             ZG_HTTP_405_BODY, sizeof(ZG_HTTP_405_BODY) - 1);
     case RS_OPTIONS:
         return http_simple(hc, o, 200);
+    case RS_ALLOW:
+        return http_respond(hc, o, r->hoptions, r->hoptions_len, NULL, 0, NULL,
+                            0);
     default:
         return http_simple(hc, o, 404);
     }
 }
 
-/* The head of an echo response: the length is known, or it is chunked. */
+/* "Content-Length: len" CRLF into d (48 bytes); returns its length. */
+static size_t http_length_line(char *d, uint64_t len)
+{
+    size_t n;
+
+    memcpy(d, "Content-Length: ", 16);
+    n = 16 + http_utoa(d + 16, len, 10);
+    d[n++] = '\r';
+    d[n++] = '\n';
+    return n;
+}
+
+/* The head of a streamed echo response: the length is known, or it is
+ * chunked. */
 static int http_echo_head(http_conn_t *hc, http_out_t *o, int chunked,
                           uint64_t len)
 {
@@ -322,13 +352,78 @@ static int http_echo_head(http_conn_t *hc, http_out_t *o, int chunked,
         memcpy(extra, "Transfer-Encoding: chunked\r\n", 28);
         n = 28;
     } else {
-        memcpy(extra, "Content-Length: ", 16);
-        n = 16 + http_utoa(extra + 16, len, 10);
-        extra[n++] = '\r';
-        extra[n++] = '\n';
+        n = http_length_line(extra, len);
     }
     return http_respond(hc, o, hc->route->head, hc->route->head_len, extra, n,
                         NULL, 0);
+}
+
+/* Append n bytes to the buffered body. It grows by doubling, never past
+ * what this request's body can reach (body_max <= max_body_size, which
+ * the parser enforces), so a connection holds at most max_body_size.
+ * HEAD sends no body: only count. Returns 0 or -1 (out of memory). */
+static int http_keep(http_conn_t *hc, const unsigned char *p, size_t n)
+{
+    size_t need = hc->body_len + n, cap;
+    unsigned char *b;
+
+    if (!hc->is_head && need > hc->body_cap) {
+        cap = hc->body_cap < 4096 ? 4096 : hc->body_cap;
+        while (cap < need)
+            cap *= 2;
+        if (cap > hc->body_max)
+            cap = need > hc->body_max ? need : (size_t)hc->body_max;
+        b = realloc(hc->body, cap);
+        if (b == NULL)
+            return -1;
+        hc->body = b;
+        hc->body_cap = cap;
+    }
+    if (!hc->is_head)
+        memcpy(hc->body + hc->body_len, p, n);
+    hc->body_len = need;
+    return 0;
+}
+
+/* Keep bytes [off, off + n) of the input (they may span views). */
+static int http_keep_range(http_conn_t *hc, const zg_input_t *in, size_t off,
+                           size_t n)
+{
+    for (unsigned i = 0; i < in->nviews && n > 0; i++) {
+        const zg_view_t *v = &in->views[i];
+        size_t take;
+
+        if (off >= v->len) {
+            off -= v->len;
+            continue;
+        }
+        take = v->len - off < n ? v->len - off : n;
+        if (http_keep(hc, v->data + off, take) < 0)
+            return -1;
+        off = 0;
+        n -= take;
+    }
+    return 0;
+}
+
+/* The answer of a buffered echo: the body is whole and well-formed, so
+ * the status can be committed, with its exact length. The output holds
+ * a copy: the buffer is emptied (and freed if large). */
+static int http_echo_answer(http_conn_t *hc, http_out_t *o)
+{
+    char extra[48];
+    size_t n = http_length_line(extra, hc->body_len);
+    int rc;
+
+    rc = http_respond(hc, o, hc->route->head, hc->route->head_len, extra, n,
+                      (const char *)hc->body, hc->body_len);
+    hc->body_len = 0;
+    if (hc->body_cap > HTTP_BODY_KEEP) {
+        free(hc->body);
+        hc->body = NULL;
+        hc->body_cap = 0;
+    }
+    return rc;
 }
 
 /* Echo bytes [off, off + n) of the input: small pieces are copied, large
@@ -449,6 +544,7 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
     zg_http_head_reset(&hc->head);
     hc->keep = req.keepalive && !hc->draining;
     hc->echo = 0;
+    hc->buffer = 0;
     hc->route = NULL;
     if (req.asterisk) {
         hc->resp = RS_OPTIONS;
@@ -456,10 +552,12 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         hc->route = zg_http_route_find(conf, req.path, req.path_len);
         if (hc->route == NULL)
             hc->resp = RS_404;
-        else if (!zg_http_route_allows(hc->route, req.method, req.method_len))
-            hc->resp = RS_405;
-        else
+        else if (zg_http_route_allows(hc->route, req.method, req.method_len))
             hc->resp = RS_ROUTE;
+        else if (req.method_len == 7 && memcmp(req.method, "OPTIONS", 7) == 0)
+            hc->resp = RS_ALLOW;
+        else
+            hc->resp = RS_405;
     }
     if (req.body == ZG_HTTP_BODY_NONE) {
         if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO)
@@ -479,10 +577,20 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
             return HTTP_CLOSE;
     }
     if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO) {
-        hc->echo = !hc->is_head;
-        if (http_echo_head(hc, o, req.body == ZG_HTTP_BODY_CHUNKED,
-                           req.content_length) < 0)
-            return HTTP_CLOSE;
+        if (hc->route->buffering) {
+            /* Nothing is committed until the body proved well-formed:
+             * a bad chunk or a short body can still get its 400. */
+            hc->buffer = 1;
+            hc->body_len = 0;
+            hc->body_max = req.body == ZG_HTTP_BODY_CHUNKED
+                               ? conf->limits.max_body_size
+                               : req.content_length;
+        } else {
+            hc->echo = !hc->is_head;
+            if (http_echo_head(hc, o, req.body == ZG_HTTP_BODY_CHUNKED,
+                               req.content_length) < 0)
+                return HTTP_CLOSE;
+        }
     }
     if (req.body == ZG_HTTP_BODY_CHUNKED) {
         memset(&hc->chunked, 0, sizeof(hc->chunked));
@@ -504,15 +612,22 @@ static int http_body(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         take = (size_t)hc->body_left;
     if (hc->echo && http_echo_range(o, in, *pos, take) < 0)
         return HTTP_CLOSE;
+    if (hc->buffer && http_keep_range(hc, in, *pos, take) < 0)
+        return http_fail(hc, o, 500);
     *pos += take;
     hc->body_left -= take;
     if (hc->body_left > 0)
         return HTTP_WAIT;
-    /* An echo route answered with the head; anything else answers now
+    /* A streamed echo answered with the head; anything else answers now
      * that the body is read. */
-    if (!(hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO) &&
-        http_answer(hc, o) < 0)
+    if (hc->buffer) {
+        if (http_echo_answer(hc, o) < 0)
+            return HTTP_CLOSE;
+    } else if (!(hc->resp == RS_ROUTE &&
+                 hc->route->type == ZG_HTTP_ROUTE_ECHO) &&
+               http_answer(hc, o) < 0) {
         return HTTP_CLOSE;
+    }
     return http_done(hc, o);
 }
 
@@ -558,6 +673,8 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
             }
             break;
         case ZG_HTTP_CH_DATA:
+            if (hc->buffer && http_keep(hc, ev.data, ev.len) < 0)
+                return http_fail(hc, o, 500);
             if (hc->echo) {
                 if (http_echo_range(o, in, *pos - ev.len, ev.len) < 0)
                     return HTTP_CLOSE;
@@ -568,13 +685,16 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         case ZG_HTTP_CH_DONE:
             if (hc->echo && http_write(o, "0\r\n\r\n", 5) < 0)
                 return HTTP_CLOSE;
+            if (hc->buffer && http_echo_answer(hc, o) < 0)
+                return HTTP_CLOSE;
             if (!echo_route && http_answer(hc, o) < 0)
                 return HTTP_CLOSE;
             return http_done(hc, o);
         case ZG_HTTP_CH_ERROR:
-            /* An echo response has begun: cut it short, the client sees
-             * an incomplete chunked body. Otherwise say why. */
-            if (echo_route) {
+            /* A streamed echo response has begun: cut it short, the
+             * client sees an incomplete chunked body. Otherwise nothing
+             * was committed: say why. */
+            if (echo_route && !hc->buffer) {
                 hc->keep = 0;
                 return http_linger(hc, o);
             }
@@ -715,9 +835,12 @@ static int http_on_accept(zg_conn_t *c, void *reactor_data, void **conn_data)
 static void http_on_close(zg_conn_t *c, void *conn_data,
                           zg_close_reason_t reason)
 {
+    http_conn_t *hc = conn_data;
+
     (void)c;
     (void)reason;
-    free(conn_data);
+    free(hc->body);
+    free(hc);
 }
 
 static int http_reactor_init(void *plugin_data, int reactor_id,

@@ -71,7 +71,7 @@ enum {
 };
 
 /* Fields whose values the parser judges (zg_http_head_t.field). */
-enum { F_NONE = 0, F_HOST, F_EXPECT, F_CONN, F_CL, F_TE };
+enum { F_NONE = 0, F_HOST, F_EXPECT, F_CONN, F_CL, F_TE, F_CT };
 
 /* What the head scanner needs besides the state. */
 typedef struct zg_http_ctx_s {
@@ -196,7 +196,10 @@ static void zg_http_te(zg_http_head_t *h, const unsigned char *v, size_t n)
             }
             i = zg_http_ows(v, i, n);
         }
-        if (chunked && !params) {
+        /* Only the final coding matters for framing, and it may sit on a
+         * later field line: te_final follows the list as it grows. */
+        h->te_final = chunked && !params;
+        if (h->te_final) {
             if (h->te_chunked < 255)
                 h->te_chunked++;
         } else {
@@ -247,7 +250,9 @@ static int zg_http_value(zg_http_head_t *h, const unsigned char *v, size_t n)
         n--;
     switch (h->field) {
     case F_HOST:
-        if (++h->nhost > 1)
+        /* An http(s) URI never has an empty host (RFC 9110 4.2.1), so an
+         * empty Host names no authority we could serve. */
+        if (++h->nhost > 1 || n == 0)
             return -400;
         for (size_t i = 0; i < n; i++) {
             if (!(zg_http_ctab[v[i]] & T_HOST))
@@ -255,9 +260,10 @@ static int zg_http_value(zg_http_head_t *h, const unsigned char *v, size_t n)
         }
         return 0;
     case F_CL:
-        /* Exactly 1*DIGIT: no sign, no list, no second line. 19 digits
+        /* Exactly 1*DIGIT: no sign, no list, no second line, and no
+         * leading zero (some parsers read "0200" as octal). 19 digits
          * always fit 64 bits. */
-        if (++h->ncl > 1 || n == 0 || n > 19)
+        if (++h->ncl > 1 || n == 0 || n > 19 || (n > 1 && v[0] == '0'))
             return -400;
         for (size_t i = 0; i < n; i++) {
             if (v[i] < '0' || v[i] > '9')
@@ -273,6 +279,9 @@ static int zg_http_value(zg_http_head_t *h, const unsigned char *v, size_t n)
         return 0;
     case F_CONN:
         return zg_http_conn(h, v, n);
+    case F_CT:
+        /* Two media types for one body: refuse rather than pick one. */
+        return ++h->nct > 1 ? -400 : 0;
     case F_EXPECT:
         if (n == 12 && zg_http_ieq(v, "100-continue", 12))
             h->expect |= ZG_HTTP_EXPECT_CONTINUE;
@@ -304,6 +313,8 @@ static uint8_t zg_http_known(const unsigned char *name, uint32_t len)
         return zg_http_ieq(name, "expect", 6) ? F_EXPECT : F_NONE;
     case 10:
         return zg_http_ieq(name, "connection", 10) ? F_CONN : F_NONE;
+    case 12:
+        return zg_http_ieq(name, "content-type", 12) ? F_CT : F_NONE;
     case 14:
         return zg_http_ieq(name, "content-length", 14) ? F_CL : F_NONE;
     case 17:
@@ -478,7 +489,8 @@ name:
     if (*p != ':')
         return -400; /* white space before the colon, or worse */
     len = OFF(p) - h->mark;
-    if (len == 4 || len == 6 || len == 10 || len == 14 || len == 17)
+    if (len == 4 || len == 6 || len == 10 || len == 12 || len == 14 ||
+        len == 17)
         h->field =
             zg_http_known(zg_http_range(x, p0, base, h->mark, OFF(p)), len);
     p++;
@@ -530,7 +542,9 @@ out:
         /* The limit was reached without the end of the part in sight. */
         if (h->state >= S_FSTART)
             return -431;
-        return h->state <= S_LEAD_LF ? -400 : -414;
+        /* 414 is about the target: a method (or blank lines) filling
+         * the line is just a bad request. */
+        return h->state <= S_METHOD ? -400 : -414;
     }
     return 0;
 #undef NEED
@@ -564,9 +578,19 @@ long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
     return 0;
 }
 
+/* Whether the two hex digits at h encode NUL, CR or LF: bytes that,
+ * once decoded by an application, truncate strings or inject lines. */
+static int zg_http_bad_escape(const unsigned char *h)
+{
+    if (h[0] != '0')
+        return 0;
+    return h[1] == '0' || h[1] == 'a' || h[1] == 'A' || h[1] == 'd' ||
+           h[1] == 'D';
+}
+
 /* Check the rest of a target from a path start: percent-encodings are
- * complete, no brackets (they belong to the authority only). Sets the
- * path length (up to '?'). */
+ * complete and encode no NUL, CR or LF, no brackets (they belong to the
+ * authority only). Sets the path length (up to '?'). */
 static int zg_http_path(zg_http_req_t *req, const unsigned char *t, size_t n)
 {
     size_t plen = n;
@@ -575,7 +599,8 @@ static int zg_http_path(zg_http_req_t *req, const unsigned char *t, size_t n)
         switch (t[i]) {
         case '%':
             if (n - i < 3 || !(zg_http_ctab[t[i + 1]] & T_HEX) ||
-                !(zg_http_ctab[t[i + 2]] & T_HEX))
+                !(zg_http_ctab[t[i + 2]] & T_HEX) ||
+                zg_http_bad_escape(t + i + 1))
                 return -400;
             i += 2;
             break;
@@ -656,14 +681,14 @@ int zg_http_finish_head(const zg_http_head_t *h, const zg_input_t *in,
     req->is_head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
     if (h->nte > 0) {
         /* RFC 9112 6.1 and 6.3: a request with both is a smuggling
-         * attempt; HTTP/1.0 has no chunked coding; anything but a single
-         * final "chunked" cannot be framed by us. */
-        if (h->ncl > 0 || h->minor == 0 || h->te_bad)
+         * attempt; HTTP/1.0 has no chunked coding; without "chunked" as
+         * the final coding the body's length cannot be known (400, not
+         * 501); a coding we lack before it is 501 (RFC 9112 6.1). */
+        if (h->ncl > 0 || h->minor == 0 || h->te_bad || !h->te_final ||
+            h->te_chunked != 1)
             return -400;
         if (h->te_unknown)
             return -501;
-        if (h->te_chunked != 1)
-            return -400;
         req->body = ZG_HTTP_BODY_CHUNKED;
     } else if (h->ncl > 0 && h->content_length > 0) {
         req->body = ZG_HTTP_BODY_LENGTH;

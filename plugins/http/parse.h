@@ -74,6 +74,8 @@ typedef struct zg_http_head_s {
     uint8_t te_chunked; /* "chunked" codings seen */
     uint8_t te_unknown; /* another, well-formed coding seen */
     uint8_t te_bad;     /* a malformed Transfer-Encoding value */
+    uint8_t te_final;   /* the last coding so far is "chunked" */
+    uint8_t nct;        /* Content-Type field lines */
     uint8_t conn;       /* ZG_HTTP_CONN_* */
     uint8_t expect;     /* ZG_HTTP_EXPECT_* */
     uint64_t content_length;
@@ -112,9 +114,10 @@ void zg_http_head_reset(zg_http_head_t *h);
  * that span views. Returns the head's length in bytes (> 0; blank lines
  * before the request, the request line, the field lines and the final
  * CRLF) when it is complete, 0 when more bytes are needed (h keeps the
- * state), or -status on a malformed head: -400, -414 (request line too
- * long), -431 (field section too large, too many fields) or -505
- * (version). Never reads outside the views.
+ * state), or -status on a malformed head: -400 (a method that fills
+ * the request line included), -414 (request-target too long), -431 (field
+ * section too large, too many fields) or -505 (version). Never reads outside
+ * the views.
  */
 long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
                         const zg_http_limits_t *lim, unsigned char *scratch);
@@ -122,8 +125,9 @@ long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
 /*
  * Check a complete head (zg_http_parse_head() returned > 0 for the same
  * in and start) and fill *req: framing (400 for Content-Length with
- * Transfer-Encoding, Transfer-Encoding in HTTP/1.0 or not exactly
- * "chunked", 501 for an unknown coding), Host (400 if missing in 1.1),
+ * Transfer-Encoding, Transfer-Encoding in HTTP/1.0, "chunked" twice or not
+ * the final coding; 501 for an unknown coding before a final "chunked"),
+ * Host (400 if missing in 1.1),
  * the request-target form (RFC 9112 3.2; 400 if invalid, 501 for CONNECT),
  * body size (413), Expect (417). Returns 0 or -status.
  */

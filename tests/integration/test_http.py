@@ -17,7 +17,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zgtest as zg  # noqa: E402
 
-ECHO_ROUTES = [{"path": "/echo", "type": "echo"}]
+ECHO_ROUTES = [{"path": "/echo", "type": "echo"},
+               {"path": "/stream", "type": "echo", "buffering": False}]
 
 
 def http_config(config=None, reactors=1, **listener):
@@ -161,6 +162,11 @@ def test_curl_get_head_post_chunked():
     head, body = curl("-X", "POST", "-H", "Transfer-Encoding: chunked",
                       "--data-binary", "@-", url(srv, "/echo"), data=payload)
     assert body == payload, "chunked echo: %d bytes back of %d" % (len(body), len(payload))
+    # buffered by default: the decoded body's length is known
+    assert "Content-Length: 200000\r\n" in head, head
+    head, body = curl("-X", "POST", "-H", "Transfer-Encoding: chunked",
+                      "--data-binary", "@-", url(srv, "/stream"), data=payload)
+    assert body == payload, "streamed echo: %d bytes back of %d" % (len(body), len(payload))
     assert "Transfer-Encoding: chunked\r\n" in head, head
     head, body = curl("-H", "Expect: 100-continue", "--data-binary", "@-",
                       url(srv, "/echo"), data=b"x" * 5000)
@@ -168,7 +174,10 @@ def test_curl_get_head_post_chunked():
     head, body = curl(url(srv, "/missing"))
     assert head.startswith("HTTP/1.1 404 Not Found\r\n"), head
     head, body = curl("-X", "DELETE", url(srv, "/json"))
-    assert head.startswith("HTTP/1.1 405 ") and "Allow: GET, HEAD\r\n" in head, head
+    assert head.startswith("HTTP/1.1 405 ") and "Allow: GET, HEAD, OPTIONS\r\n" in head, head
+    head, body = curl("-X", "OPTIONS", url(srv, "/json"))
+    assert head.startswith("HTTP/1.1 204 No Content\r\n"), head
+    assert "Allow: GET, HEAD, OPTIONS\r\n" in head and "Content-Length" not in head, head
     head, body = curl("--http1.0", url(srv, "/plaintext"))
     assert body == b"Hello, World!" and "Connection: close\r\n" in head, head
     srv.stop()
@@ -189,7 +198,9 @@ MALFORMED = [
     ("CL hex", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", 400),
     ("CL overflow", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
      b"Content-Length: 99999999999999999999999\r\n\r\n", 400),
-    ("TE gzip", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    ("TE gzip", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    ("TE chunked not final", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
+     b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
     ("TE gzip, chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
      b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
     ("TE chunked twice", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
@@ -205,6 +216,16 @@ MALFORMED = [
      b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcGET / HTTP/1.1\r\n\r\n", 400),
     ("chunk bare LF", b"POST /plaintext HTTP/1.1\r\nHost: a\r\n"
      b"Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400),
+    ("echo bad chunk", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+     b"\r\n\r\n3\r\nabc\r\nzz\r\n0\r\n\r\n", 400),
+    ("echo chunk size overflow", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n100000000000000003\r\nabc\r\n"
+     b"0\r\n\r\n", 400),
+    ("echo chunk missing CRLF", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n", 400),
+    ("echo chunked too large", b"POST /echo HTTP/1.1\r\nHost: a\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n100001\r\n" + b"x" * 0x100001 + b"\r\n0\r\n\r\n",
+     413),
     ("obs-fold", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", 400),
     ("space before colon", b"GET /plaintext HTTP/1.1\r\nHost : a\r\n\r\n", 400),
     ("bare CR", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX: 1\r2\r\n\r\n", 400),
@@ -217,6 +238,14 @@ MALFORMED = [
     ("bad field name", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX(Y): 1\r\n\r\n", 400),
     ("no Host in 1.1", b"GET /plaintext HTTP/1.1\r\n\r\n", 400),
     ("two Host", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    ("empty Host", b"GET /plaintext HTTP/1.1\r\nHost: \r\n\r\n", 400),
+    ("CL leading zeros", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\n"
+     b"hello", 400),
+    ("two Content-Type", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+     b"Content-Type: a/b\r\nContent-Type: a/c\r\n\r\nx", 400),
+    ("encoded NUL", b"GET /plaintext%00.html HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("encoded CRLF", b"GET /p%0d%0aX:%20y HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("method too long", b"A" * 100000 + b" / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("asterisk with GET", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("authority-form with GET", b"GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("userinfo", b"GET http://u:p@a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n", 400),
@@ -269,6 +298,31 @@ def test_smuggled_request_never_answered():
     rest = zg.recv_until_eof(s)
     assert rest.startswith(b"HTTP/1.1 400 "), rest[:60]
     assert rest.count(b"HTTP/1.1") == 1 and b"Hello" not in rest, rest
+    s.close()
+    srv.stop()
+
+
+def test_echo_commits_status_after_body():
+    """A buffered echo says nothing before the body is whole; a short or
+    unterminated body gets no 200. A streaming route commits at once and
+    can only cut a bad body short."""
+    srv = start()
+    addr = srv.addr("h")
+    for req in (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc",
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n"):
+        s = zg.connect(addr)
+        s.sendall(req)
+        s.shutdown(socket.SHUT_WR)
+        rest = zg.recv_until_eof(s)
+        assert b"200" not in rest, (req, rest)
+        s.close()
+    s = zg.connect(addr)
+    s.sendall(b"POST /stream HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\nzz\r\n")
+    rest = zg.recv_until_eof(s)
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), rest
+    assert rest.endswith(b"\r\n\r\n3\r\nabc\r\n"), rest  # cut short, no final chunk
     s.close()
     srv.stop()
 

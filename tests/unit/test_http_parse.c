@@ -368,15 +368,19 @@ static const pcase_t valid_cases[] = {
     {"get /" H11 "\r\n", "get / 1.1 keep;"},
     {"M-SEARCH.x~!#$%&'*+^_`| /" H11 "\r\n",
      "M-SEARCH.x~!#$%&'*+^_`| / 1.1 keep;"},
-    {"GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET / 1.1 keep;"},
-    {"GET / HTTP/1.1\r\nHost: \t\r\n\r\n", "GET / 1.1 keep;"},
     {"GET / HTTP/1.1\r\nHOST: [::1]:8080\r\n\r\n", "GET / 1.1 keep;"},
     {"GET /" H11 "X-Obs: caf\xc3\xa9 \x80\xff\r\n\r\n", "GET / 1.1 keep;"},
     {"GET /" H11 "X-Empty:\r\nX-Tabs:\t a \t b\t\r\n\r\n", "GET / 1.1 keep;"},
     {"POST /u" H11 "Content-Length: 5\r\n\r\nhello",
      "POST /u 1.1 keep L5 <hello>;"},
-    {"POST /u" H11 "Content-Length: 005 \r\n\r\nhello",
+    {"POST /u" H11 "Content-Length: 5 \r\n\r\nhello",
      "POST /u 1.1 keep L5 <hello>;"},
+    /* one Content-Type is fine, and so are other repeated fields */
+    {"POST /u" H11 "Content-Type: a/b\r\nX: 1\r\nX: 2\r\n"
+     "Content-Length: 1\r\n\r\nx",
+     "POST /u 1.1 keep L1 <x>;"},
+    /* encoded bytes other than NUL, CR, LF pass through */
+    {"GET /a%01%7f%0e" H11 "\r\n", "GET /a%01%7f%0e 1.1 keep;"},
     {"POST /u" H11 "Content-Length: 0\r\n\r\n", "POST /u 1.1 keep;"},
     {"POST /u" H11 "Transfer-Encoding: chunked\r\n\r\n"
      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
@@ -440,14 +444,32 @@ static const pcase_t bad_cases[] = {
     {"POST /" H11 "Transfer-Encoding: \"chunked\"\r\n\r\n", "E400;"},
     {"POST /" H11 "Transfer-Encoding: chunked;\r\n\r\n", "E400;"},
     {"POST /" H11 "Transfer-Encoding: chu nked\r\n\r\n", "E400;"},
-    {"POST /" H11 "Transfer-Encoding: gzip\r\n\r\n", "E501;"},
-    {"POST /" H11 "Transfer-Encoding: identity\r\n\r\n", "E501;"},
+    /* chunked is not the final coding: the body length cannot be known
+     * (RFC 9112 6.3), 400 */
+    {"POST /" H11 "Transfer-Encoding: gzip\r\n\r\n", "E400;"},
+    {"POST /" H11 "Transfer-Encoding: identity\r\n\r\n", "E400;"},
+    {"POST /" H11 "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", "E400;"},
+    {"POST /" H11 "Transfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: gzip\r\n\r\n",
+     "E400;"},
+    {"POST /" H11 "Transfer-Encoding: chunked;q=1\r\n\r\n", "E400;"},
+    {"POST /" H11 "Transfer-Encoding: chunkedx\r\n\r\n", "E400;"},
+    /* chunked is final, but a coding before it is unknown: 501 */
     {"POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n", "E501;"},
-    {"POST /" H11 "Transfer-Encoding: chunked, gzip\r\n\r\n", "E501;"},
-    {"POST /" H11 "Transfer-Encoding: chunked;q=1\r\n\r\n", "E501;"},
+    {"POST /" H11 "Transfer-Encoding: gzip\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n",
+     "E501;"},
     {"POST /" H11 "Transfer-Encoding: x;a=\"b\\\"c\", chunked\r\n\r\n",
      "E501;"},
-    {"POST /" H11 "Transfer-Encoding: chunkedx\r\n\r\n", "E501;"},
+    /* leading zeros: a stricter server's choice (octal readings) */
+    {"POST /" H11 "Content-Length: 005\r\n\r\nhello", "E400;"},
+    {"POST /" H11 "Content-Length: 00\r\n\r\n", "E400;"},
+    {"POST /" H11 "Content-Length: 0200\r\n\r\n", "E400;"},
+    /* two Content-Type lines: which one is meant? */
+    {"POST /" H11 "Content-Type: text/plain\r\nContent-Type: text/html\r\n"
+     "Content-Length: 5\r\n\r\nhello",
+     "E400;"},
+    {"GET /" H11 "content-type: a\r\nCONTENT-TYPE: a\r\n\r\n", "E400;"},
     /* field syntax */
     {"GET /" H11 "X-Fold: a\r\n b\r\n\r\n", "E400;"},
     {"GET /" H11 "X-Fold: a\r\n\tb\r\n\r\n", "E400;"},
@@ -481,6 +503,10 @@ static const pcase_t bad_cases[] = {
     {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", "E400;"},
     {"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", "E400;"},
     {"GET / HTTP/1.1\r\nHost: a\"\r\n\r\n", "E400;"},
+    /* an http URI has a non-empty host (RFC 9110 4.2.1) */
+    {"GET / HTTP/1.1\r\nHost:\r\n\r\n", "E400;"},
+    {"GET / HTTP/1.1\r\nHost: \t\r\n\r\n", "E400;"},
+    {"GET http://a/" H11 "Host: \r\n\r\n", "E400;"},
     /* request line */
     {"\nGET /" H11 "\r\n", "E400;"},
     {"\r\rGET /" H11 "\r\n", "E400;"},
@@ -509,6 +535,12 @@ static const pcase_t bad_cases[] = {
     {"GET /a%4" H11 "\r\n", "E400;"},
     {"GET /a?%" H11 "\r\n", "E400;"},
     {"GET /[x]" H11 "\r\n", "E400;"},
+    /* encoded NUL, CR, LF: truncation and header injection downstream */
+    {"GET /path%00.html" H11 "\r\n", "E400;"},
+    {"GET /path%0d%0aX-Injected:%20true" H11 "\r\n", "E400;"},
+    {"GET /p%0A" H11 "\r\n", "E400;"},
+    {"GET /p?q=%0D" H11 "\r\n", "E400;"},
+    {"GET http://h/a%00" H11 "\r\n", "E400;"},
     {"GET /\r\nHost: a\r\n\r\n", "E400;"},
     {"GET / \r\nHost: a\r\n\r\n", "E400;"},
     {"GET\r\n\r\n", "E400;"},
@@ -664,6 +696,13 @@ static void test_limits_request_line(void **state)
     /* the default limit, 8 KiB */
     s = long_line(8193, "Host: a\r\n\r\n");
     check_all(NULL, s, strlen(s), "E414;");
+    free(s);
+    /* a method that fills the line is a bad request, not a long URI */
+    s = malloc(300);
+    memset(s, 'A', 150);
+    memcpy(s + 150, " / HTTP/1.1\r\nHost: a\r\n\r\n", 24);
+    check_all(&lim, s, 174, "E400;");
+    check_all(&lim, s, 100, "E400;");
     free(s);
     /* blank lines count too, but are a 400 if they alone fill it */
     s = malloc(201);

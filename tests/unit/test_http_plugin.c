@@ -270,6 +270,9 @@ static void expect_out(const char *expect)
 }
 
 #define CONF_ECHO "{\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"}]}"
+#define CONF_STREAM                                                            \
+    "{\"routes\":[{\"path\":\"/"                                               \
+    "echo\",\"type\":\"echo\",\"buffering\":false}]}"
 
 #define PLAIN_HEAD                                                             \
     "HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: text/plain\r\n"          \
@@ -284,7 +287,8 @@ static void expect_out(const char *expect)
     "Content-Length: 10\r\n" DATE
 #define NOTFOUND NOTFOUND_HEAD "\r\nNot Found\n"
 #define NOTALLOWED_HEAD                                                        \
-    "HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\nAllow: GET, HEAD\r\n"  \
+    "HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\nAllow: GET, HEAD, "    \
+    "OPTIONS\r\n"                                                              \
     "Content-Type: text/plain\r\nContent-Length: 19\r\n" DATE
 #define NOTALLOWED NOTALLOWED_HEAD "\r\nMethod Not Allowed\n"
 #define ECHO_HEAD                                                              \
@@ -347,6 +351,33 @@ static void test_head_404_405(void **state)
     expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Length: 0\r\n" DATE
                "\r\n");
     assert_false(F.closed);
+    stop();
+}
+
+/* OPTIONS on a route that does not serve it: 204 with Allow, no
+ * Content-Length; a route that lists OPTIONS serves it like any method. */
+static void test_options_allow(void **state)
+{
+    (void)state;
+    start("{\"routes\":[{\"path\":\"/o\",\"methods\":[\"GET\",\"OPTIONS\"],"
+          "\"body\":\"mine\"}]}");
+    feed("OPTIONS /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n"
+               "Allow: GET, HEAD, OPTIONS\r\n" DATE "\r\n");
+    /* a body is read and dropped first */
+    feed("OPTIONS /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n"
+         "ab" GET("/plaintext"));
+    expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n"
+               "Allow: GET, HEAD, OPTIONS\r\n" DATE "\r\n" PLAIN);
+    feed("OPTIONS /o HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 4\r\n" DATE "\r\nmine");
+    feed("DELETE /o HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
+               "Allow: GET, OPTIONS\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
+    feed("OPTIONS /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(NOTFOUND);
     stop();
 }
 
@@ -432,7 +463,10 @@ static void test_errors(void **state)
          "Content-Length: 4\r\n\r\nabc",
          400},
         {"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n", 400},
-        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+        {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, "
+         "chunked\r\n\r\n",
+         501},
         {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
          "chunked\r\n\r\n",
          400},
@@ -492,10 +526,167 @@ static void test_limits(void **state)
     stop();
 }
 
+#define BAD_REQUEST                                                            \
+    "HTTP/1.1 400 Bad Request\r\nServer: zerg\r\nContent-Type: "               \
+    "text/plain\r\nContent-Length: 12\r\n" DATE CLOSE "\r\nBad Request\n"
+#define CHUNKED_ECHO                                                           \
+    "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+/* Default echo: the body is read whole before the status is committed,
+ * and comes back with its Content-Length, chunked or not. */
 static void test_echo(void **state)
 {
     (void)state;
     start(CONF_ECHO);
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    expect_out(ECHO_HEAD "Content-Length: 5\r\n" DATE "\r\nhello");
+    feed("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
+    expect_out(ECHO_HEAD "Content-Length: 11\r\n" DATE "\r\nhello world");
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out(ECHO_HEAD "Content-Length: 0\r\n" DATE "\r\n");
+    feed(CHUNKED_ECHO "0\r\n\r\n");
+    expect_out(ECHO_HEAD "Content-Length: 0\r\n" DATE "\r\n");
+    feed("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
+               "Allow: POST, PUT, OPTIONS\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
+    /* the body arrives in pieces, over several calls: nothing is said
+     * before its last byte */
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+    feed("567");
+    expect_out("");
+    assert_int_equal(feed("89" GET("/json")), 2 + strlen(GET("/json")));
+    expect_out(ECHO_HEAD "Content-Length: 10\r\n" DATE "\r\n0123456789" JSON);
+    feed(CHUNKED_ECHO "3\r\nabc\r\n");
+    feed("2\r\nde\r\n");
+    expect_out("");
+    feed("0\r\n\r\n");
+    expect_out(ECHO_HEAD "Content-Length: 5\r\n" DATE "\r\nabcde");
+    stop();
+}
+
+/* A body that turns out bad is refused with its status, never a 200 with
+ * a truncated body. */
+static void test_echo_buffered_errors(void **state)
+{
+    static const struct {
+        const char *req;
+        unsigned status;
+    } bad[] = {
+        {CHUNKED_ECHO "3\r\nabc\r\nzz\r\n", 400},
+        {CHUNKED_ECHO "3\r\nabcX\r\n0\r\n\r\n", 400},
+        {CHUNKED_ECHO "5 \r\nhello\r\n0\r\n\r\n", 400},
+        {CHUNKED_ECHO "5;\r\nhello\r\n0\r\n\r\n", 400},
+        {CHUNKED_ECHO "3\r\nabc\r\n100000000000000003\r\nabc\r\n0\r\n\r\n",
+         400},
+        {CHUNKED_ECHO "3\r\nabc\r\nffffffffffffffff\r\n", 413},
+        {CHUNKED_ECHO "3\nabc\r\n0\r\n\r\n", 400},
+        {CHUNKED_ECHO "3\r\nabc\r\n0\r\n\n", 400},
+    };
+
+    (void)state;
+    start(CONF_ECHO);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char expect[300];
+
+        feed(bad[i].req);
+        snprintf(expect, sizeof(expect),
+                 "HTTP/1.1 %u %s\r\nServer: zerg\r\nContent-Type: "
+                 "text/plain\r\nContent-Length: %zu\r\n" DATE CLOSE "\r\n%s\n",
+                 bad[i].status, zg_http_reason(bad[i].status),
+                 strlen(zg_http_reason(bad[i].status)) + 1,
+                 zg_http_reason(bad[i].status));
+        expect_out(expect);
+        assert_true(F.closed);
+        reconnect();
+    }
+    /* a missing final chunk, a short Content-Length body: no answer
+     * until the rest comes (the client's close or the timeout ends it) */
+    feed(CHUNKED_ECHO "3\r\nabc\r\n");
+    assert_int_equal(feed_n("", 0, ZG_IN_EOF), 0);
+    expect_out("");
+    reconnect();
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\nabc");
+    assert_int_equal(feed_n("", 0, ZG_IN_EOF), 0);
+    expect_out("");
+    stop();
+}
+
+/* Buffered bodies: never more memory than max_body_size, a large one is
+ * freed after its response, a small one kept for the next request. */
+static void test_echo_buffered_memory(void **state)
+{
+    static unsigned char body[100000];
+    char head[200];
+    http_conn_t *hc;
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (unsigned char)(i * 7 + i / 251);
+    start("{\"limits\":{\"max_body_size\":100000},"
+          "\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"}]}");
+    hc = P.cd;
+    n = (size_t)snprintf(head, sizeof(head),
+                         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                         "%zu\r\n\r\n",
+                         sizeof(body));
+    assert_int_equal(feed(head), (long)n);
+    for (size_t off = 0; off < sizeof(body); off += 16384) {
+        size_t k = sizeof(body) - off < 16384 ? sizeof(body) - off : 16384;
+
+        assert_int_equal(feed_n(body + off, k, 0), (long)k);
+        assert_true(hc->body_cap <= sizeof(body));
+        if (off + k < sizeof(body))
+            assert_int_equal(F.outlen, 0);
+    }
+    n = strlen(ECHO_HEAD "Content-Length: 100000\r\n" DATE "\r\n");
+    assert_int_equal(F.outlen, n + sizeof(body));
+    assert_memory_equal(F.out,
+                        ECHO_HEAD "Content-Length: 100000\r\n" DATE "\r\n", n);
+    assert_memory_equal(F.out + n, body, sizeof(body));
+    F.outlen = F.drained = 0;
+    assert_null(hc->body);
+    assert_int_equal(hc->body_cap, 0);
+    /* chunked: bounded by max_body_size, one byte over is 413 */
+    feed(CHUNKED_ECHO);
+    for (size_t off = 0; off < sizeof(body); off += 1000) {
+        n = (size_t)snprintf(head, sizeof(head), "3e8\r\n");
+        feed_n(head, n, 0);
+        feed_n(body + off, 1000, 0);
+        feed("\r\n");
+        assert_true(hc->body_cap <= sizeof(body));
+    }
+    expect_out("");
+    feed("1\r\nx\r\n");
+    expect_out(
+        "HTTP/1.1 413 Content Too Large\r\nServer: zerg\r\nContent-Type: "
+        "text/plain\r\nContent-Length: 18\r\n" DATE CLOSE
+        "\r\nContent Too Large\n");
+    reconnect();
+    hc = P.cd;
+    feed(CHUNKED_ECHO "3\r\nabc\r\n0\r\n\r\n");
+    expect_out(ECHO_HEAD "Content-Length: 3\r\n" DATE "\r\nabc");
+    assert_non_null(hc->body); /* small: kept for the next request */
+    assert_true(hc->body_cap <= HTTP_BODY_KEEP);
+    stop();
+    /* HEAD counts the body without keeping it */
+    start("{\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\","
+          "\"methods\":[\"POST\",\"HEAD\"]}]}");
+    hc = P.cd;
+    feed("HEAD /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd");
+    expect_out(ECHO_HEAD "Content-Length: 4\r\n" DATE "\r\n");
+    assert_null(hc->body);
+    stop();
+}
+
+/* "buffering": false: the status goes out with the head, the body is
+ * sent back as it arrives; a bad chunk can only cut the response short. */
+static void test_echo_streaming(void **state)
+{
+    (void)state;
+    start(CONF_STREAM);
     feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
     expect_out(ECHO_HEAD "Content-Length: 5\r\n" DATE "\r\nhello");
     feed("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -506,7 +697,7 @@ static void test_echo(void **state)
     expect_out(ECHO_HEAD "Content-Length: 0\r\n" DATE "\r\n");
     feed("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
-               "Allow: POST, PUT\r\nContent-Type: text/plain\r\n"
+               "Allow: POST, PUT, OPTIONS\r\nContent-Type: text/plain\r\n"
                "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
     /* the body arrives in pieces, over several calls */
     assert_int_equal(feed("POST /echo HTTP/1.1\r\nHost: t\r\n"
@@ -535,7 +726,7 @@ static void test_echo_large_zero_copy(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(body); i++)
         body[i] = (unsigned char)(i * 7 + i / 251);
-    start(CONF_ECHO);
+    start(CONF_STREAM);
     n = (size_t)snprintf(head, sizeof(head),
                          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
                          "%zu\r\n\r\n",
@@ -621,7 +812,7 @@ static void test_routes_config(void **state)
                "\r\n<b>\xc3\xa9</b>\n");
     feed("GET /made HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_out("HTTP/1.1 405 Method Not Allowed\r\nServer: zerg\r\n"
-               "Allow: POST\r\nContent-Type: text/plain\r\n"
+               "Allow: POST, OPTIONS\r\nContent-Type: text/plain\r\n"
                "Content-Length: 19\r\n" DATE "\r\nMethod Not Allowed\n");
     feed(GET("/none"));
     expect_out("HTTP/1.1 204 No Content\r\nServer: zerg\r\n" DATE "\r\n");
@@ -840,13 +1031,12 @@ static void test_split_everywhere(void **state)
         "GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
         "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
         "GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
-    static const char expect[] = PLAIN ECHO_HEAD
-        "Content-Length: 11\r\n" DATE "\r\nhello world" ECHO_HEAD
-        "Transfer-Encoding: chunked\r\n" DATE
-        "\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n" JSON_HEAD
-        "\r\n" NOTFOUND JSON_HEAD KEEP
-        "\r\n{\"message\":\"Hello, World!\"}" PLAIN_HEAD CLOSE
-        "\r\nHello, World!";
+    static const char expect[] =
+        PLAIN ECHO_HEAD "Content-Length: 11\r\n" DATE
+                        "\r\nhello world" ECHO_HEAD "Content-Length: 9\r\n" DATE
+                        "\r\nwikipedia" JSON_HEAD "\r\n" NOTFOUND JSON_HEAD KEEP
+                        "\r\n{\"message\":\"Hello, World!\"}" PLAIN_HEAD CLOSE
+                        "\r\nHello, World!";
     const size_t n = sizeof(convo) - 1;
     const size_t close_end =
         n - strlen("GET /json HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -968,6 +1158,13 @@ static void test_config_errors(void **state)
                       "\"body\":\"x\"}]}",
                       "routes[0].body: an echo route sends the request body, "
                       "it takes no \"body\"");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"buffering\":false}]}",
+                      "routes[0].buffering: only an echo route reads a body "
+                      "to send back");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"echo\","
+                      "\"buffering\":0}]}",
+                      "routes[0].buffering: expected a boolean, got an "
+                      "integer");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"status\":204,"
                       "\"body\":\"x\"}]}",
                       "routes[0].body: status 204 has no content");
@@ -1067,11 +1264,15 @@ int main(void)
         cmocka_unit_test(test_descriptor),
         cmocka_unit_test(test_plaintext_json),
         cmocka_unit_test(test_head_404_405),
+        cmocka_unit_test(test_options_allow),
         cmocka_unit_test(test_pipelined_100),
         cmocka_unit_test(test_http10_keepalive),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_echo_buffered_errors),
+        cmocka_unit_test(test_echo_buffered_memory),
+        cmocka_unit_test(test_echo_streaming),
         cmocka_unit_test(test_echo_large_zero_copy),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_body_discarded),

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the fake host the http fuzz targets share: a zg_api_t
+ * that collects a connection's output, delivers a byte stream as exact-size
+ * heap views (so a sanitizer sees any over-read) and drains output when
+ * the plugin pauses. The including file first includes the http plugin's
+ * sources and defines FZ_NCONF and fz_confs[FZ_NCONF], the listener
+ * configs fz_setup() loads. Static functions: one copy per target.
+ */
+#ifndef ZG_FUZZ_HOST_H
+#define ZG_FUZZ_HOST_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a minimal host ---- */
+
+typedef struct fz_out_s {
+    unsigned char *buf;
+    size_t len, cap;
+    size_t drained;
+    unsigned char rsv[65536];
+    size_t room;
+    int rsv_on;
+    int closed;
+    zg_close_how_t how;
+    int paused;
+    uint32_t timer;
+} fz_out_t;
+
+static fz_out_t *fz; /* the connection being driven */
+static int fz_conn_storage;
+#define FZ_CONN ((zg_conn_t *)&fz_conn_storage)
+
+static void fz_append(const void *p, size_t n)
+{
+    if (fz->len + n > fz->cap) {
+        size_t cap = (fz->len + n) * 2;
+        unsigned char *b = realloc(fz->buf, cap);
+
+        if (b == NULL)
+            abort();
+        fz->buf = b;
+        fz->cap = cap;
+    }
+    if (n > 0)
+        memcpy(fz->buf + fz->len, p, n);
+    fz->len += n;
+}
+
+static int fz_send(zg_conn_t *c, const void *d, size_t n)
+{
+    if (c != FZ_CONN)
+        abort();
+    if (fz->closed)
+        return -EPIPE;
+    fz->rsv_on = 0;
+    fz_append(d, n);
+    return 0;
+}
+
+static int fz_send_view(zg_conn_t *c, const zg_view_t *v)
+{
+    return fz_send(c, v->data, v->len);
+}
+
+static void *fz_reserve(zg_conn_t *c, size_t min, size_t *avail)
+{
+    if (c != FZ_CONN)
+        abort();
+    if (fz->closed || min > sizeof(fz->rsv))
+        return NULL;
+    fz->rsv_on = 1;
+    fz->room = min; /* tight: every response needs a new reservation */
+    *avail = min;
+    return fz->rsv;
+}
+
+static int fz_commit(zg_conn_t *c, size_t n)
+{
+    if (!fz->rsv_on || n > fz->room)
+        abort(); /* the plugin broke the reserve/commit contract */
+    fz->rsv_on = 0;
+    fz_append(fz->rsv, n);
+    return 0;
+}
+
+static int fz_close(zg_conn_t *c, zg_close_how_t how)
+{
+    if (!fz->closed || how != ZG_CLOSE_WRITE)
+        fz->how = how;
+    fz->closed = 1;
+    return 0;
+}
+
+static int fz_pause_read(zg_conn_t *c, int paused)
+{
+    fz->paused = paused;
+    return 0;
+}
+
+static size_t fz_output_pending(zg_conn_t *c)
+{
+    return fz->len - fz->drained;
+}
+
+static int fz_set_timer(zg_conn_t *c, uint32_t ms)
+{
+    fz->timer = ms;
+    return 0;
+}
+
+static int fz_want_writable(zg_conn_t *c, int on)
+{
+    return 0;
+}
+
+static int fz_draining(void)
+{
+    return 0;
+}
+
+static void fz_log(zg_log_level_t level, const char *fmt, ...)
+{
+    abort(); /* no logging per request */
+}
+
+static const zg_api_t fz_api = {
+    .struct_size = sizeof(zg_api_t),
+    .abi_major = ZG_ABI_MAJOR,
+    .abi_minor = ZG_ABI_MINOR,
+    .send = fz_send,
+    .send_view = fz_send_view,
+    .reserve = fz_reserve,
+    .commit = fz_commit,
+    .close = fz_close,
+    .pause_read = fz_pause_read,
+    .output_pending = fz_output_pending,
+    .log = fz_log,
+    .set_timer = fz_set_timer,
+    .want_writable = fz_want_writable,
+    .draining = fz_draining,
+};
+
+static time_t fz_clock(void)
+{
+    return 1700000000;
+}
+
+static const zg_plugin_t *fz_plugin;
+static void *fz_pd[FZ_NCONF], *fz_rd[FZ_NCONF];
+
+static void fz_setup(void)
+{
+    char err[256];
+
+    if (fz_plugin != NULL)
+        return;
+    http_clock = fz_clock;
+    fz_plugin = ZG_PLUGIN_ENTRY();
+    for (int i = 0; i < FZ_NCONF; i++) {
+        if (fz_plugin->init(&fz_api, fz_confs[i], strlen(fz_confs[i]),
+                            &fz_pd[i], err, sizeof(err)) != 0 ||
+            fz_plugin->reactor_init(fz_pd[i], 0, &fz_rd[i]) != 0) {
+            fprintf(stderr, "fuzz setup: %s\n", err);
+            abort();
+        }
+    }
+}
+
+/* A piece of received data: its own heap block of exactly len bytes. */
+typedef struct fz_piece_s {
+    unsigned char *p;
+    size_t len;
+} fz_piece_t;
+
+#define FZ_MAX_PIECES 65536 /* also the longest stream driven */
+
+static zg_view_t fz_views[FZ_MAX_PIECES];
+
+/* Present the pending pieces once; drop what was consumed. Returns the
+ * bytes consumed, or -1 if the plugin asked to close. */
+static long fz_present(void *cd, fz_piece_t *pc, unsigned *np, unsigned flags)
+{
+    zg_view_t *v = fz_views;
+    zg_input_t in;
+    size_t total = 0, used;
+    long rc;
+
+    for (unsigned i = 0; i < *np; i++) {
+        v[i].data = pc[i].p;
+        v[i].len = pc[i].len;
+        total += pc[i].len;
+    }
+    in.views = v;
+    in.nviews = *np;
+    in.flags = flags;
+    in.total = total;
+    rc = fz_plugin->on_data(FZ_CONN, cd, &in);
+    if (rc < 0 || (size_t)rc > total)
+        abort(); /* the plugin never closes by return, nor over-consumes */
+    used = (size_t)rc;
+    while (*np > 0 && used >= pc[0].len) {
+        used -= pc[0].len;
+        free(pc[0].p);
+        memmove(pc, pc + 1, (*np - 1) * sizeof(*pc));
+        (*np)--;
+    }
+    if (used > 0) {
+        /* Trim the first piece into a new exact-size block. */
+        unsigned char *b = malloc(pc[0].len - used);
+
+        if (b == NULL)
+            abort();
+        memcpy(b, pc[0].p + used, pc[0].len - used);
+        free(pc[0].p);
+        pc[0].p = b;
+        pc[0].len -= used;
+    }
+    return rc;
+}
+
+/* Deliver stream in pieces of the given lengths (0 = whole); let output
+ * drain whenever the plugin pauses. */
+static void fz_run(int conf, const uint8_t *s, size_t n, const uint8_t *cuts,
+                   size_t ncuts, fz_out_t *out)
+{
+    static fz_piece_t pc[FZ_MAX_PIECES];
+    unsigned np = 0;
+    size_t pos = 0, k = 0;
+    void *cd;
+
+    fz = out;
+    if (fz_plugin->on_accept(FZ_CONN, fz_rd[conf], &cd) != 0)
+        abort();
+    while (pos < n) {
+        size_t len = n - pos;
+
+        if (ncuts > 0)
+            len = 1 + cuts[k++ % ncuts] % 64;
+        if (len > n - pos)
+            len = n - pos;
+        pc[np].p = malloc(len);
+        if (pc[np].p == NULL)
+            abort();
+        memcpy(pc[np].p, s + pos, len);
+        pc[np].len = len;
+        np++;
+        pos += len;
+        if (out->closed && out->how != ZG_CLOSE_WRITE)
+            break;
+        fz_present(cd, pc, &np, 0);
+        /* Drained output resumes a paused connection, whose held input
+         * is then presented again. */
+        for (int guard = 0; out->paused && guard < 1000; guard++) {
+            out->drained = out->len;
+            out->paused = 0;
+            fz_plugin->on_writable(FZ_CONN, cd);
+            fz_present(cd, pc, &np, 0);
+        }
+    }
+    if (!out->closed)
+        fz_present(cd, pc, &np, ZG_IN_EOF);
+    if (out->timer != 0 && out->closed)
+        fz_plugin->on_timeout(FZ_CONN, cd);
+    fz_plugin->on_close(FZ_CONN, cd, ZG_CLOSE_PEER);
+    while (np > 0)
+        free(pc[--np].p);
+}
+
+/* How a close ends, as the client sees it: a lingering close is what
+ * the host does for a FLUSH close with unread input anyway, and whether
+ * the plugin saw the bytes after the last request depends on the cut. */
+static int fz_ending(zg_close_how_t how)
+{
+    return how == ZG_CLOSE_LINGER ? ZG_CLOSE_FLUSH : (int)how;
+}
+
+/* Same bytes out, same ending. */
+static int fz_same(const fz_out_t *a, const fz_out_t *b)
+{
+    return a->len == b->len &&
+           (a->len == 0 || memcmp(a->buf, b->buf, a->len) == 0) &&
+           a->closed == b->closed &&
+           (!a->closed || fz_ending(a->how) == fz_ending(b->how));
+}
+
+#endif /* ZG_FUZZ_HOST_H */
