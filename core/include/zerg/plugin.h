@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -591,6 +592,79 @@ static inline size_t zg_input_copy(const zg_input_t *in, size_t off, void *dst,
         done += take;
     }
     return done;
+}
+
+/* ==================================================================== */
+/*
+ * Networks: CIDR blocks for access rules and the like. Plain data and an
+ * inline matcher, so a plugin can use them without any host call; the host
+ * parses and prints them (core/cidr.h).
+ *
+ * A peer's address family is that of its address, not of its socket: an
+ * IPv4-mapped IPv6 peer (::ffff:a.b.c.d, as a dual-stack socket reports an
+ * IPv4 client) is the IPv4 peer a.b.c.d. So an IPv4 network matches both
+ * spellings of its peers, and an IPv6 network matches only genuine IPv6
+ * peers: ::/0 is "every IPv6 client", not every client. An IPv6 network
+ * written inside ::ffff:0:0/96 with at least 96 bits (::ffff:10.0.0.0/104)
+ * is the IPv4 network it spells (10.0.0.0/8) and matches as one.
+ */
+
+/* An IPv4 or IPv6 network (address/prefix), or "all". */
+typedef struct zg_cidr_s {
+    uint8_t family;   /* AF_INET, AF_INET6, or 0 = all addresses */
+    uint8_t bits;     /* prefix length: 0..32 or 0..128 */
+    uint8_t addr[16]; /* network, host bits zero (AF_INET: first 4 bytes) */
+} zg_cidr_t;
+
+/* The first 12 bytes of an IPv4-mapped IPv6 address (::ffff:0:0/96). */
+#define ZG_CIDR_V4MAPPED "\0\0\0\0\0\0\0\0\0\0\xff\xff"
+
+/* 1 if the first bits bits of a and net are equal. */
+static inline int zg_cidr_prefix_eq(const uint8_t *a, const uint8_t *net,
+                                    unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+
+    if (full > 0 && memcmp(a, net, full) != 0)
+        return 0;
+    return rest == 0 ||
+           ((a[full] ^ net[full]) & (uint8_t)(0xffu << (8 - rest))) == 0;
+}
+
+/*
+ * 1 if sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address ::ffff:a.b.c.d
+ * matches IPv4 networks as a.b.c.d) is in n; 0 otherwise (other families
+ * never match except "all"). Both pointers are only read during the call
+ * and must not be NULL; sa must point to a whole sockaddr_in or
+ * sockaddr_in6 for those families. A network with a prefix longer than
+ * its family allows matches nothing; host bits set in n->addr are
+ * ignored. Any thread; no allocation, no locks.
+ */
+static inline int zg_cidr_match(const zg_cidr_t *n, const struct sockaddr *sa)
+{
+    const uint8_t *v4 = NULL, *v6 = NULL;
+
+    if (n->family == 0)
+        return 1;
+    if (sa->sa_family == AF_INET) {
+        v4 = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        v6 = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (memcmp(v6, ZG_CIDR_V4MAPPED, 12) == 0) {
+            v4 = v6 + 12;
+            v6 = NULL;
+        }
+    } else {
+        return 0;
+    }
+    if (n->family == AF_INET)
+        return v4 != NULL && n->bits <= 32 &&
+               zg_cidr_prefix_eq(v4, n->addr, n->bits);
+    if (n->family != AF_INET6 || n->bits > 128)
+        return 0;
+    if (n->bits >= 96 && memcmp(n->addr, ZG_CIDR_V4MAPPED, 12) == 0)
+        return v4 != NULL && zg_cidr_prefix_eq(v4, n->addr + 12, n->bits - 96u);
+    return v6 != NULL && zg_cidr_prefix_eq(v6, n->addr, n->bits);
 }
 
 /* ==================================================================== */
