@@ -18,6 +18,7 @@
 #include "compat.h"
 #include "engine.h"
 #include "log.h"
+#include "modtable.h"
 
 zg_engine_t *zg_engine;
 
@@ -222,6 +223,149 @@ static void zg_ctl_free(void)
     zg_ctl_ok = 0;
 }
 
+/* Run an instance's init: with host-owned config (the plugin's key
+ * table checked against obj, found at path in the file, then init_conf)
+ * or with the JSON text (ABI 1.0/1.1). Returns 0 or -errno with one line
+ * in err. */
+static int zg_instance_init(zg_engine_t *e, zg_module_t *m,
+                            const zg_conf_comp_t *path, int depth, json_t *obj,
+                            const char *text, zg_conf_arena_t *arena,
+                            void **conf, void **data, char *err, size_t errlen)
+{
+    const zg_plugin_t *d = &m->desc;
+    char why[256], who[96];
+    int rc;
+
+    *conf = NULL;
+    if (d->conf_keys == NULL)
+        return zg_module_init(m, &zg_host_api, text, strlen(text), data, err,
+                              errlen);
+    snprintf(who, sizeof(who), "%s %s",
+             (d->flags & ZG_PLUGIN_MODULE) ? "module" : "plugin", m->path);
+    *conf = zg_conf_arena_alloc(arena, d->conf_size);
+    if (*conf == NULL) {
+        snprintf(err, errlen, "%s: out of memory", who);
+        return -ENOMEM;
+    }
+    rc = zg_conf_fill(e->cfg, path, depth, obj, d->conf_keys, *conf, arena, who,
+                      err, errlen);
+    if (rc < 0)
+        return rc == -EINVAL ? -EBADMSG : rc; /* err names file:line:col */
+    memset(why, 0, sizeof(why));
+    *data = NULL;
+    rc = d->init_conf(&zg_host_api, *conf, data, why, sizeof(why));
+    if (rc != 0) {
+        why[sizeof(why) - 1] = '\0';
+        for (char *q = why; *q != '\0'; q++) {
+            if (*q == '\n' || *q == '\r' || *q == '\t')
+                *q = ' ';
+        }
+        snprintf(err, errlen, "%s: init refused its config: %s", who,
+                 why[0] ? why : "(no reason given)");
+        *data = NULL;
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Find a module for spec: a built-in by name, or a .so by path. */
+static int zg_module_find(zg_engine_t *e, const char *spec, zg_module_t **out,
+                          char *err, size_t errlen)
+{
+    const char *names[64];
+    char list[256];
+    const char *best;
+    size_t n = 0, used = 0;
+
+    if (strchr(spec, '/') != NULL)
+        return zg_loader_load(&e->loader, spec, out, err, errlen);
+    for (const zg_builtin_t *b = zg_builtin_modules; b->name != NULL; b++) {
+        if (strcmp(b->name, spec) == 0)
+            return zg_loader_builtin(&e->loader, b->entry, out, err, errlen);
+        if (n < 63)
+            names[n++] = b->name;
+    }
+    names[n] = NULL;
+    for (const char *const *x = zg_builtin_excluded; *x != NULL; x++) {
+        if (strcmp(*x, spec) == 0) {
+            snprintf(err, errlen,
+                     "module %s is not built in (./configure "
+                     "--without-module=%s left it out)",
+                     spec, spec);
+            return -ENOENT;
+        }
+    }
+    list[0] = '\0';
+    for (size_t i = 0; i < n && used < sizeof(list); i++) {
+        int r = snprintf(list + used, sizeof(list) - used, "%s%s",
+                         i ? ", " : "", names[i]);
+
+        used += r < 0 ? 0 : (size_t)r;
+    }
+    best = zg_conf_suggest(spec, names, NULL);
+    if (best != NULL)
+        snprintf(err, errlen,
+                 "unknown module \"%s\" (did you mean \"%s\"?); built-in "
+                 "modules: %s",
+                 spec, best, list);
+    else
+        snprintf(err, errlen,
+                 "unknown module \"%s\"; built-in modules: %s; a module "
+                 "built as a .so is named by its path",
+                 spec, n ? list : "none");
+    return -ENOENT;
+}
+
+/* Load and init listener l's module chain. */
+static int zg_engine_load_modules(zg_engine_t *e, zg_listener_t *l, char *err,
+                                  size_t errlen)
+{
+    char msg[512];
+    int ret;
+
+    for (uint32_t j = 0; j < l->conf->nmodules; j++) {
+        const zg_module_conf_t *mc = &l->conf->modules[j];
+        zg_instance_t *in = &l->mods[j];
+        zg_conf_comp_t path[5] = {{"listeners", 0},
+                                  {NULL, l->index},
+                                  {"modules", 0},
+                                  {NULL, j},
+                                  {"config", 0}};
+
+        ret = zg_module_find(e, mc->spec, &in->mod, msg, sizeof(msg));
+        if (ret == 0 && !(in->mod->desc.flags & ZG_PLUGIN_MODULE)) {
+            snprintf(msg, sizeof(msg),
+                     "%s is a plugin, not a module (name it in \"plugin\")",
+                     in->mod->path);
+            ret = -EINVAL;
+        }
+        if (ret < 0)
+            goto fail;
+        l->nmods = j + 1;
+        snprintf(in->prefix, sizeof(in->prefix), "%s", in->mod->desc.name);
+        ret = zg_instance_init(e, in->mod, path, 5, mc->json, mc->config,
+                               &in->arena, &in->conf, &in->data, msg,
+                               sizeof(msg));
+        if (ret == -EBADMSG) {
+            snprintf(err, errlen, "%s", msg);
+            return -EINVAL;
+        }
+        if (ret < 0)
+            goto fail;
+        in->inited = 1;
+        if (in->mod->desc.on_preread != NULL)
+            l->preread_mods++;
+        if (in->mod->desc.on_log != NULL)
+            l->log_mods++;
+        continue;
+    fail:
+        snprintf(err, errlen, "%s: listeners[%u].modules[%u] (\"%s\"): %s",
+                 e->cfg->path, l->index, j, mc->spec, msg);
+        return ret;
+    }
+    return 0;
+}
+
 int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen)
 {
     char msg[512];
@@ -247,16 +391,36 @@ int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen)
                      i, l->conf->name, msg);
             return ret;
         }
+        if (l->mod->desc.flags & ZG_PLUGIN_MODULE) {
+            snprintf(err, errlen,
+                     "%s: listeners[%u] (\"%s\"): %s is a module, not a "
+                     "plugin (name it in \"modules\")",
+                     cfg->path, i, l->conf->name, l->mod->path);
+            return -EINVAL;
+        }
         snprintf(l->prefix, sizeof(l->prefix), "%s", l->mod->desc.name);
-        ret = zg_module_init(l->mod, &zg_host_api, l->conf->plugin_config,
-                             strlen(l->conf->plugin_config), &l->plugin_data,
-                             msg, sizeof(msg));
+        {
+            zg_conf_comp_t path[3] = {
+                {"listeners", 0}, {NULL, i}, {"config", 0}};
+
+            ret = zg_instance_init(e, l->mod, path, 3, l->conf->plugin_json,
+                                   l->conf->plugin_config, &l->arena,
+                                   &l->plugin_conf, &l->plugin_data, msg,
+                                   sizeof(msg));
+        }
+        if (ret == -EBADMSG) {
+            snprintf(err, errlen, "%s", msg);
+            return -EINVAL;
+        }
         if (ret < 0) {
             snprintf(err, errlen, "%s: listeners[%u] (\"%s\"): %s", cfg->path,
                      i, l->conf->name, msg);
             return ret;
         }
         l->inited = 1;
+        ret = zg_engine_load_modules(e, l, err, errlen);
+        if (ret < 0)
+            return ret;
     }
     return 0;
 }
@@ -551,6 +715,15 @@ void zg_engine_free(zg_engine_t *e)
         if (l->inited && l->mod->desc.fini != NULL)
             l->mod->desc.fini(l->plugin_data);
         l->inited = 0;
+        zg_conf_arena_free(&l->arena);
+        for (uint32_t j = 0; j < l->nmods; j++) {
+            zg_instance_t *in = &l->mods[j];
+
+            if (in->inited && in->mod->desc.fini != NULL)
+                in->mod->desc.fini(in->data);
+            in->inited = 0;
+            zg_conf_arena_free(&in->arena);
+        }
         if (l->fd >= 0)
             close(l->fd);
         if (l->rp_fds != NULL) {

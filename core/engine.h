@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "conf_keys.h"
 #include "config.h"
 #include "loader.h"
 
@@ -24,6 +25,17 @@ struct __kernel_timespec;
 typedef struct zg_reactor_s zg_reactor_t;
 typedef struct zg_acceptor_s zg_acceptor_t;
 
+/* One instance of a plugin or module: the loaded code, the state its
+ * init returned, and its host-owned config. */
+typedef struct zg_instance_s {
+    zg_module_t *mod;
+    void *data; /* from init() or init_conf() */
+    int inited;
+    zg_conf_arena_t arena; /* the config struct and what it points to */
+    void *conf;            /* the filled config struct (conf_keys) */
+    char prefix[48];       /* "NAME" for log lines */
+} zg_instance_t;
+
 /* One configured listener and the plugin instance serving it. */
 typedef struct zg_listener_s {
     const zg_listener_conf_t *conf;
@@ -34,7 +46,15 @@ typedef struct zg_listener_s {
     zg_module_t *mod;
     void *plugin_data; /* from init() */
     int inited;
-    char prefix[48]; /* "plugin NAME" for log lines */
+    char prefix[48];       /* "plugin NAME" for log lines */
+    zg_conf_arena_t arena; /* the plugin's host-owned config */
+    void *plugin_conf;     /* its filled struct, or NULL */
+    /* The module chain, in the listener's order. */
+    zg_instance_t mods[ZG_MAX_MODULES];
+    uint32_t nmods;
+    uint32_t preread_mods;    /* modules with an on_preread */
+    uint32_t log_mods;        /* modules with an on_log */
+    _Atomic uint64_t refused; /* closed by a module's admit or preread */
     _Atomic uint64_t accepted;
     _Atomic int64_t active;          /* admitted and not yet closed */
     _Atomic uint64_t rejected;       /* closed at once: max_connections */

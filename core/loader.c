@@ -171,9 +171,20 @@ static int zg_ld_check(const zg_loader_t *ld, const char *label,
             return -EEXIST;
         }
     }
-    if (desc->init == NULL)
+    if (desc->conf_keys != NULL &&
+        (desc->init_conf == NULL || desc->conf_size == 0)) {
+        zg_ld_err(err, errlen,
+                  "plugin %s: conf_keys without init_conf and conf_size",
+                  label);
+        return -EINVAL;
+    }
+    if (desc->init == NULL && desc->conf_keys == NULL)
         missing = "init";
-    else if (desc->on_accept == NULL)
+    else if (desc->flags & ZG_PLUGIN_MODULE) {
+        if (desc->on_admit == NULL && desc->on_preread == NULL &&
+            desc->on_log == NULL)
+            missing = "on_admit, on_preread or on_log (a module)";
+    } else if (desc->on_accept == NULL)
         missing = "on_accept";
     else if (desc->on_data == NULL)
         missing = "on_data";
@@ -365,6 +376,7 @@ int zg_loader_builtin(zg_loader_t *ld, zg_plugin_entry_fn entry,
                       zg_module_t **out, char *err, size_t errlen)
 {
     char path[sizeof("<builtin:>") + ZG_PLUGIN_NAME_MAX];
+    const zg_plugin_t *raw;
     zg_plugin_t desc;
     int rc;
 
@@ -375,6 +387,18 @@ int zg_loader_builtin(zg_loader_t *ld, zg_plugin_entry_fn entry,
     if (ld == NULL || entry == NULL) {
         zg_ld_err(err, errlen, "plugin <builtin>: no entry function");
         return -EINVAL;
+    }
+    /* A built-in used by several listeners is registered once. */
+    raw = entry();
+    if (raw != NULL && raw->name != NULL) {
+        snprintf(path, sizeof(path), "<builtin:%s>", raw->name);
+        for (size_t i = 0; i < ld->nmods; i++) {
+            if (strcmp(ld->mods[i]->path, path) == 0) {
+                if (out != NULL)
+                    *out = ld->mods[i];
+                return 0;
+            }
+        }
     }
     if (ld->nmods == ZG_LOADER_MAX_MODS) {
         zg_ld_err(err, errlen, "plugin <builtin>: too many plugins (max %zu)",

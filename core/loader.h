@@ -58,7 +58,8 @@ int zg_loader_init(zg_loader_t *ld, const char *extra_dir);
 int zg_loader_load(zg_loader_t *ld, const char *spec, zg_module_t **out,
                    char *err, size_t errlen);
 
-/* Register a compiled-in plugin through the same validation. */
+/* Register a compiled-in plugin or module through the same validation;
+ * registering the same one again returns the first registration. */
 int zg_loader_builtin(zg_loader_t *ld, zg_plugin_entry_fn entry,
                       zg_module_t **out, char *err, size_t errlen);
 
