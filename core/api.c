@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -110,9 +111,27 @@ static int zg_api_pause_read(zg_conn_t *c, int paused)
 
 static int zg_api_peer_addr(zg_conn_t *c, struct sockaddr *addr, socklen_t *len)
 {
-    if (!zg_api_usable(c))
+    if (!zg_api_usable(c) || addr == NULL || len == NULL)
         return -EINVAL;
-    return getpeername(c->fd, addr, len) < 0 ? -errno : 0;
+    return zg_conn_peer(c->r, c, addr, len);
+}
+
+static int zg_api_set_peer_addr(zg_conn_t *c, const struct sockaddr *addr,
+                                socklen_t len)
+{
+    if (!zg_api_usable(c) || !(c->flags & ZG_CF_PREREAD) || addr == NULL)
+        return -EINVAL;
+    if (!(addr->sa_family == AF_INET && len == sizeof(struct sockaddr_in)) &&
+        !(addr->sa_family == AF_INET6 && len == sizeof(struct sockaddr_in6)))
+        return -EINVAL;
+    if (c->peer == NULL) {
+        c->peer = calloc(1, sizeof(*c->peer));
+        if (c->peer == NULL)
+            return -ENOMEM;
+    }
+    memset(c->peer, 0, sizeof(*c->peer));
+    memcpy(c->peer, addr, len);
+    return 0;
 }
 
 static int zg_api_local_addr(zg_conn_t *c, struct sockaddr *addr,
@@ -199,4 +218,5 @@ const zg_api_t zg_host_api = {
     .set_timer = zg_api_set_timer,
     .want_writable = zg_api_want_writable,
     .draining = zg_api_draining,
+    .set_peer_addr = zg_api_set_peer_addr,
 };

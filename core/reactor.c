@@ -98,8 +98,10 @@ static void zg_conn_end(zg_reactor_t *r, zg_conn_t *c, zg_close_reason_t reason)
     c->flags &= ~ZG_CF_WANT_CLOSE;
     c->reason = (uint8_t)reason;
     zg_tw_unlink(r, c);
-    zg_tls_prefix = zg_conn_listener(c)->prefix;
-    zg_conn_plugin(c)->on_close(c, c->data, reason);
+    if (c->flags & ZG_CF_PLUGIN) {
+        zg_tls_prefix = zg_conn_listener(c)->prefix;
+        zg_conn_plugin(c)->on_close(c, c->data, reason);
+    }
     c->data = NULL;
     zg_rxq_release(&c->rx, &r->pool);
 }
@@ -181,6 +183,8 @@ void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
     zg_dirty(r, c);
 }
 
+static void zg_conn_log(zg_reactor_t *r, zg_conn_t *c);
+
 static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
 {
     struct io_uring_sqe *sqe;
@@ -196,6 +200,16 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
             }
         }
     }
+    if (c->mdata != NULL) {
+        if (zg_conn_listener(c)->log_mods > 0)
+            zg_conn_log(r, c);
+        free(c->mdata);
+        c->mdata = NULL;
+    }
+    free(c->peer);
+    c->peer = NULL;
+    if (r->peer_id == c->id)
+        r->peer_len = 0;
     if (c->how == ZG_CLOSE_ABORT) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
@@ -219,6 +233,210 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
     c->gen = (c->gen + 1) & 0xffffff;
     r->freelist[r->nfree++] = c->slot;
     r->live--;
+}
+
+/* A module's reactor_data: what its reactor_init stored, or its
+ * plugin_data without one. */
+static void *zg_mod_rdata(zg_reactor_t *r, uint32_t lidx, uint32_t j)
+{
+    const zg_instance_t *in = &r->e->listeners[lidx].mods[j];
+
+    if (in->mod->desc.reactor_init == NULL)
+        return in->data;
+    return r->mrdata[lidx * ZG_MAX_MODULES + j];
+}
+
+/* Module j refused c: closed at once, the plugin never learns of it. With
+ * busy, the plugin's over_limit_response goes first (best effort). */
+static void zg_conn_refuse(zg_reactor_t *r, zg_conn_t *c, uint32_t j, int busy)
+{
+    zg_listener_t *l = zg_conn_listener(c);
+    const zg_plugin_t *pl = &l->mod->desc;
+
+    c->refused_by = (uint8_t)(j + 1);
+    atomic_fetch_add_explicit(&l->refused, 1, memory_order_relaxed);
+    if (busy && pl->over_limit_response != NULL &&
+        pl->over_limit_response_len > 0)
+        zg_outq_append(&c->out, &r->chunks, pl->over_limit_response,
+                       pl->over_limit_response_len);
+    zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_REFUSED);
+    c->flags &= ~ZG_CF_UNREAD; /* no lingering for a refusal */
+    zg_rxq_release(&c->rx, &r->pool);
+}
+
+/*
+ * Walk c's module chain from c->stage: admit phases run at once, a preread
+ * phase stops the walk until its bytes come (ZG_CF_PREREAD); past the last
+ * module, the plugin's on_accept. Returns 0 while c is open, -1 once it
+ * was refused or closed.
+ */
+static int zg_chain_next(zg_reactor_t *r, zg_conn_t *c)
+{
+    zg_listener_t *l = zg_conn_listener(c);
+    int rc;
+
+    while (c->stage < 2 * l->nmods) {
+        uint32_t j = c->stage / 2;
+        zg_instance_t *in = &l->mods[j];
+        const zg_plugin_t *d = &in->mod->desc;
+
+        if (c->stage % 2 == 1) {
+            if (d->on_preread != NULL) {
+                c->flags |= ZG_CF_PREREAD;
+                return 0;
+            }
+            c->stage++;
+            continue;
+        }
+        c->stage++;
+        if (d->on_admit == NULL)
+            continue;
+        zg_tls_prefix = in->prefix;
+        rc = d->on_admit(c, zg_mod_rdata(r, c->lidx, j), &c->mdata[j]);
+        if (rc != 0) {
+            zg_conn_refuse(r, c, j, rc == ZG_ADMIT_BUSY);
+            return -1;
+        }
+        if (c->flags & (ZG_CF_WANT_CLOSE | ZG_CF_CLOSED))
+            return -1;
+    }
+    c->flags &= ~ZG_CF_PREREAD;
+    c->flags |= ZG_CF_PLUGIN;
+    c->timer_at = 0; /* a module's timer ends with its phase */
+    zg_tls_prefix = l->prefix;
+    rc = l->mod->desc.on_accept(c, r->rdata[c->lidx], &c->data);
+    if (rc != 0) {
+        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
+        return -1;
+    }
+    if (r->draining && l->mod->desc.on_drain != NULL) {
+        c->flags |= ZG_CF_DRAINED;
+        l->mod->desc.on_drain(c, c->data);
+    }
+    /* Bytes after what the modules took go to the plugin now. */
+    if (c->rx.held > 0 || (c->flags & ZG_CF_EOF)) {
+        c->flags |= ZG_CF_NEW;
+        c->flags &= ~ZG_CF_EOF_SEEN;
+    }
+    zg_tw_file(r, c);
+    zg_dirty(r, c);
+    return 0;
+}
+
+/* The input goes to the module in its preread phase. */
+static void zg_preread(zg_reactor_t *r, zg_conn_t *c, zg_input_t *in)
+{
+    zg_listener_t *l = zg_conn_listener(c);
+    uint32_t j = c->stage / 2;
+    zg_instance_t *mi = &l->mods[j];
+    long n;
+
+    zg_tls_prefix = mi->prefix;
+    n = mi->mod->desc.on_preread(c, c->mdata[j], in);
+    c->rsv = 0;
+    if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE))
+        return;
+    if (n == ZG_PREREAD_MORE) {
+        /* Waiting for more: a FIN, or more than the hold limit, ends it. */
+        if ((c->flags & ZG_CF_EOF) || c->rx.held > l->conf->max_held_bytes)
+            zg_conn_refuse(r, c, j, 0);
+        return;
+    }
+    if (n < 0 || (size_t)n > in->total) {
+        zg_conn_refuse(r, c, j, 0);
+        return;
+    }
+    zg_rxq_consume(&c->rx, &r->pool, (size_t)n);
+    c->flags &= ~ZG_CF_PREREAD;
+    c->stage++;
+    zg_chain_next(r, c);
+}
+
+void zg_conn_timeout(zg_reactor_t *r, zg_conn_t *c)
+{
+    zg_listener_t *l = zg_conn_listener(c);
+
+    (void)r;
+    if (c->flags & ZG_CF_PREREAD) {
+        uint32_t j = c->stage / 2;
+        const zg_plugin_t *d = &l->mods[j].mod->desc;
+
+        if (d->on_timeout != NULL) {
+            zg_tls_prefix = l->mods[j].prefix;
+            d->on_timeout(c, c->mdata[j]);
+        }
+        return;
+    }
+    if ((c->flags & ZG_CF_PLUGIN) && l->mod->desc.on_timeout != NULL) {
+        zg_tls_prefix = l->prefix;
+        l->mod->desc.on_timeout(c, c->data);
+    }
+}
+
+int zg_conn_peer(zg_reactor_t *r, zg_conn_t *c, struct sockaddr *addr,
+                 socklen_t *len)
+{
+    const struct sockaddr_storage *src;
+    socklen_t have;
+
+    if (c->peer != NULL) {
+        src = c->peer;
+        have = c->peer->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                             : sizeof(struct sockaddr_in6);
+    } else {
+        if (r->peer_id != c->id || r->peer_len == 0) {
+            r->peer_len = sizeof(r->peer_cache);
+            if (getpeername(c->fd, (struct sockaddr *)&r->peer_cache,
+                            &r->peer_len) < 0) {
+                r->peer_len = 0;
+                return -errno;
+            }
+            r->peer_id = c->id;
+        }
+        src = &r->peer_cache;
+        have = r->peer_len;
+    }
+    memcpy(addr, src, have < *len ? have : *len);
+    *len = have;
+    return 0;
+}
+
+/* The log phase: every module's on_log, once, as the slot is freed. */
+static void zg_conn_log(zg_reactor_t *r, zg_conn_t *c)
+{
+    zg_listener_t *l = zg_conn_listener(c);
+    struct sockaddr_storage peer, local;
+    socklen_t plen = sizeof(peer), llen = sizeof(local);
+    zg_conn_info_t info;
+
+    memset(&info, 0, sizeof(info));
+    info.struct_size = sizeof(info);
+    info.reactor_id = (int)r->id;
+    info.conn_id = c->id;
+    info.reason = (zg_close_reason_t)c->reason;
+    info.listener = l->conf->name;
+    if (c->refused_by > 0)
+        info.refused_by = l->mods[c->refused_by - 1].mod->desc.name;
+    if (zg_conn_peer(r, c, (struct sockaddr *)&peer, &plen) == 0) {
+        info.peer = (const struct sockaddr *)&peer;
+        info.peer_len = plen;
+    }
+    if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0) {
+        info.local = (const struct sockaddr *)&local;
+        info.local_len = llen;
+    }
+    info.bytes_in = c->bytes_in;
+    info.bytes_out = c->bytes_out;
+    info.duration_ms = r->now - c->start_ms;
+    for (uint32_t j = 0; j < l->nmods; j++) {
+        const zg_plugin_t *d = &l->mods[j].mod->desc;
+
+        if (d->on_log == NULL)
+            continue;
+        zg_tls_prefix = l->mods[j].prefix;
+        d->on_log(zg_mod_rdata(r, c->lidx, j), c->mdata[j], &info);
+        c->mdata[j] = NULL;
+    }
 }
 
 /* The listener's output watermarks (bytes of unsent output). */
@@ -247,6 +465,10 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
     c->flags &= ~ZG_CF_NEW;
     if (c->flags & ZG_CF_EOF)
         c->flags |= ZG_CF_EOF_SEEN;
+    if (c->flags & ZG_CF_PREREAD) {
+        zg_preread(r, c, &in);
+        return;
+    }
     zg_tls_prefix = l->prefix;
     n = l->mod->desc.on_data(c, c->data, &in);
     c->rsv = 0;
@@ -306,8 +528,9 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         else if (c->out.pending <= zg_wm_low(c))
             c->flags &= ~ZG_CF_BACKOFF;
         f = c->flags;
-        if ((f & ZG_CF_WANT_WR) && c->out.pending <= zg_wm_low(c) &&
-            !(f & ZG_CF_WANT_CLOSE)) {
+        if ((f & (ZG_CF_WANT_WR | ZG_CF_PLUGIN)) ==
+                (ZG_CF_WANT_WR | ZG_CF_PLUGIN) &&
+            c->out.pending <= zg_wm_low(c) && !(f & ZG_CF_WANT_CLOSE)) {
             const zg_plugin_t *pl = zg_conn_plugin(c);
 
             c->flags &= ~ZG_CF_WANT_WR;
@@ -395,7 +618,10 @@ static void zg_reactor_drain(zg_reactor_t *r)
         if (!(c->flags & ZG_CF_USED) || (c->flags & ZG_CF_CLOSED))
             continue;
         pl = zg_conn_plugin(c);
-        if (pl->on_drain != NULL && !(c->flags & ZG_CF_DRAINED)) {
+        if (!(c->flags & ZG_CF_PLUGIN)) {
+            /* Still in its modules' phases: nothing has started. */
+            zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
+        } else if (pl->on_drain != NULL && !(c->flags & ZG_CF_DRAINED)) {
             c->flags |= ZG_CF_DRAINED;
             zg_tls_prefix = zg_conn_listener(c)->prefix;
             pl->on_drain(c, c->data);
@@ -465,6 +691,7 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             zg_bufpool_unref(&r->pool, bid);
             if (c != NULL && res > 0) {
                 c->dropped += (uint32_t)res;
+                c->bytes_in += (uint32_t)res;
                 if (!(c->flags & ZG_CF_CLOSED))
                     c->flags |= ZG_CF_UNREAD;
             }
@@ -473,6 +700,7 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         } else {
             c->flags |= ZG_CF_NEW;
             c->last_active = r->now;
+            c->bytes_in += (uint32_t)res;
             if (c->flags & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE))
                 c->late += (uint32_t)res;
         }
@@ -521,6 +749,7 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     } else {
         zg_outq_sent(&c->out, &r->chunks, (size_t)cqe->res);
         c->last_active = r->now;
+        c->bytes_out += (uint64_t)cqe->res;
     }
     zg_dirty(r, c);
 }
@@ -544,7 +773,6 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
 {
     zg_listener_t *l;
     zg_conn_t *c;
-    int rc;
 
     if (lidx >= r->e->nlisteners || fd < 0) {
         if (fd >= 0)
@@ -581,19 +809,25 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     c->linger_at = 0;
     c->dropped = 0;
     c->late = 0;
+    c->start_ms = r->now;
+    c->bytes_in = 0;
+    c->bytes_out = 0;
+    c->stage = 0;
+    c->refused_by = 0;
+    c->peer = NULL;
+    c->mdata = NULL;
     c->tw_bucket = -1;
     memset(&c->rx, 0, sizeof(c->rx));
     memset(&c->out, 0, sizeof(c->out));
-    zg_tls_prefix = l->prefix;
-    rc = l->mod->desc.on_accept(c, r->rdata[lidx], &c->data);
-    if (rc != 0) {
-        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
+    if (l->nmods > 0) {
+        c->mdata = calloc(l->nmods, sizeof(*c->mdata));
+        if (c->mdata == NULL) {
+            zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+            return;
+        }
+    }
+    if (zg_chain_next(r, c) < 0)
         return;
-    }
-    if (r->draining && l->mod->desc.on_drain != NULL) {
-        c->flags |= ZG_CF_DRAINED;
-        l->mod->desc.on_drain(c, c->data);
-    }
     zg_tw_file(r, c);
     zg_dirty(r, c);
 }
@@ -909,6 +1143,27 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         r->rinited[l] = 1;
     }
     for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        zg_listener_t *li = &r->e->listeners[l];
+
+        for (uint32_t j = 0; j < li->nmods; j++) {
+            const zg_plugin_t *d = &li->mods[j].mod->desc;
+            uint32_t k = l * ZG_MAX_MODULES + j;
+
+            if (d->reactor_init == NULL)
+                continue;
+            zg_tls_prefix = li->mods[j].prefix;
+            ret = d->reactor_init(li->mods[j].data, (int)r->id, &r->mrdata[k]);
+            if (ret != 0) {
+                snprintf(err, errlen,
+                         "%s: reactor_init of module %s for listener %s "
+                         "failed (%d)",
+                         r->who, d->name, li->conf->name, ret);
+                return -EINVAL;
+            }
+            r->mrinited[k] = 1;
+        }
+    }
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
         if (r->e->listeners[l].rp_fds != NULL)
             zg_arm_accept(r, l);
     }
@@ -926,6 +1181,16 @@ static void zg_reactor_teardown(zg_reactor_t *r)
             li->mod->desc.reactor_fini(li->plugin_data, r->rdata[l]);
         }
         r->rinited[l] = 0;
+        for (uint32_t j = 0; j < li->nmods; j++) {
+            const zg_plugin_t *d = &li->mods[j].mod->desc;
+            uint32_t k = l * ZG_MAX_MODULES + j;
+
+            if (r->mrinited[k] && d->reactor_fini != NULL) {
+                zg_tls_prefix = li->mods[j].prefix;
+                d->reactor_fini(li->mods[j].data, r->mrdata[k]);
+            }
+            r->mrinited[k] = 0;
+        }
     }
     if (r->ring_ok)
         io_uring_queue_exit(&r->ring);
@@ -998,10 +1263,17 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
     r->rdata = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rdata));
     r->rinited = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rinited));
     r->acc_paused = calloc(e->nlisteners ? e->nlisteners : 1, 1);
-    if (r->rdata == NULL || r->rinited == NULL || r->acc_paused == NULL) {
+    r->mrdata = calloc((e->nlisteners ? e->nlisteners : 1) * ZG_MAX_MODULES,
+                       sizeof(*r->mrdata));
+    r->mrinited =
+        calloc((e->nlisteners ? e->nlisteners : 1) * ZG_MAX_MODULES, 1);
+    if (r->rdata == NULL || r->rinited == NULL || r->acc_paused == NULL ||
+        r->mrdata == NULL || r->mrinited == NULL) {
         free(r->rdata);
         free(r->rinited);
         free(r->acc_paused);
+        free(r->mrdata);
+        free(r->mrinited);
         free(r);
         return -ENOMEM;
     }
@@ -1049,6 +1321,8 @@ void zg_reactor_destroy(zg_reactor_t *r)
     free(r->rdata);
     free(r->rinited);
     free(r->acc_paused);
+    free(r->mrdata);
+    free(r->mrinited);
     pthread_mutex_destroy(&r->sync.mu);
     pthread_cond_destroy(&r->sync.cv);
     free(r);

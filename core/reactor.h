@@ -43,6 +43,8 @@ enum {
                                    peer's FIN or linger_at (CLOSED is set) */
     ZG_CF_UNREAD = 1u << 17,    /* input was dropped unread: a FLUSH close
                                    lingers */
+    ZG_CF_PREREAD = 1u << 18,   /* a module's preread phase gets the input */
+    ZG_CF_PLUGIN = 1u << 19,    /* the plugin's on_accept ran: it knows c */
 };
 
 /*
@@ -74,7 +76,14 @@ struct zg_conn_s {
     uint64_t linger_at;   /* ZG_CF_LINGER: when the lingering close ends */
     uint64_t dropped;     /* input bytes dropped unread (closing) */
     size_t late;          /* bytes received while delivery was held back */
-    uint32_t tw_next;     /* timer wheel links (slots) */
+    uint64_t start_ms;    /* when it was accepted */
+    uint64_t bytes_in;    /* received from the peer */
+    uint64_t bytes_out;   /* taken by the kernel for the peer */
+    void **mdata;         /* per module of the chain: its conn_data */
+    struct sockaddr_storage *peer; /* set_peer_addr(), or NULL */
+    uint8_t stage;      /* module chain: next phase (2j admit, 2j+1 preread) */
+    uint8_t refused_by; /* 1 + the module that refused it, or 0 */
+    uint32_t tw_next;   /* timer wheel links (slots) */
     uint32_t tw_prev;
     int32_t tw_bucket; /* wheel bucket, -1 = not filed */
     zg_rxq_t rx;
@@ -120,6 +129,14 @@ struct zg_reactor_s {
     int compact_all; /* a recv ran out of buffers this iteration */
     void **rdata;    /* per listener: the plugin's reactor_data */
     int *rinited;
+    /* per listener and module (l * ZG_MAX_MODULES + j): reactor_data */
+    void **mrdata;
+    uint8_t *mrinited;
+    /* The peer address of conn peer_id, read once for all the phases that
+     * ask in a row (admit modules, then the plugin). */
+    uint64_t peer_id;
+    socklen_t peer_len;
+    struct sockaddr_storage peer_cache;
     uint8_t *acc_paused; /* per listener: accepting paused (reuseport) */
     uint32_t live;       /* slots in use */
     int stopping;
@@ -172,6 +189,14 @@ void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
 
 /* End c's lingering close now (deadline, FIN, error, stop). */
 void zg_linger_end(zg_reactor_t *r, zg_conn_t *c);
+
+/* c's timer expired: call on_timeout of whoever owns c now (the module in
+ * its preread phase, or the plugin). */
+void zg_conn_timeout(zg_reactor_t *r, zg_conn_t *c);
+
+/* c's peer address (after set_peer_addr), cached per reactor. */
+int zg_conn_peer(zg_reactor_t *r, zg_conn_t *c, struct sockaddr *addr,
+                 socklen_t *len);
 
 /* Timer wheel (timer.c): file c under its earliest deadline (idle timeout
  * or plugin timer), take it out, expire every tick up to r->now. */

@@ -90,13 +90,9 @@ static void zg_tw_visit(zg_reactor_t *r, zg_conn_t *c)
     }
     idle = zg_tw_idle(c);
     if (c->timer_at != 0 && c->timer_at <= r->now) {
-        const zg_plugin_t *pl = zg_conn_plugin(c);
-
         c->timer_at = 0;
-        if (pl->on_timeout != NULL && !(c->flags & ZG_CF_WANT_CLOSE)) {
-            zg_tls_prefix = zg_conn_listener(c)->prefix;
-            pl->on_timeout(c, c->data);
-        }
+        if (!(c->flags & ZG_CF_WANT_CLOSE))
+            zg_conn_timeout(r, c);
         zg_dirty(r, c);
     }
     if (idle > 0 && c->last_active + idle <= r->now &&

@@ -324,6 +324,13 @@ typedef struct zg_conn_info_s {
 /* on_preread: the phase needs more bytes (nothing consumed). */
 #define ZG_PREREAD_MORE (-11L)
 
+/* on_admit returns: admit; refuse (closed at once, nothing sent); refuse
+ * as busy (the plugin's over_limit_response, if it has one, then close).
+ * Any other non-zero value refuses like ZG_ADMIT_REFUSE. */
+#define ZG_ADMIT_OK     0
+#define ZG_ADMIT_REFUSE 1
+#define ZG_ADMIT_BUSY   2
+
 /*
  * The plugin descriptor. The host copies it into a zeroed struct of its own
  * size, so fields appended after the plugin was built read as 0/NULL.
