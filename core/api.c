@@ -90,6 +90,12 @@ static int zg_api_close(zg_conn_t *c, zg_close_how_t how)
         zg_dirty(c->r, c);
         return 0;
     }
+    if (!(c->flags & (ZG_CF_PLUGIN | ZG_CF_CLOSED | ZG_CF_WANT_CLOSE))) {
+        /* A module closing in its phase (a preread timeout, say) refuses
+         * the connection: the plugin never learns of it. */
+        zg_conn_refuse(c->r, c, (c->stage > 0 ? c->stage - 1u : 0) / 2, 0);
+        return 0;
+    }
     zg_conn_close(c->r, c, how, ZG_CLOSE_LOCAL);
     return 0;
 }

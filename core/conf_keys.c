@@ -385,6 +385,8 @@ static int zg_fill_object(zg_fill_t *f, json_t *obj, const zg_key_t *keys,
             }
             if (k->def != NULL && (rc = zg_fill_default(f, k, dst)))
                 return rc;
+            if (k->def == NULL && k->type == ZG_KEY_CIDR)
+                ((zg_cidr_t *)dst)->family = ZG_CIDR_NONE;
             continue;
         }
         zg_conf_push(f->c, k->name, 0);
@@ -455,6 +457,8 @@ static json_t *zg_dump_value(const zg_key_t *k, unsigned type,
     case ZG_KEY_CIDR: {
         char buf[64];
 
+        if (((const zg_cidr_t *)src)->family == ZG_CIDR_NONE)
+            return json_null();
         if (zg_cidr_format((const zg_cidr_t *)src, buf, sizeof(buf)) < 0)
             return json_null();
         return json_string(buf);

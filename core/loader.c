@@ -215,7 +215,8 @@ static int zg_ld_add(zg_loader_t *ld, const char *path, void *handle,
     m->handle = handle;
     m->desc = *desc;
     ld->mods[ld->nmods++] = m;
-    zg_log(ZG_LOG_INFO, "plugin %s: loaded %s version %s, ABI %u.%u", m->path,
+    zg_log(ZG_LOG_INFO, "%s %s: loaded %s version %s, ABI %u.%u",
+           (m->desc.flags & ZG_PLUGIN_MODULE) ? "module" : "plugin", m->path,
            m->desc.name,
            zg_ld_printable(m->desc.version, version, sizeof(version)),
            (unsigned)m->desc.abi_major, (unsigned)m->desc.abi_minor);

@@ -248,7 +248,7 @@ static void *zg_mod_rdata(zg_reactor_t *r, uint32_t lidx, uint32_t j)
 
 /* Module j refused c: closed at once, the plugin never learns of it. With
  * busy, the plugin's over_limit_response goes first (best effort). */
-static void zg_conn_refuse(zg_reactor_t *r, zg_conn_t *c, uint32_t j, int busy)
+void zg_conn_refuse(zg_reactor_t *r, zg_conn_t *c, uint32_t j, int busy)
 {
     zg_listener_t *l = zg_conn_listener(c);
     const zg_plugin_t *pl = &l->mod->desc;

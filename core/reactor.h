@@ -194,6 +194,10 @@ void zg_linger_end(zg_reactor_t *r, zg_conn_t *c);
  * its preread phase, or the plugin). */
 void zg_conn_timeout(zg_reactor_t *r, zg_conn_t *c);
 
+/* Module j of c's chain refused c (busy: send the plugin's over-limit
+ * response first). */
+void zg_conn_refuse(zg_reactor_t *r, zg_conn_t *c, uint32_t j, int busy);
+
 /* c's peer address (after set_peer_addr), cached per reactor. */
 int zg_conn_peer(zg_reactor_t *r, zg_conn_t *c, struct sockaddr *addr,
                  socklen_t *len);

@@ -251,13 +251,18 @@ typedef enum zg_key_type_e {
     /* const char *: a JSON string without NUL bytes, length min..max (max
      * 0: no limit) */
     ZG_KEY_STRING,
-    ZG_KEY_ENUM,   /* int: the index in names of a JSON string */
-    ZG_KEY_CIDR,   /* zg_cidr_t: "all", an IPv4/IPv6 address or address/bits */
+    ZG_KEY_ENUM, /* int: the index in names of a JSON string */
+    /* zg_cidr_t: "all", an IPv4/IPv6 address or address/bits; absent
+     * without a default, its family is ZG_CIDR_NONE (matches nothing) */
+    ZG_KEY_CIDR,
     ZG_KEY_OBJECT, /* a nested object, filled in place by the table sub */
     /* zg_list_t: a JSON array of elem values, min..max long (max 0: no
      * limit); elem ZG_KEY_OBJECT takes sub and elem_size */
     ZG_KEY_LIST,
 } zg_key_type_t;
+
+/* The family of a ZG_KEY_CIDR that was absent and had no default. */
+#define ZG_CIDR_NONE 0xffu
 
 /* Key flags. */
 #define ZG_KEY_REQUIRED 0x1u /* absent is an error (def is ignored) */

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Description: the module chain against the real binary: access rules
+# (IPv4, IPv6, IPv4-mapped peers), proxy_protocol (v1 and v2, headers
+# split across writes, timeouts, garbage, untrusted peers) and the chain
+# order, with config errors that name the line of the operator's file.
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zgtest as zg  # noqa: E402
+
+REQ = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def cfg(modules, plugin="echo", listen="127.0.0.1:0", plugin_conf=None, **extra):
+    lst = {"name": "m", "listen": listen, "plugin": plugin, "modules": modules}
+    if plugin_conf is not None:
+        lst["config"] = plugin_conf
+    lst.update(extra)
+    return {"reactors": 1, "listeners": [lst]}
+
+
+def dial(addr, src=None, timeout=5):
+    """A loopback connection, optionally from source address src."""
+    host, port = addr
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    assert host in ("::1", "127.0.0.1") or host.startswith("127."), host
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if src is not None:
+        s.bind((src, 0))
+    s.connect((host, port))
+    return s
+
+
+def served(s, msg=b"ping"):
+    """True if the echo plugin answers msg on s; False if the server closed
+    (EOF or reset) without a byte."""
+    try:
+        s.sendall(msg)
+        got = b""
+        while len(got) < len(msg):
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            got += chunk
+        assert got == msg, got
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+
+
+def closed_silently(s, wait=3.0):
+    """The server closes s without sending a byte."""
+    s.settimeout(wait)
+    try:
+        data = s.recv(4096)
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return data == b""
+
+
+def pp1(src, sport, dst="127.0.0.1", dport=80, fam="TCP4"):
+    return ("PROXY %s %s %s %d %d\r\n" % (fam, src, dst, sport, dport)).encode()
+
+
+def pp2_inet(src, sport, dst="127.0.0.1", dport=80, tlvs=b"", cmd=0x21):
+    addr = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
+    body = addr + tlvs
+    return PP2_SIG + bytes([cmd, 0x11]) + struct.pack("!H", len(body)) + body
+
+
+def pp2_inet6(src, sport, dst="::1", dport=80):
+    addr = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+            + struct.pack("!HH", sport, dport))
+    return PP2_SIG + bytes([0x21, 0x21]) + struct.pack("!H", len(addr)) + addr
+
+
+# --------------------------------------------------------------------------
+# access
+
+def test_access_allow_deny_ipv4():
+    srv = zg.start(cfg([{"module": "access", "config": {"rules": [
+        {"deny": "127.0.0.2"}, {"allow": "127.0.0.0/8"}, {"deny": "all"}]}}]))
+    a = srv.addr("m")
+    ok = dial(a)
+    assert served(ok), "127.0.0.1 is allowed by 127.0.0.0/8"
+    bad = dial(a, src="127.0.0.2")
+    assert closed_silently(bad), "127.0.0.2 is denied: closed without a byte"
+    other = dial(a, src="127.0.0.3")
+    assert served(other), "127.0.0.3 matches the allow rule"
+    assert served(ok, b"still here"), "other clients are served"
+    for s in (ok, bad, other):
+        s.close()
+    srv.stop()
+
+
+def test_access_ipv6_and_mapped():
+    # A dual-stack listener on [::1]... IPv4 clients reach a [::] socket as
+    # IPv4-mapped addresses, which must match IPv4 rules.
+    srv = zg.start(cfg([{"module": "access", "config": {"rules": [
+        {"deny": "127.0.0.5/32"}, {"allow": "::1"}, {"allow": "127.0.0.0/8"},
+        {"deny": "all"}]}}], listen="[::]:0", ip_version="dual"))
+    port = srv.addr("m")[1]
+    v6 = dial(("::1", port))
+    assert served(v6), "::1 is allowed"
+    v4 = dial(("127.0.0.1", port))
+    assert served(v4), "127.0.0.1 (seen as ::ffff:127.0.0.1) matches 127.0.0.0/8"
+    v4bad = dial(("127.0.0.1", port), src="127.0.0.5")
+    assert closed_silently(v4bad), "::ffff:127.0.0.5 must match the IPv4 deny rule"
+    for s in (v6, v4, v4bad):
+        s.close()
+    srv.stop()
+
+
+def test_access_deny_all_refuses_before_reading():
+    srv = zg.start(cfg([{"module": "access", "config": {"rules": [{"deny": "all"}]}}]))
+    s = dial(srv.addr("m"))
+    assert closed_silently(s)
+    s.close()
+    srv.stop()
+
+
+def test_module_config_errors_name_the_line():
+    path = zg.write_config('{"listeners": [{"name": "m", "listen": "127.0.0.1:0",\n'
+                           '  "plugin": "echo", "modules": [\n'
+                           '    {"module": "access", "config": {"rules": [\n'
+                           '      {"alow": "10.0.0.0/8"}]}}]}]}\n')
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode != 0
+    assert ":4:8: listeners[0].modules[0].config.rules[0].alow: unknown key " \
+           "(did you mean \"allow\"?)" in r.stderr, r.stderr
+    path = zg.write_config({"listeners": [{"name": "m", "listen": "127.0.0.1:0",
+                                           "plugin": "echo",
+                                           "modules": [{"module": "acces"}]}]})
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode != 0
+    assert 'unknown module "acces" (did you mean "access"?); built-in modules: ' \
+           in r.stderr, r.stderr
+    path = zg.write_config({"listeners": [{"name": "m", "listen": "127.0.0.1:0",
+                                           "plugin": "echo", "modules": [
+                                               {"module": "access", "config": {"rules": [
+                                                   {"allow": "all", "deny": "::1"}]}}]}]})
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode != 0 and "not both" in r.stderr, r.stderr
+    path = zg.write_config({"listeners": [{"name": "m", "listen": "127.0.0.1:0",
+                                           "plugin": "access"}]})
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode != 0, r.stderr
+
+
+# --------------------------------------------------------------------------
+# proxy_protocol (in front of http, which answers with what it is sent;
+# the access module after it sees the real client)
+
+def pp_cfg(trusted=None, timeout_ms=None, then=None):
+    conf = {}
+    if trusted is not None:
+        conf["trusted"] = trusted
+    if timeout_ms is not None:
+        conf["timeout_ms"] = timeout_ms
+    mods = [{"module": "proxy_protocol", "config": conf}] + (then or [])
+    return cfg(mods)
+
+
+def test_proxy_v1_v2_replace_the_peer():
+    # access after proxy_protocol decides on the address in the header.
+    srv = zg.start(pp_cfg(then=[{"module": "access", "config": {"rules": [
+        {"deny": "203.0.113.66"}, {"deny": "2001:db8::66"}, {"allow": "all"}]}}]))
+    a = srv.addr("m")
+    cases = [
+        (pp1("198.51.100.7", 4000), True),
+        (pp1("203.0.113.66", 4000), False),
+        (pp1("2001:db8::7", 4000, dst="2001:db8::1", fam="TCP6"), True),
+        (pp1("2001:db8::66", 4000, dst="2001:db8::1", fam="TCP6"), False),
+        (b"PROXY UNKNOWN\r\n", True),
+        (pp2_inet("198.51.100.8", 5000), True),
+        (pp2_inet("203.0.113.66", 5000), False),
+        (pp2_inet("198.51.100.9", 5000, tlvs=b"\x04\x00\x03abc"), True),
+        (pp2_inet("203.0.113.66", 5000, cmd=0x20), True),  # LOCAL: the socket's peer
+        (pp2_inet6("2001:db8::8", 5000), True),
+        (pp2_inet6("2001:db8::66", 5000), False),
+    ]
+    for hdr, admit in cases:
+        s = dial(a)
+        # The header in pieces, the first payload right behind its end.
+        for i in range(0, len(hdr), 7):
+            s.sendall(hdr[i:i + 7])
+            time.sleep(0.002)
+        got = served(s, b"after-header")
+        assert got == admit, "%r: served=%s, expected %s" % (hdr, got, admit)
+        s.close()
+    srv.stop()
+
+
+def test_proxy_header_and_payload_in_one_write():
+    srv = zg.start(pp_cfg())
+    s = dial(srv.addr("m"))
+    s.sendall(pp2_inet("198.51.100.1", 1) + b"hello")
+    assert zg.recv_exact(s, 5) == b"hello", "bytes after the header reach the plugin"
+    s.close()
+    srv.stop()
+
+
+def test_proxy_garbage_timeout_untrusted():
+    srv = zg.start(pp_cfg(timeout_ms=500))
+    a = srv.addr("m")
+    g = dial(a)
+    g.sendall(REQ)  # no header: refused at the first byte
+    assert closed_silently(g, 2.0), "a request without a PROXY header must be refused"
+    bad = dial(a)
+    bad.sendall(b"PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n")  # double space
+    assert closed_silently(bad, 2.0)
+    slow = dial(a)
+    slow.sendall(b"PROXY TCP4 1.2")
+    t0 = time.monotonic()
+    assert closed_silently(slow, 3.0), "an incomplete header must time out"
+    took = time.monotonic() - t0
+    assert 0.3 <= took <= 2.0, "timeout_ms 500: closed after %.2f s" % took
+    for s in (g, bad, slow):
+        s.close()
+    srv.stop()
+    srv = zg.start(pp_cfg(trusted=["10.0.0.0/8"]))
+    s = dial(srv.addr("m"))
+    s.sendall(pp1("198.51.100.7", 4000))
+    assert closed_silently(s), "a header from an untrusted peer must be refused"
+    s.close()
+    srv.stop()
+
+
+if __name__ == "__main__":
+    zg.run_tests(globals())
