@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,6 +185,57 @@ int zg_uring_probe(char *err, size_t errlen)
                  -ret, strerror(-ret), zg_ring_hint(ret));
     }
     return ret;
+}
+
+void zg_uring_features(char *buf, size_t len)
+{
+    struct io_uring_params p;
+    struct io_uring ring;
+    struct io_uring_probe *probe;
+    struct io_uring_buf_reg reg;
+    void *br;
+    int defer, inc = 0, msg = 0, regfd = 0;
+    size_t n = 0;
+
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    defer = io_uring_queue_init_params(4, &ring, &p) == 0;
+    if (!defer) {
+        memset(&p, 0, sizeof(p));
+        if (io_uring_queue_init_params(4, &ring, &p) < 0) {
+            snprintf(buf, len, "io_uring: not available");
+            return;
+        }
+    }
+    probe = io_uring_get_probe_ring(&ring);
+    if (probe != NULL) {
+        msg = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+        io_uring_free_probe(probe);
+    }
+    regfd = io_uring_register_ring_fd(&ring) == 1;
+    br = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+              -1, 0);
+    if (br != MAP_FAILED) {
+        memset(&reg, 0, sizeof(reg));
+        reg.ring_addr = (unsigned long)br;
+        reg.ring_entries = 8;
+        reg.bgid = 7;
+        zg_buf_reg_set_flags(&reg, IOU_PBUF_RING_INC);
+        inc = io_uring_register_buf_ring(&ring, &reg, 0) == 0;
+        if (inc)
+            io_uring_unregister_buf_ring(&ring, 7);
+        munmap(br, 4096);
+    }
+    io_uring_queue_exit(&ring);
+    n = (size_t)snprintf(
+        buf, len,
+        "io_uring: %s, MSG_RING %s, incremental buffers %s, recv bundles %s, "
+        "registered ring fd %s",
+        defer ? "SINGLE_ISSUER|DEFER_TASKRUN" : "no DEFER_TASKRUN",
+        msg ? "yes" : "no", inc ? "yes" : "no",
+        (p.features & IORING_FEAT_RECVSEND_BUNDLE) ? "yes" : "no",
+        regfd ? "yes" : "no");
+    (void)n;
 }
 
 static struct io_uring zg_ctl_ring;

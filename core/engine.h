@@ -190,6 +190,9 @@ int zg_ring_setup(struct io_uring *ring, uint32_t entries, int sqpoll,
  * io_uring, kernel.io_uring_disabled, seccomp, RLIMIT_MEMLOCK). */
 int zg_uring_probe(char *err, size_t errlen);
 
+/* One line naming the io_uring features this kernel offers (for -V). */
+void zg_uring_features(char *buf, size_t len);
+
 /* A hint with the fix for a ring setup error ("" if none). */
 const char *zg_ring_hint(int err);
 

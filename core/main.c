@@ -17,12 +17,13 @@
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "modtable.h"
 #include "zerg_build.h"
 
 static void zg_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: zerg [-c FILE] [-t] [-T] [-v] [-h]\n"
+            "Usage: zerg [-c FILE] [-t] [-T] [-v] [-V] [-h]\n"
             "\n"
             "  -c FILE   configuration file (default: the embedded one,\n"
             "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
@@ -30,6 +31,8 @@ static void zg_usage(FILE *f)
             "  -T        like -t, and print the effective configuration\n"
             "            (defaults filled in) as JSON on stdout\n"
             "  -v        print version and ABI, then exit\n"
+            "  -V        also the configure arguments, the built-in modules\n"
+            "            and the io_uring features of this kernel\n"
             "  -h        this help\n"
             "\n"
             "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
@@ -48,7 +51,7 @@ int main(int argc, char **argv)
     sigset_t mask;
     int sfd = -1;
 
-    while ((opt = getopt(argc, argv, "c:tTvh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTvVh")) != -1) {
         switch (opt) {
         case 'c':
             conf_path = optarg;
@@ -63,6 +66,23 @@ int main(int argc, char **argv)
             printf("zerg version %s (plugin ABI %d.%d)\n", ZG_VERSION,
                    ZG_ABI_MAJOR, ZG_ABI_MINOR);
             return 0;
+        case 'V': {
+            char feat[256];
+
+            printf("zerg version %s (plugin ABI %d.%d)\n", ZG_VERSION,
+                   ZG_ABI_MAJOR, ZG_ABI_MINOR);
+            printf("configure arguments:%s%s\n",
+                   ZG_CONFIGURE_ARGS[0] ? " " : "", ZG_CONFIGURE_ARGS);
+            printf("built-in modules:");
+            for (const zg_builtin_t *b = zg_builtin_modules; b->name; b++)
+                printf(" %s", b->name);
+            if (zg_builtin_modules[0].name == NULL)
+                printf(" none");
+            printf("\n");
+            zg_uring_features(feat, sizeof(feat));
+            printf("%s\n", feat);
+            return 0;
+        }
         case 'h':
             zg_usage(stdout);
             return 0;

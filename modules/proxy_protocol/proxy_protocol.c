@@ -41,8 +41,8 @@ static const zg_key_t zg_pp_keys[] = {
     {.name = NULL},
 };
 
-static int zg_pp_init(const zg_api_t *api, const void *conf,
-                      void **plugin_data, char *err, size_t errlen)
+static int zg_pp_init(const zg_api_t *api, const void *conf, void **plugin_data,
+                      char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;

@@ -235,5 +235,97 @@ def test_proxy_garbage_timeout_untrusted():
     srv.stop()
 
 
+# --------------------------------------------------------------------------
+# the log phase, a module built as a .so
+
+def _log_lines(path, n, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                lines = f.read().splitlines()
+            if len(lines) >= n:
+                return lines
+        time.sleep(0.02)
+    raise AssertionError("log phase wrote fewer than %d lines to %s" % (n, path))
+
+
+def test_log_phase_from_a_module_so():
+    log = zg.write_config("", tag="log", suffix=".log")
+    os.unlink(log)
+    fx = zg.fixture("fx_module")
+    srv = zg.start(cfg([{"module": "proxy_protocol"},
+                        {"module": fx, "config": {"log": log}}]))
+    s = dial(srv.addr("m"))
+    s.sendall(pp1("198.51.100.42", 4242) + b"12345")
+    assert zg.recv_exact(s, 5) == b"12345"
+    s.close()
+    line = _log_lines(log, 1)[0]
+    hdr = len(pp1("198.51.100.42", 4242))
+    assert line == ("listener=m reason=1 refused_by=- in=%d out=5 "
+                    "peer=198.51.100.42:4242" % (hdr + 5)), line
+    srv.stop()
+    os.unlink(log)
+    # A refused connection is logged too, naming who refused it.
+    srv = zg.start(cfg([{"module": "access", "config": {"rules": [{"deny": "all"}]}},
+                        {"module": fx, "config": {"log": log}}]))
+    s = dial(srv.addr("m"))
+    assert closed_silently(s)
+    line = _log_lines(log, 1)[0]
+    assert line.startswith("listener=m reason=7 refused_by=access in=0 out=0 "
+                           "peer=127.0.0.1:"), line
+    s.close()
+    srv.stop()
+
+
+@zg.time_limit(240)
+def test_configure_without_and_add_module():
+    # A copy of the tree configured with one module left out and a test
+    # module added: -V lists them, a config naming the left-out one fails
+    # with a clear line, the added one works.
+    import shutil
+    import subprocess
+    import tempfile
+    work = tempfile.mkdtemp(prefix="zg-mods-")
+    try:
+        for d in ("core", "modules", "plugins", "conf", "tests/modules"):
+            shutil.copytree(os.path.join(zg.ROOT, d), os.path.join(work, d),
+                            ignore=shutil.ignore_patterns("*.o", "*.d", "*.a", "*.so",
+                                                          "zerg_build.h", "zerg_modules.c"))
+        for f in ("configure", "Makefile.in"):
+            shutil.copy2(os.path.join(zg.ROOT, f), work)
+        r = subprocess.run(["./configure", "--without-module=access",
+                            "--add-module=tests/modules/refuse_all"], cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = subprocess.run(["make", "-j2", "zerg"], cwd=work, capture_output=True,
+                           text=True, timeout=200)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        zerg = os.path.join(work, "zerg")
+        v = subprocess.run([zerg, "-V"], capture_output=True, text=True, timeout=10)
+        assert v.returncode == 0
+        assert "configure arguments: --without-module=access " \
+               "--add-module=tests/modules/refuse_all" in v.stdout, v.stdout
+        assert "built-in modules: proxy_protocol refuse_all" in v.stdout, v.stdout
+        assert "io_uring: " in v.stdout, v.stdout
+        saved, zg.ZERG = zg.ZERG, zerg
+        echo = os.path.join(zg.ROOT, "plugins", "echo", "echo.so")
+        try:
+            path = zg.write_config(cfg([{"module": "access"}], plugin=echo))
+            r = zg.run_zerg(["-t", "-c", path])
+            assert r.returncode != 0
+            assert "module access is not built in (./configure " \
+                   "--without-module=access left it out)" in r.stderr, r.stderr
+            srv = zg.start(cfg([{"module": "refuse_all"}], plugin=echo))
+            s = dial(srv.addr("m"))
+            assert closed_silently(s)
+            s.close()
+            srv.stop()
+        finally:
+            zg.ZERG = saved
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
