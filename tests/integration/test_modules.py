@@ -236,6 +236,85 @@ def test_proxy_garbage_timeout_untrusted():
 
 
 # --------------------------------------------------------------------------
+# limit_conn
+
+def _wait_served(addr, src=None, tries=50):
+    """A new connection is served (retrying while a close is in flight)."""
+    for _ in range(tries):
+        s = dial(addr, src=src)
+        if served(s):
+            return s
+        s.close()
+        time.sleep(0.05)
+    raise AssertionError("no connection from %s was served" % (src,))
+
+
+def test_limit_conn_per_address_across_reactors():
+    srv = zg.start({"reactors": 2, "accept": "acceptor", "listeners": [
+        {"name": "m", "listen": "127.0.0.1:0", "plugin": "http",
+         "modules": [{"module": "limit_conn", "config": {"per_address": 3}}]}]})
+    a = srv.addr("m")
+    req = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    def ok(s):
+        s.sendall(req)
+        got = b""
+        while b"Hello, World!" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            got += chunk
+        return got.startswith(b"HTTP/1.1 200")
+
+    held = [dial(a) for _ in range(3)]  # round robin: both reactors
+    for s in held:
+        assert ok(s)
+    over = dial(a)
+    over.settimeout(3)
+    data = b""
+    while True:
+        chunk = over.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 503"), "4th connection from one address: %r" % data
+    other = dial(a, src="127.0.0.2")  # another address has its own count
+    assert ok(other)
+    held[0].close()
+    for _ in range(50):  # the slot comes back once the close is seen
+        s = dial(a)
+        try:
+            if ok(s):
+                break
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        s.close()
+        time.sleep(0.05)
+    else:
+        raise AssertionError("a connection was never admitted after one closed")
+    for x in held[1:] + [over, other, s]:
+        x.close()
+    srv.stop()
+
+
+def test_limit_conn_per_listener_and_config_errors():
+    srv = zg.start(cfg([{"module": "limit_conn", "config": {"per_listener": 2}}]))
+    a = srv.addr("m")
+    one, two = _wait_served(a), _wait_served(a, src="127.0.0.2")
+    three = dial(a, src="127.0.0.3")
+    assert closed_silently(three), "a 3rd connection over per_listener 2"
+    for x in (one, two, three):
+        x.close()
+    srv.stop()
+    path = zg.write_config(cfg([{"module": "limit_conn", "config": {}}]))
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode != 0 and "set per_address or per_listener" in r.stderr, r.stderr
+    path = zg.write_config(cfg([{"module": "limit_conn", "config": {"per_adress": 1}}]))
+    r = zg.run_zerg(["-t", "-c", path])
+    assert 'per_adress: unknown key (did you mean "per_address"?)' in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------
 # the log phase, a module built as a .so
 
 def _log_lines(path, n, timeout=5.0):
@@ -306,7 +385,7 @@ def test_configure_without_and_add_module():
         assert v.returncode == 0
         assert "configure arguments: --without-module=access " \
                "--add-module=tests/modules/refuse_all" in v.stdout, v.stdout
-        assert "built-in modules: proxy_protocol refuse_all" in v.stdout, v.stdout
+        assert "built-in modules: limit_conn proxy_protocol refuse_all" in v.stdout, v.stdout
         assert "io_uring: " in v.stdout, v.stdout
         saved, zg.ZERG = zg.ZERG, zerg
         echo = os.path.join(zg.ROOT, "plugins", "echo", "echo.so")

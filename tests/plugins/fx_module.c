@@ -76,7 +76,8 @@ static void fx_mod_log(void *reactor_data, void *conn_data,
     f = fopen(conf->log, "a");
     if (f == NULL)
         return;
-    fprintf(f, "listener=%s reason=%d refused_by=%s in=%llu out=%llu peer=%s:%u\n",
+    fprintf(f,
+            "listener=%s reason=%d refused_by=%s in=%llu out=%llu peer=%s:%u\n",
             info->listener, (int)info->reason,
             info->refused_by ? info->refused_by : "-",
             (unsigned long long)info->bytes_in,

@@ -17,8 +17,7 @@ static int refuse_all_init(const zg_api_t *api, const void *conf,
     return 0;
 }
 
-static int refuse_all_admit(zg_conn_t *c, void *reactor_data,
-                            void **conn_data)
+static int refuse_all_admit(zg_conn_t *c, void *reactor_data, void **conn_data)
 {
     (void)c;
     (void)reactor_data;
