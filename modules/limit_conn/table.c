@@ -176,6 +176,7 @@ static uint32_t zg_lc_find(zg_lc_table_t *t, zg_lc_bucket_t *b,
 {
     uint32_t p = ZG_LC_NIL;
 
+    *prev = ZG_LC_NIL;
     for (uint32_t i = b->head; i != ZG_LC_NIL; p = i, i = zg_lc_next(t, i)) {
         const zg_lc_entry_t *e = &t->entries[i];
 

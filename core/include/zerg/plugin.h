@@ -631,7 +631,8 @@ typedef struct zg_cidr_s {
 /* The first 12 bytes of an IPv4-mapped IPv6 address (::ffff:0:0/96). */
 #define ZG_CIDR_V4MAPPED "\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
-/* 1 if the first bits bits of a and net are equal. */
+/* 1 if the first bits bits of a and net are equal; both hold at least
+ * (bits + 7) / 8 bytes. */
 static inline int zg_cidr_prefix_eq(const uint8_t *a, const uint8_t *net,
                                     unsigned bits)
 {
