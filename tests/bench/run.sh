@@ -9,7 +9,8 @@
 # Environment: BENCH_QUICK=1 (one short run per figure, a smoke test),
 # BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
 # BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
-# BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale).
+# BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale
+# modules).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -22,7 +23,7 @@ else
     RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
 fi
 WARM=1                                  # seconds of warm-up before each run
-ONLY=${BENCH_ONLY:-keepalive pipeline churn echo memory scale}
+ONLY=${BENCH_ONLY:-keepalive pipeline churn echo memory scale modules}
 SRV_CPU=${BENCH_SERVER_CPU:-0}
 CLI_CPU=${BENCH_CLIENT_CPU:-1}
 BIG=${BENCH_IDLE_CONNS:-10000}          # idle and largest scale test
@@ -154,7 +155,9 @@ free_port() {
     echo "$p"
 }
 
-zerg_conf() { # reactors plugin max_connections [accept mode]
+zerg_conf() { # reactors plugin max_connections [accept mode [modules]]
+    mods=
+    [ -n "${5:-}" ] && mods=", \"modules\": $5"
     cat <<EOF
 {
   "reactors": $1,
@@ -162,10 +165,15 @@ zerg_conf() { # reactors plugin max_connections [accept mode]
   "reactor": { "cpu_affinity": $SRV_CPU, "max_connections": $3 },
   "log": { "level": "warn" },
   "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "$2",
-                   "backlog": 65535, "max_connections": $3 } ]
+                   "backlog": 65535, "max_connections": $3$mods } ]
 }
 EOF
 }
+
+# The admit-phase modules with rules that let every client in.
+PERMISSIVE_MODULES='[ { "module": "access", "config": { "rules": [ { "deny": "192.0.2.1" }, { "allow": "127.0.0.0/8" } ] } },
+                      { "module": "limit_conn", "config": { "per_address": 1000000 } } ]'
+
 
 # The embedded default configuration (zerg -h), on free ports.
 zerg_default_conf() {
@@ -223,6 +231,7 @@ srv_start() {
         zerg-http) zerg_conf 1 http $MAXC >"$TMP/zerg.json" ;;
         zerg-http2) zerg_conf 2 http $MAXC >"$TMP/zerg.json" ;;
         zerg-http-rp) zerg_conf 1 http $MAXC acceptor >"$TMP/zerg.json" ;;
+        zerg-http-mods) zerg_conf 1 http $MAXC auto "$PERMISSIVE_MODULES" >"$TMP/zerg.json" ;;
         zerg-echo) zerg_conf 1 echo $MAXC >"$TMP/zerg.json" ;;
         zerg-idle) zerg_conf 1 "$IDLE_PLUGIN" $MAXC >"$TMP/zerg.json" ;;
         zerg-small) zerg_conf 1 "$IDLE_PLUGIN" $SMALL >"$TMP/zerg.json" ;;
@@ -516,6 +525,15 @@ while [ $rep -le "$RUNS" ]; do
         http_case scale1000 1000 1
         http_case scalebig "$BIG" 1
     fi
+    if want modules && [ $HAVE_HTTP = 1 ]; then
+        for k in zerg-http zerg-http-mods; do
+            v=zerg
+            [ $k = zerg-http-mods ] && v=zergmod
+            if srv_start $k; then wrk_run modka "$v" $HTTP_CONNS 1; srv_stop; fi
+            if srv_start $k; then wrk_run modpipe "$v" $HTTP_CONNS 16; srv_stop; fi
+            if srv_start $k; then lg_run modchurn "$v" churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+        done
+    fi
     rep=$((rep + 1))
 done
 elapsed=$(($(date +%s) - bench_t0))
@@ -621,6 +639,17 @@ TABLE=$TMP/table.md
         row("6. scale: keep-alive, " grp(big) " conns", "zerg", "scalebig", "zerg", "req/s", "")
         row("", "nginx", "scalebig", "nginx", "req/s", "")
         row("", "raw", "scalebig", "raw", "req/s", "")
+        split("modka modpipe modchurn", ms, " ")
+        split("keep-alive, 64 conns|pipelined x16, 64 conns|churn, 64 at a time", mt, "|")
+        split("req/s req/s conn/s", mu, " ")
+        split("0.97 0.97 0.95", mlim, " ")
+        for (i = 1; i <= 3; i++) {
+            t = ""
+            if (rt(ms[i], "zergmod", "zerg", "rps") >= 0)
+                t = ">= " mlim[i] "x no modules: " verdict(rt(ms[i], "zergmod", "zerg", "rps") >= mlim[i])
+            row("7. modules (access + limit_conn, permissive): " mt[i], "zerg, no modules", ms[i], "zerg", mu[i], "")
+            row("", "zerg, access + limit_conn", ms[i], "zergmod", mu[i], t)
+        }
     }' "$TMP/median.tsv"
     echo
     echo "CPU s / M: server CPU seconds (utime + stime from /proc/PID/stat, all threads) per million requests, messages or connections."
