@@ -493,7 +493,16 @@ static json_t *zg_dump_object(const zg_key_t *keys, const unsigned char *base)
 
     for (const zg_key_t *k = keys; o != NULL && k != NULL && k->name != NULL;
          k++) {
-        json_t *v = zg_dump_value(k, k->type, base + k->offset);
+        const unsigned char *src = base + k->offset;
+        json_t *v;
+
+        /* An absent value without a default is left out: what is shown
+         * can be fed back as a configuration. */
+        if ((k->type == ZG_KEY_CIDR &&
+             ((const zg_cidr_t *)src)->family == ZG_CIDR_NONE) ||
+            (k->type == ZG_KEY_STRING && *(const char *const *)src == NULL))
+            continue;
+        v = zg_dump_value(k, k->type, src);
 
         if (v == NULL || json_object_set_new(o, k->name, v) < 0) {
             json_decref(o);

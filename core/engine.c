@@ -320,6 +320,43 @@ static int zg_instance_init(zg_engine_t *e, zg_module_t *m,
     return 0;
 }
 
+char *zg_engine_dump(const zg_engine_t *e)
+{
+    char *text = zg_config_dump(e->cfg), *out;
+    json_t *root, *lst;
+
+    if (text == NULL)
+        return NULL;
+    root = json_loads(text, 0, NULL);
+    free(text);
+    lst = root != NULL ? json_object_get(root, "listeners") : NULL;
+    for (uint32_t i = 0; lst != NULL && i < e->nlisteners; i++) {
+        const zg_listener_t *l = &e->listeners[i];
+        json_t *lo = json_array_get(lst, i), *mods;
+
+        if (lo == NULL)
+            continue;
+        if (l->plugin_conf != NULL)
+            json_object_set_new(
+                lo, "config",
+                zg_conf_keys_dump(l->mod->desc.conf_keys, l->plugin_conf));
+        mods = json_object_get(lo, "modules");
+        for (uint32_t j = 0; mods != NULL && j < l->nmods; j++) {
+            json_t *mo = json_array_get(mods, j);
+
+            if (mo != NULL && l->mods[j].conf != NULL)
+                json_object_set_new(
+                    mo, "config",
+                    zg_conf_keys_dump(l->mods[j].mod->desc.conf_keys,
+                                      l->mods[j].conf));
+        }
+    }
+    out = root != NULL ? json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER)
+                       : NULL;
+    json_decref(root);
+    return out;
+}
+
 /* Find a module for spec: a built-in by name, or a .so by path. */
 static int zg_module_find(zg_engine_t *e, const char *spec, zg_module_t **out,
                           char *err, size_t errlen)

@@ -87,6 +87,12 @@ extern const zg_api_t zg_host_api;
  */
 int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen);
 
+/* The effective configuration (zg_config_dump) with every plugin's and
+ * module's "config" as the host filled it from their key tables, defaults
+ * included (raw-JSON plugins: as given). malloc'd text, NULL if memory is
+ * short. Main thread, after zg_engine_load. */
+char *zg_engine_dump(const zg_engine_t *e);
+
 /* Open the listening sockets (after zg_engine_load). */
 int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen);
 

@@ -132,7 +132,7 @@ int main(int argc, char **argv)
         if (dump) {
             /* stdout is the JSON alone, usable as a config file; the
              * verdict goes to stderr, as nginx -T does. */
-            char *text = zg_config_dump(cfg);
+            char *text = zg_engine_dump(&engine);
 
             if (text == NULL) {
                 fprintf(stderr, "zerg: out of memory\n");

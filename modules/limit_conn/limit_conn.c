@@ -66,8 +66,8 @@ static const zg_key_t zg_lc_keys[] = {
     {.name = NULL},
 };
 
-static int zg_lc_init(const zg_api_t *api, const void *conf,
-                      void **plugin_data, char *err, size_t errlen)
+static int zg_lc_init(const zg_api_t *api, const void *conf, void **plugin_data,
+                      char *err, size_t errlen)
 {
     const zg_lc_conf_t *c = conf;
     zg_lc_state_t *st;

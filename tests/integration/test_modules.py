@@ -156,6 +156,25 @@ def test_module_config_errors_name_the_line():
     assert r.returncode != 0, r.stderr
 
 
+def test_T_shows_module_defaults_and_feeds_back():
+    import json
+    path = zg.write_config(cfg([{"module": "proxy_protocol"},
+                                {"module": "limit_conn", "config": {"per_address": 7}},
+                                {"module": "access", "config": {"rules": [
+                                    {"deny": "192.0.2.0/24"}, {"allow": "all"}]}}]))
+    r = zg.run_zerg(["-T", "-c", path])
+    assert r.returncode == 0, r.stderr
+    mods = json.loads(r.stdout)["listeners"][0]["modules"]
+    assert mods[0] == {"module": "proxy_protocol",
+                       "config": {"trusted": ["all"], "timeout_ms": 5000}}, mods[0]
+    assert mods[1]["config"] == {"per_address": 7, "per_listener": 0,
+                                 "max_addresses": 65536}, mods[1]
+    assert mods[2]["config"] == {"rules": [{"deny": "192.0.2.0/24"}, {"allow": "all"}]}, mods[2]
+    again = zg.write_config(r.stdout)
+    r2 = zg.run_zerg(["-T", "-c", again])
+    assert r2.returncode == 0 and r2.stdout == r.stdout, r2.stderr
+
+
 # --------------------------------------------------------------------------
 # proxy_protocol (in front of http, which answers with what it is sent;
 # the access module after it sees the real client)
