@@ -42,7 +42,8 @@ static int zg_api_send_view(zg_conn_t *c, const zg_view_t *v)
     r = c->r;
     bid = zg_bufpool_bid_of(&r->pool, v->data);
     if (bid < 0 || zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) != bid ||
-        r->pool.refs[bid] == 0 || zg_bufpool_scarce(&r->pool))
+        !zg_bufpool_held(&r->pool, (uint32_t)bid) ||
+        zg_bufpool_scarce(&r->pool))
         return zg_api_send(c, v->data, v->len);
     if (zg_outq_append_ref(&c->out, &r->chunks, v->data, v->len,
                            (uint32_t)bid) < 0)

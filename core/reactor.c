@@ -816,7 +816,7 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     c->refused_by = 0;
     c->peer = NULL;
     c->mdata = NULL;
-    c->tw_bucket = -1;
+    zg_wheel_link_init(&c->tw);
     memset(&c->rx, 0, sizeof(c->rx));
     memset(&c->out, 0, sizeof(c->out));
     if (l->nmods > 0) {
@@ -971,7 +971,7 @@ static void zg_loop(zg_reactor_t *r)
         unsigned head, seen = 0;
 
         /* With timers pending, wake at least once per wheel tick. */
-        if (r->ntimed > 0 || r->draining)
+        if (r->wheel.count > 0 || r->draining)
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
@@ -984,7 +984,7 @@ static void zg_loop(zg_reactor_t *r)
                 break;
         }
         io_uring_cq_advance(&r->ring, seen);
-        if (r->ntimed > 0)
+        if (r->wheel.count > 0)
             zg_tw_expire(r);
         if (r->draining && !r->stopping && r->now >= r->drain_deadline) {
             zg_log(ZG_LOG_NOTICE,
@@ -1122,8 +1122,9 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
      * untouched pages cost no memory until that many connections came. */
     r->nfree = 0;
     r->fresh = 0;
-    for (uint32_t b = 0; b <= ZG_WHEEL; b++)
-        r->wheel[b] = ZG_NONE;
+    zg_wheel_init(&r->wheel,
+                  (unsigned char *)r->conns + offsetof(zg_conn_t, tw),
+                  sizeof(zg_conn_t));
 
     for (uint32_t l = 0; l < r->e->nlisteners; l++) {
         zg_listener_t *li = &r->e->listeners[l];

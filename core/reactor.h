@@ -15,11 +15,10 @@
 #include "engine.h"
 #include "outq.h"
 #include "rxbuf.h"
+#include "wheel.h"
 
 #define ZG_IOV_MAX 16
-#define ZG_TICK_MS 10   /* timer wheel resolution */
-#define ZG_WHEEL   1024 /* buckets: one turn is about 10 s */
-#define ZG_NONE    UINT32_MAX
+#define ZG_TICK_MS ZG_WHEEL_TICK_MS /* timer resolution */
 
 /* Connection flags. */
 enum {
@@ -83,9 +82,7 @@ struct zg_conn_s {
     struct sockaddr_storage *peer; /* set_peer_addr(), or NULL */
     uint8_t stage;      /* module chain: next phase (2j admit, 2j+1 preread) */
     uint8_t refused_by; /* 1 + the module that refused it, or 0 */
-    uint32_t tw_next;   /* timer wheel links (slots) */
-    uint32_t tw_prev;
-    int32_t tw_bucket; /* wheel bucket, -1 = not filed */
+    zg_wheel_link_t tw; /* where the wheel files it */
     zg_rxq_t rx;
     zg_outq_t out;
     struct msghdr msg;
@@ -143,11 +140,8 @@ struct zg_reactor_s {
     _Atomic int done; /* the thread is leaving its loop */
     int draining;
     uint64_t drain_deadline;
-    uint64_t now;    /* CLOCK_MONOTONIC ms, read once per loop iteration */
-    uint64_t tick;   /* last timer wheel tick expired */
-    uint32_t ntimed; /* connections filed in the wheel */
-    /* Buckets; the extra last one holds the bucket being expired. */
-    uint32_t wheel[ZG_WHEEL + 1];
+    uint64_t now;     /* CLOCK_MONOTONIC ms, read once per loop iteration */
+    zg_wheel_t wheel; /* connection deadlines, by slot */
     time_t full_logged;
     uint64_t full_dropped;
 };

@@ -83,6 +83,12 @@ static inline unsigned char *zg_bufpool_addr(const zg_bufpool_t *p,
     return p->base + (size_t)bid * p->bufsize;
 }
 
+/* True if the application holds buffer bid (references taken). */
+static inline int zg_bufpool_held(const zg_bufpool_t *p, uint32_t bid)
+{
+    return p->refs[bid] != 0;
+}
+
 /* True when few enough buffers are left in the kernel's hands that the
  * application should stop pinning them (copy instead). */
 static inline int zg_bufpool_scarce(const zg_bufpool_t *p)

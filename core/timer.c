@@ -20,30 +20,20 @@ static uint32_t zg_tw_idle(const zg_conn_t *c)
     return idle;
 }
 
-/* ---- timer wheel: no allocation, O(1) file and unlink ----------------
- * A connection is filed under the tick of its earliest deadline (idle
- * timeout or plugin timer). Activity only stamps last_active; when the
- * bucket comes round the deadline is recomputed and the connection is
- * either expired or filed again. */
+/* A connection is filed under its earliest deadline (idle timeout, plugin
+ * timer, lingering close). Activity only stamps last_active; when the
+ * deadline comes round it is recomputed and the connection is either
+ * expired or filed again. */
 
 void zg_tw_unlink(zg_reactor_t *r, zg_conn_t *c)
 {
-    if (c->tw_bucket < 0)
-        return;
-    if (c->tw_prev != ZG_NONE)
-        r->conns[c->tw_prev].tw_next = c->tw_next;
-    else
-        r->wheel[c->tw_bucket] = c->tw_next;
-    if (c->tw_next != ZG_NONE)
-        r->conns[c->tw_next].tw_prev = c->tw_prev;
-    c->tw_bucket = -1;
-    r->ntimed--;
+    zg_wheel_del(&r->wheel, c->slot);
 }
 
 void zg_tw_file(zg_reactor_t *r, zg_conn_t *c)
 {
-    uint64_t d = UINT64_MAX, t;
-    uint32_t b, idle;
+    uint64_t d = UINT64_MAX;
+    uint32_t idle;
 
     zg_tw_unlink(r, c);
     if (c->flags & ZG_CF_CLOSED) {
@@ -60,17 +50,7 @@ void zg_tw_file(zg_reactor_t *r, zg_conn_t *c)
     }
     if (d == UINT64_MAX)
         return;
-    t = d / ZG_TICK_MS;
-    if (t <= r->tick)
-        t = r->tick + 1;
-    b = (uint32_t)(t % ZG_WHEEL);
-    c->tw_bucket = (int32_t)b;
-    c->tw_prev = ZG_NONE;
-    c->tw_next = r->wheel[b];
-    if (c->tw_next != ZG_NONE)
-        r->conns[c->tw_next].tw_prev = c->slot;
-    r->wheel[b] = c->slot;
-    r->ntimed++;
+    zg_wheel_add(&r->wheel, c->slot, d);
 }
 
 /* A connection's deadline came round: fire the plugin timer and/or close
@@ -108,31 +88,14 @@ static void zg_tw_visit(zg_reactor_t *r, zg_conn_t *c)
     zg_tw_file(r, c);
 }
 
+static void zg_tw_fire(void *ctx, uint32_t slot)
+{
+    zg_reactor_t *r = ctx;
+
+    zg_tw_visit(r, &r->conns[slot]);
+}
+
 void zg_tw_expire(zg_reactor_t *r)
 {
-    uint64_t now_tick = r->now / ZG_TICK_MS;
-    unsigned steps = 0;
-
-    if (r->tick == 0)
-        r->tick = now_tick;
-    while (r->tick < now_tick) {
-        uint32_t b, s;
-
-        /* Far behind (a stall): one full turn visits every bucket. */
-        if (++steps > ZG_WHEEL) {
-            r->tick = now_tick;
-            break;
-        }
-        r->tick++;
-        b = (uint32_t)(r->tick % ZG_WHEEL);
-        /* Move the bucket aside so visits may file into it again. */
-        r->wheel[ZG_WHEEL] = r->wheel[b];
-        r->wheel[b] = ZG_NONE;
-        for (s = r->wheel[ZG_WHEEL]; s != ZG_NONE; s = r->conns[s].tw_next)
-            r->conns[s].tw_bucket = ZG_WHEEL;
-        while ((s = r->wheel[ZG_WHEEL]) != ZG_NONE) {
-            zg_tw_unlink(r, &r->conns[s]);
-            zg_tw_visit(r, &r->conns[s]);
-        }
-    }
+    zg_wheel_expire(&r->wheel, r->now, zg_tw_fire, r);
 }
