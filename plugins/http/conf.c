@@ -36,6 +36,7 @@
  *                     (up to max_body_size) before the status is sent;
  *                     false streams it back as it arrives }
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ static int zg_http_cerr(char *err, size_t errlen, const char *fmt, ...)
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
-    return -1;
+    return -EINVAL;
 }
 
 const char *zg_http_reason(unsigned status)
@@ -555,11 +556,12 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
 {
     const zg_http_route_cfg_t *rcs = cfg->routes.items;
     zg_http_conf_t *c;
+    int rc = -ENOMEM;
 
     *out = NULL;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
-        return zg_http_cerr(err, errlen, "out of memory");
+        goto nomem;
     c->limits.max_request_line = (uint32_t)cfg->limits.max_request_line;
     c->limits.max_header_size = (uint32_t)cfg->limits.max_header_size;
     c->limits.max_headers = (uint32_t)cfg->limits.max_headers;
@@ -577,10 +579,10 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
          * path is the one rule across routes. */
         for (size_t j = 0; j < c->nroutes; j++) {
             if (strcmp(c->routes[j].path, rcs[i].path) == 0) {
-                zg_http_cerr(err, errlen,
-                             "routes[%zu].path: \"%s\" is already "
-                             "routes[%zu].path",
-                             i, rcs[i].path, j);
+                rc = zg_http_cerr(err, errlen,
+                                  "routes[%zu].path: \"%s\" is already "
+                                  "routes[%zu].path",
+                                  i, rcs[i].path, j);
                 goto fail;
             }
         }
@@ -597,10 +599,10 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
     *out = c;
     return 0;
 nomem:
-    zg_http_cerr(err, errlen, "out of memory");
+    snprintf(err, errlen, "out of memory");
 fail:
     zg_http_conf_free(c);
-    return -1;
+    return rc;
 }
 
 void zg_http_conf_free(zg_http_conf_t *conf)

@@ -106,9 +106,9 @@ extern const zg_key_t zg_http_conf_keys[];
 /*
  * Build the runtime conf from a filled cfg (which it only reads during
  * the call: every string is copied). Returns 0 and a conf to free with
- * zg_http_conf_free(), or -1 with a one-line reason naming the key path
- * in err (e.g. "routes[1].path: \"/a\" is already routes[0].path", or
- * "out of memory"). Main thread, start-up only.
+ * zg_http_conf_free(), or -EINVAL / -ENOMEM with a one-line reason in err
+ * (errlen bytes) naming the key path ("routes[1].path: \"/a\" is already
+ * routes[0].path") or "out of memory". Main thread, start-up only.
  */
 int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
                        char *err, size_t errlen);
