@@ -1325,6 +1325,45 @@ static void test_config_errors(void **state)
         "config:5:6: routes[1].bodyy: unknown key (did you mean \"body\"?)");
 }
 
+/* The sizes the table bounds: a body, a path, the number of routes. */
+static void test_config_sizes(void **state)
+{
+    size_t cap = 2 << 20, n;
+    char *conf = malloc(cap);
+
+    (void)state;
+    assert_non_null(conf);
+    n = (size_t)snprintf(conf, cap,
+                         "{\"routes\":[{\"path\":\"/b\",\"body\":\"");
+    memset(conf + n, 'x', (1 << 20) + 1);
+    n += (1 << 20) + 1;
+    snprintf(conf + n, cap - n, "\"}]}");
+    expect_conf_error(conf,
+                      "config:1:32: routes[0].body: longer than 1048576 bytes");
+    /* exactly 1 MiB is fine */
+    conf[n - 1] = '"';
+    conf[n] = '}';
+    conf[n + 1] = ']';
+    conf[n + 2] = '}';
+    conf[n + 3] = '\0';
+    start(conf);
+    stop();
+    n = (size_t)snprintf(conf, cap, "{\"routes\":[{\"path\":\"/");
+    memset(conf + n, 'p', 4096);
+    n += 4096;
+    snprintf(conf + n, cap - n, "\"}]}");
+    expect_conf_error(conf,
+                      "config:1:20: routes[0].path: longer than 4096 bytes");
+    n = (size_t)snprintf(conf, cap, "{\"routes\":[");
+    for (int i = 0; i < 1025; i++)
+        n += (size_t)snprintf(conf + n, cap - n, "%s{\"path\":\"/%d\"}",
+                              i ? "," : "", i);
+    snprintf(conf + n, cap - n, "]}");
+    expect_conf_error(conf,
+                      "config:1:11: routes: 1025 elements (at most 1024)");
+    free(conf);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1370,6 +1409,7 @@ int main(void)
         cmocka_unit_test(test_partial_and_eof),
         cmocka_unit_test(test_split_everywhere),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_sizes),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
