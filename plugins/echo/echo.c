@@ -5,25 +5,29 @@
  * without copying: each input view is queued with send_view(), which keeps
  * the kernel receive buffer alive until the bytes are on the wire.
  */
-#include <stdio.h>
-
 #include <zerg/plugin.h>
 
 /* The host's function table, saved at init (it lives as long as the
  * process). */
 static const zg_api_t *api;
 
-static int echo_init(const zg_api_t *host, const char *conf, size_t len,
-                     void **plugin_data, char *errbuf, size_t errlen)
+/* echo takes no settings: an empty key table, so the host refuses any key
+ * of the listener's "config" object at its position, typos included. The
+ * host needs a struct to fill, even an unused one. */
+typedef struct zg_echo_conf_s {
+    int unused;
+} zg_echo_conf_t;
+
+static const zg_key_t echo_keys[] = {
+    {.name = NULL},
+};
+
+static int echo_init_conf(const zg_api_t *host, const void *conf,
+                          void **plugin_data, char *errbuf, size_t errlen)
 {
+    (void)conf;
+    (void)errbuf;
     (void)errlen;
-    /* echo takes no settings: refuse any, so typos do not go unnoticed. */
-    for (size_t i = 0; i < len; i++) {
-        if (conf[i] != '{' && conf[i] != '}' && conf[i] != ' ') {
-            snprintf(errbuf, errlen, "echo takes no config keys, got %s", conf);
-            return -1;
-        }
-    }
     api = host;
     *plugin_data = NULL;
     return 0;
@@ -59,15 +63,17 @@ static void echo_close(zg_conn_t *c, void *conn_data, zg_close_reason_t reason)
 static const zg_plugin_t echo_plugin = {
     .magic = ZG_PLUGIN_MAGIC,
     .abi_major = ZG_ABI_MAJOR,
-    .abi_minor = 0,
+    .abi_minor = 2, /* conf_keys */
     .struct_size = sizeof(zg_plugin_t),
     .flags = 0,
     .name = "echo",
     .version = "1.0.0",
-    .init = echo_init,
     .on_accept = echo_accept,
     .on_data = echo_data,
     .on_close = echo_close,
+    .conf_keys = echo_keys,
+    .conf_size = sizeof(zg_echo_conf_t),
+    .init_conf = echo_init_conf,
 };
 
 ZG_EXPORT const zg_plugin_t *ZG_PLUGIN_ENTRY(void)

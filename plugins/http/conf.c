@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: reads the http plugin's listener config into limits and a
- * route table (see conf.h). Strict like the rest of zerg: unknown keys
- * (with a suggestion), wrong types and out-of-range values are one-line
- * errors naming the key path.
+ * Description: the http plugin's listener config (see conf.h): the key
+ * table the host checks the operator's "config" object against (errors
+ * come from the host, at their file:line:column, with "did you mean"),
+ * and the route table with prepared response heads built from the struct
+ * the host fills.
  *
  * Keys (all optional):
  *   "limits": {
@@ -12,34 +13,36 @@
  *                         final CRLF; also bounds a chunked trailer (431)
  *     "max_headers":      1..10000, default 100 field lines (431)
  *     "max_body_size":    0..2^40, default 1048576 bytes (413) }
+ *     (sizes: bytes, or a string with k, m or g: "64k")
  *   "timeouts": {
  *     "header_ms":    0..3600000, default 10000: a request head (from the
  *                     connection's start or the end of the previous
  *                     response) must be complete within this, else 408
  *                     and close; slow-drip clients (slowloris) are cut
  *     "keepalive_ms": 0..3600000, default 75000: an idle connection
- *                     between requests is closed; 0 disables either }
+ *                     between requests is closed; 0 disables either
+ *     (ms, or a string with ms, s, m or h: "10s") }
  *   "default_routes": true|false, default true: /plaintext and /json
- *   "routes": [ {
+ *   "routes": up to 1024 of {
  *     "path":         "/x", required, exact match (the query is ignored)
  *     "type":         "static" (default) | "echo" (the request body back)
  *     "status":       200..599, default 200
  *     "content_type": default "text/plain" (static),
  *                     "application/octet-stream" (echo)
- *     "body":         static only, default ""
- *     "methods":      default ["GET", "HEAD"] (static), ["POST", "PUT"]
- *                     (echo); others get 405 with Allow
+ *     "body":         static only, up to 1 MiB, default ""
+ *     "methods":      1..16 tokens, default ["GET", "HEAD"] (static),
+ *                     ["POST", "PUT"] (echo); others get 405 with Allow
  *     "buffering":    echo only, default true: the whole body is read
  *                     (up to max_body_size) before the status is sent;
- *                     false streams it back as it arrives } ]
+ *                     false streams it back as it arrives }
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
-#include "json.h"
 
 #define ZG_HTTP_MAX_ROUTES   1024
 #define ZG_HTTP_MAX_PATH     4096
@@ -58,7 +61,7 @@ static int zg_http_cerr(char *err, size_t errlen, const char *fmt, ...)
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
-    return -1;
+    return -EINVAL;
 }
 
 const char *zg_http_reason(unsigned status)
@@ -126,142 +129,6 @@ const char *zg_http_reason(unsigned status)
         return "HTTP Version Not Supported";
     }
     return "";
-}
-
-/* Edit distance of two short strings, for "did you mean". */
-static size_t zg_http_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[40], prev, tmp;
-
-    if (la >= 40 || lb >= 40)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            tmp = row[j];
-            row[j] = prev + (a[i - 1] != b[j - 1]);
-            if (row[j - 1] + 1 < row[j])
-                row[j] = row[j - 1] + 1;
-            if (tmp + 1 < row[j])
-                row[j] = tmp + 1;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
-/* Refuse keys of obj not in known (NULL-terminated). */
-static int zg_http_keys(const zg_json_t *obj, const char *where,
-                        const char *const *known, char *err, size_t errlen)
-{
-    for (const zg_json_t *k = obj->kids; k != NULL; k = k->next) {
-        const char *best = NULL;
-        size_t bestd = 3, d;
-        char shown[48];
-        int ok = 0;
-
-        for (const char *const *n = known; *n != NULL; n++) {
-            if (strlen(*n) == k->klen && memcmp(*n, k->key, k->klen) == 0)
-                ok = 1;
-            d = zg_http_distance(k->key, *n);
-            if (d < bestd) {
-                bestd = d;
-                best = *n;
-            }
-        }
-        if (ok)
-            continue;
-        zg_json_clean(k->key, k->klen, shown, sizeof(shown));
-        if (best != NULL)
-            return zg_http_cerr(err, errlen,
-                                "%s%s%s: unknown key (did you mean \"%s\"?)",
-                                where, *where ? "." : "", shown, best);
-        return zg_http_cerr(err, errlen, "%s%s%s: unknown key", where,
-                            *where ? "." : "", shown);
-    }
-    return 0;
-}
-
-static int zg_http_int(const zg_json_t *v, const char *where, int64_t lo,
-                       int64_t hi, int64_t *out, char *err, size_t errlen)
-{
-    if (v->type != ZG_JSON_INT || v->num < lo || v->num > hi)
-        return zg_http_cerr(
-            err, errlen, "%s: expected an integer %lld..%lld, got %s", where,
-            (long long)lo, (long long)hi,
-            v->type == ZG_JSON_INT ? "an integer out of range"
-                                   : zg_json_type_name(v->type));
-    *out = v->num;
-    return 0;
-}
-
-static int zg_http_limits(const zg_json_t *obj, zg_http_limits_t *lim,
-                          char *err, size_t errlen)
-{
-    static const char *const known[] = {"max_request_line", "max_header_size",
-                                        "max_headers", "max_body_size", NULL};
-    const zg_json_t *v;
-    int64_t n = 0;
-
-    if (obj->type != ZG_JSON_OBJECT)
-        return zg_http_cerr(err, errlen, "limits: expected an object, got %s",
-                            zg_json_type_name(obj->type));
-    if (zg_http_keys(obj, "limits", known, err, errlen) < 0)
-        return -1;
-    if ((v = zg_json_get(obj, "max_request_line")) != NULL) {
-        if (zg_http_int(v, "limits.max_request_line", 64, 1 << 20, &n, err,
-                        errlen) < 0)
-            return -1;
-        lim->max_request_line = (uint32_t)n;
-    }
-    if ((v = zg_json_get(obj, "max_header_size")) != NULL) {
-        if (zg_http_int(v, "limits.max_header_size", 64, 1 << 20, &n, err,
-                        errlen) < 0)
-            return -1;
-        lim->max_header_size = (uint32_t)n;
-    }
-    if ((v = zg_json_get(obj, "max_headers")) != NULL) {
-        if (zg_http_int(v, "limits.max_headers", 1, 10000, &n, err, errlen) < 0)
-            return -1;
-        lim->max_headers = (uint32_t)n;
-    }
-    if ((v = zg_json_get(obj, "max_body_size")) != NULL) {
-        if (zg_http_int(v, "limits.max_body_size", 0, (int64_t)1 << 40, &n, err,
-                        errlen) < 0)
-            return -1;
-        lim->max_body_size = (uint64_t)n;
-    }
-    return 0;
-}
-
-static int zg_http_timeouts(const zg_json_t *obj, zg_http_conf_t *c, char *err,
-                            size_t errlen)
-{
-    static const char *const known[] = {"header_ms", "keepalive_ms", NULL};
-    const zg_json_t *v;
-    int64_t n = 0;
-
-    if (obj->type != ZG_JSON_OBJECT)
-        return zg_http_cerr(err, errlen, "timeouts: expected an object, got %s",
-                            zg_json_type_name(obj->type));
-    if (zg_http_keys(obj, "timeouts", known, err, errlen) < 0)
-        return -1;
-    if ((v = zg_json_get(obj, "header_ms")) != NULL) {
-        if (zg_http_int(v, "timeouts.header_ms", 0, 3600000, &n, err, errlen) <
-            0)
-            return -1;
-        c->header_timeout_ms = (uint32_t)n;
-    }
-    if ((v = zg_json_get(obj, "keepalive_ms")) != NULL) {
-        if (zg_http_int(v, "timeouts.keepalive_ms", 0, 3600000, &n, err,
-                        errlen) < 0)
-            return -1;
-        c->keepalive_timeout_ms = (uint32_t)n;
-    }
-    return 0;
 }
 
 /* A route path: '/' then URI path characters, complete %HH escapes. */
@@ -385,38 +252,6 @@ static int zg_http_route_heads(zg_http_route_t *r, const char *ctype)
     return 0;
 }
 
-static int zg_http_methods(zg_http_route_t *r, const zg_json_t *v,
-                           const char *where, char *err, size_t errlen)
-{
-    size_t i = 0;
-
-    if (v->type != ZG_JSON_ARRAY || v->nkids == 0 ||
-        v->nkids > ZG_HTTP_MAX_METHODS)
-        return zg_http_cerr(err, errlen,
-                            "%s.methods: expected an array of 1..%d method "
-                            "names",
-                            where, ZG_HTTP_MAX_METHODS);
-    for (const zg_json_t *m = v->kids; m != NULL; m = m->next, i++) {
-        if (m->type != ZG_JSON_STRING || m->len >= ZG_HTTP_MAX_METHOD_LEN ||
-            !zg_http_is_token(m->str, m->len))
-            return zg_http_cerr(err, errlen,
-                                "%s.methods[%zu]: expected a method name "
-                                "(an HTTP token of 1..%d characters)",
-                                where, i, ZG_HTTP_MAX_METHOD_LEN - 1);
-        for (unsigned j = 0; j < r->nmethods; j++) {
-            if (r->methods[j].len == m->len &&
-                memcmp(r->methods[j].name, m->str, m->len) == 0)
-                return zg_http_cerr(err, errlen,
-                                    "%s.methods[%zu]: \"%s\" is listed twice",
-                                    where, i, m->str);
-        }
-        memcpy(r->methods[r->nmethods].name, m->str, m->len);
-        r->methods[r->nmethods].len = m->len;
-        r->nmethods++;
-    }
-    return 0;
-}
-
 static void zg_http_method_add(zg_http_route_t *r, const char *name)
 {
     size_t n = strlen(name);
@@ -426,120 +261,240 @@ static void zg_http_method_add(zg_http_route_t *r, const char *name)
     r->nmethods++;
 }
 
-static int zg_http_route(zg_http_route_t *r, const zg_json_t *obj,
-                         const char *where, char *err, size_t errlen)
+/* ---- checks the host calls on a value it stored ---- */
+
+static int zg_http_check_path(void *value, char *err, size_t errlen)
 {
-    static const char *const known[] = {"path",         "type", "status",
-                                        "content_type", "body", "methods",
-                                        "buffering",    NULL};
-    const zg_json_t *v;
-    const char *ctype;
-    int64_t n = 0;
+    const char *s = *(const char **)value;
 
-    if (obj->type != ZG_JSON_OBJECT)
-        return zg_http_cerr(err, errlen, "%s: expected an object, got %s",
-                            where, zg_json_type_name(obj->type));
-    if (zg_http_keys(obj, where, known, err, errlen) < 0)
-        return -1;
-    v = zg_json_get(obj, "path");
-    if (v == NULL)
-        return zg_http_cerr(err, errlen,
-                            "%s.path: missing (a route needs "
-                            "one)",
-                            where);
-    if (v->type != ZG_JSON_STRING || v->len > ZG_HTTP_MAX_PATH ||
-        !zg_http_path_ok(v->str, v->len))
-        return zg_http_cerr(err, errlen,
-                            "%s.path: expected a path starting with '/' "
-                            "(URI path characters, at most %d)",
-                            where, ZG_HTTP_MAX_PATH);
-    r->path = zg_http_strndup(v->str, v->len);
-    if (r->path == NULL)
-        return zg_http_cerr(err, errlen, "%s: out of memory", where);
-    r->path_len = v->len;
-    if ((v = zg_json_get(obj, "type")) != NULL) {
-        if (v->type == ZG_JSON_STRING && strcmp(v->str, "static") == 0 &&
-            v->len == 6)
-            r->type = ZG_HTTP_ROUTE_STATIC;
-        else if (v->type == ZG_JSON_STRING && strcmp(v->str, "echo") == 0 &&
-                 v->len == 4)
-            r->type = ZG_HTTP_ROUTE_ECHO;
-        else
-            return zg_http_cerr(
-                err, errlen, "%s.type: expected \"static\" or \"echo\"", where);
-    }
-    r->buffering = 1;
-    if ((v = zg_json_get(obj, "buffering")) != NULL) {
-        if (r->type != ZG_HTTP_ROUTE_ECHO)
-            return zg_http_cerr(err, errlen,
-                                "%s.buffering: only an echo route reads a "
-                                "body to send back",
-                                where);
-        if (v->type != ZG_JSON_BOOL)
-            return zg_http_cerr(err, errlen,
-                                "%s.buffering: expected a boolean, got %s",
-                                where, zg_json_type_name(v->type));
-        r->buffering = (uint8_t)v->num;
-    }
-    r->status = 200;
-    if ((v = zg_json_get(obj, "status")) != NULL) {
-        char at[200];
+    if (zg_http_path_ok(s, strlen(s)))
+        return 0;
+    return zg_http_cerr(err, errlen,
+                        "expected a path starting with '/' (URI path "
+                        "characters, at most %d)",
+                        ZG_HTTP_MAX_PATH);
+}
 
-        snprintf(at, sizeof(at), "%s.status", where);
-        if (zg_http_int(v, at, 200, 599, &n, err, errlen) < 0)
-            return -1;
-        r->status = (unsigned)n;
-    }
-    if (r->type == ZG_HTTP_ROUTE_ECHO && (r->status == 204 || r->status == 304))
-        return zg_http_cerr(err, errlen,
-                            "%s.status: %u has no content, an echo route "
-                            "needs one",
-                            where, r->status);
-    ctype = r->type == ZG_HTTP_ROUTE_ECHO ? "application/octet-stream"
-                                          : "text/plain";
-    if ((v = zg_json_get(obj, "content_type")) != NULL) {
-        if (v->type != ZG_JSON_STRING || v->len > ZG_HTTP_MAX_CTYPE ||
-            !zg_http_ctype_ok(v->str, v->len))
+static int zg_http_check_ctype(void *value, char *err, size_t errlen)
+{
+    const char *s = *(const char **)value;
+
+    if (zg_http_ctype_ok(s, strlen(s)))
+        return 0;
+    return zg_http_cerr(err, errlen,
+                        "expected a media type of 1..%d visible ASCII "
+                        "characters",
+                        ZG_HTTP_MAX_CTYPE);
+}
+
+static int zg_http_check_methods(void *value, char *err, size_t errlen)
+{
+    const zg_list_t *l = value;
+    const char *const *m = l->items;
+
+    for (size_t i = 0; i < l->n; i++) {
+        size_t len = strlen(m[i]);
+
+        if (len >= ZG_HTTP_MAX_METHOD_LEN || !zg_http_is_token(m[i], len))
             return zg_http_cerr(err, errlen,
-                                "%s.content_type: expected a media type of "
-                                "1..%d visible ASCII characters",
-                                where, ZG_HTTP_MAX_CTYPE);
-        ctype = v->str;
+                                "element %zu is not a method name (an HTTP "
+                                "token of 1..%d characters)",
+                                i, ZG_HTTP_MAX_METHOD_LEN - 1);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(m[j], m[i]) == 0)
+                return zg_http_cerr(err, errlen,
+                                    "element %zu (\"%s\") is listed twice", i,
+                                    m[i]);
+        }
     }
-    if ((v = zg_json_get(obj, "body")) != NULL) {
-        if (r->type == ZG_HTTP_ROUTE_ECHO)
-            return zg_http_cerr(err, errlen,
-                                "%s.body: an echo route sends the request "
-                                "body, it takes no \"body\"",
-                                where);
-        if (v->type != ZG_JSON_STRING || v->len > ZG_HTTP_MAX_BODY_CFG)
-            return zg_http_cerr(err, errlen,
-                                "%s.body: expected a string of at most %u "
-                                "bytes",
-                                where, ZG_HTTP_MAX_BODY_CFG);
-        if (v->len > 0 && (r->status == 204 || r->status == 304))
-            return zg_http_cerr(err, errlen,
-                                "%s.body: status %u has no content", where,
-                                r->status);
-        r->body = zg_http_strndup(v->str, v->len);
-        if (r->body == NULL)
-            return zg_http_cerr(err, errlen, "%s: out of memory", where);
-        r->body_len = v->len;
-    }
-    if ((v = zg_json_get(obj, "methods")) != NULL) {
-        if (zg_http_methods(r, v, where, err, errlen) < 0)
-            return -1;
-    } else if (r->type == ZG_HTTP_ROUTE_ECHO) {
-        zg_http_method_add(r, "POST");
-        zg_http_method_add(r, "PUT");
-    } else {
-        zg_http_method_add(r, "GET");
-        zg_http_method_add(r, "HEAD");
-    }
-    if (zg_http_route_heads(r, ctype) < 0)
-        return zg_http_cerr(err, errlen, "%s: out of memory", where);
     return 0;
 }
+
+/* The host calls a key's check with a pointer to the value inside the
+ * route it is filling; record that "buffering" was given (its default is
+ * true, so the value alone cannot tell) for zg_http_check_route. */
+static int zg_http_check_buffering(void *value, char *err, size_t errlen)
+{
+    zg_http_route_cfg_t *r =
+        (zg_http_route_cfg_t *)((char *)value -
+                                offsetof(zg_http_route_cfg_t, buffering));
+
+    (void)err;
+    (void)errlen;
+    r->buffering_set = 1;
+    return 0;
+}
+
+/* Rules across a route's keys, once all of them are stored. */
+static int zg_http_check_route(void *value, char *err, size_t errlen)
+{
+    const zg_http_route_cfg_t *r = value;
+    int echo = r->type == ZG_HTTP_ROUTE_ECHO;
+    int empty = r->status == 204 || r->status == 304;
+
+    if (!echo && r->buffering_set)
+        return zg_http_cerr(err, errlen,
+                            "buffering: only an echo route reads a body to "
+                            "send back");
+    if (echo && empty)
+        return zg_http_cerr(err, errlen,
+                            "status: %d has no content, an echo route needs "
+                            "one",
+                            (int)r->status);
+    if (echo && r->body != NULL)
+        return zg_http_cerr(err, errlen,
+                            "body: an echo route sends the request body, it "
+                            "takes no \"body\"");
+    if (empty && r->body != NULL && r->body[0] != '\0')
+        return zg_http_cerr(err, errlen, "body: status %d has no content",
+                            (int)r->status);
+    return 0;
+}
+
+/* ---- the key table ---- */
+
+static const char *const zg_http_route_types[] = {"static", "echo", NULL};
+
+static const zg_key_t zg_http_limit_keys[] = {
+    {.name = "max_request_line",
+     .type = ZG_KEY_SIZE,
+     .offset = offsetof(zg_http_limits_cfg_t, max_request_line),
+     .min = 64,
+     .max = 1 << 20,
+     .def = "8192",
+     .doc = "bytes of the request line, CRLF included; over it: 414"},
+    {.name = "max_header_size",
+     .type = ZG_KEY_SIZE,
+     .offset = offsetof(zg_http_limits_cfg_t, max_header_size),
+     .min = 64,
+     .max = 1 << 20,
+     .def = "32768",
+     .doc = "bytes of the field lines and final CRLF (or of a chunked "
+            "trailer); over it: 431"},
+    {.name = "max_headers",
+     .type = ZG_KEY_INT,
+     .offset = offsetof(zg_http_limits_cfg_t, max_headers),
+     .min = 1,
+     .max = 10000,
+     .def = "100",
+     .doc = "field lines in a head or trailer; over it: 431"},
+    {.name = "max_body_size",
+     .type = ZG_KEY_SIZE,
+     .offset = offsetof(zg_http_limits_cfg_t, max_body_size),
+     .min = 0,
+     .max = (int64_t)1 << 40,
+     .def = "1048576",
+     .doc = "bytes of a request body, decoded; over it: 413"},
+    {.name = NULL},
+};
+
+static const zg_key_t zg_http_timeout_keys[] = {
+    {.name = "header_ms",
+     .type = ZG_KEY_MSEC,
+     .offset = offsetof(zg_http_timeouts_cfg_t, header_ms),
+     .min = 0,
+     .max = 3600000,
+     .def = "10000",
+     .doc = "a request head must be complete within this, else 408 and "
+            "close; 0: no limit"},
+    {.name = "keepalive_ms",
+     .type = ZG_KEY_MSEC,
+     .offset = offsetof(zg_http_timeouts_cfg_t, keepalive_ms),
+     .min = 0,
+     .max = 3600000,
+     .def = "75000",
+     .doc = "an idle connection between requests is closed after this; 0: "
+            "never"},
+    {.name = NULL},
+};
+
+/* Filled in this order; zg_http_check_route runs after all of them. */
+static const zg_key_t zg_http_route_keys[] = {
+    {.name = "path",
+     .type = ZG_KEY_STRING,
+     .flags = ZG_KEY_REQUIRED,
+     .offset = offsetof(zg_http_route_cfg_t, path),
+     .max = ZG_HTTP_MAX_PATH,
+     .doc = "exact match against the request-target's path (the query is "
+            "ignored): '/' then URI path characters",
+     .check = zg_http_check_path},
+    {.name = "type",
+     .type = ZG_KEY_ENUM,
+     .offset = offsetof(zg_http_route_cfg_t, type),
+     .def = "\"static\"",
+     .doc = "\"static\": a fixed response; \"echo\": the request body "
+            "comes back",
+     .names = zg_http_route_types},
+    {.name = "status",
+     .type = ZG_KEY_INT,
+     .offset = offsetof(zg_http_route_cfg_t, status),
+     .min = 200,
+     .max = 599,
+     .def = "200",
+     .doc = "the response status; 204 and 304 send no body"},
+    {.name = "content_type",
+     .type = ZG_KEY_STRING,
+     .offset = offsetof(zg_http_route_cfg_t, content_type),
+     .max = ZG_HTTP_MAX_CTYPE,
+     .doc = "the Content-Type value (default text/plain, echo: "
+            "application/octet-stream)",
+     .check = zg_http_check_ctype},
+    {.name = "body",
+     .type = ZG_KEY_STRING,
+     .offset = offsetof(zg_http_route_cfg_t, body),
+     .max = ZG_HTTP_MAX_BODY_CFG,
+     .doc = "static routes: the response body (default empty)"},
+    {.name = "methods",
+     .type = ZG_KEY_LIST,
+     .elem = ZG_KEY_STRING,
+     .offset = offsetof(zg_http_route_cfg_t, methods),
+     .min = 1,
+     .max = ZG_HTTP_MAX_METHODS,
+     .doc = "methods served, case-sensitive (default GET, HEAD; echo: POST, "
+            "PUT); others get 405",
+     .check = zg_http_check_methods},
+    {.name = "buffering",
+     .type = ZG_KEY_BOOL,
+     .offset = offsetof(zg_http_route_cfg_t, buffering),
+     .def = "true",
+     .doc = "echo routes: read the whole body before answering; false "
+            "streams it back",
+     .check = zg_http_check_buffering},
+    {.name = NULL},
+};
+
+const zg_key_t zg_http_conf_keys[] = {
+    {.name = "limits",
+     .type = ZG_KEY_OBJECT,
+     .offset = offsetof(zg_http_cfg_t, limits),
+     .def = "{}", /* absent: its keys' defaults */
+     .doc = "request size limits",
+     .sub = zg_http_limit_keys},
+    {.name = "timeouts",
+     .type = ZG_KEY_OBJECT,
+     .offset = offsetof(zg_http_cfg_t, timeouts),
+     .def = "{}", /* absent: its keys' defaults */
+     .doc = "request head and keep-alive timeouts",
+     .sub = zg_http_timeout_keys},
+    {.name = "default_routes",
+     .type = ZG_KEY_BOOL,
+     .offset = offsetof(zg_http_cfg_t, default_routes),
+     .def = "true",
+     .doc = "serve /plaintext and /json (GET, HEAD)"},
+    {.name = "routes",
+     .type = ZG_KEY_LIST,
+     .elem = ZG_KEY_OBJECT,
+     .offset = offsetof(zg_http_cfg_t, routes),
+     .max = ZG_HTTP_MAX_ROUTES,
+     .def = "[]",
+     .doc = "routes by exact path; a route may replace a default one",
+     .sub = zg_http_route_keys,
+     .elem_size = sizeof(zg_http_route_cfg_t),
+     .check = zg_http_check_route},
+    {.name = NULL},
+};
+
+/* ---- the runtime conf ---- */
 
 /* The benchmark routes every listener has unless told otherwise. */
 static int zg_http_default_route(zg_http_conf_t *c, const char *path,
@@ -563,103 +518,91 @@ static int zg_http_default_route(zg_http_conf_t *c, const char *path,
     zg_http_method_add(r, "HEAD");
     return zg_http_route_heads(r, ctype);
 }
-
-int zg_http_conf_load(const char *text, size_t len, zg_http_conf_t **out,
-                      char *err, size_t errlen)
+static int zg_http_route_build(zg_http_route_t *r,
+                               const zg_http_route_cfg_t *rc)
 {
-    static const char *const known[] = {"limits", "timeouts", "routes",
-                                        "default_routes", NULL};
-    zg_json_t *root = NULL;
+    const char *const *m = rc->methods.items;
+    const char *body = rc->body != NULL ? rc->body : "";
+    const char *ctype = rc->content_type;
+
+    r->path_len = strlen(rc->path);
+    r->path = zg_http_strndup(rc->path, r->path_len);
+    r->body_len = strlen(body);
+    r->body = zg_http_strndup(body, r->body_len);
+    if (r->path == NULL || r->body == NULL)
+        return -1;
+    r->type = rc->type == ZG_HTTP_ROUTE_ECHO ? ZG_HTTP_ROUTE_ECHO
+                                             : ZG_HTTP_ROUTE_STATIC;
+    r->buffering =
+        r->type == ZG_HTTP_ROUTE_ECHO ? (uint8_t) !!rc->buffering : 1;
+    r->status = (unsigned)rc->status;
+    if (ctype == NULL)
+        ctype = r->type == ZG_HTTP_ROUTE_ECHO ? "application/octet-stream"
+                                              : "text/plain";
+    for (size_t i = 0; i < rc->methods.n && i < ZG_HTTP_MAX_METHODS; i++)
+        zg_http_method_add(r, m[i]);
+    if (r->nmethods == 0 && r->type == ZG_HTTP_ROUTE_ECHO) {
+        zg_http_method_add(r, "POST");
+        zg_http_method_add(r, "PUT");
+    } else if (r->nmethods == 0) {
+        zg_http_method_add(r, "GET");
+        zg_http_method_add(r, "HEAD");
+    }
+    return zg_http_route_heads(r, ctype);
+}
+
+int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
+                       char *err, size_t errlen)
+{
+    const zg_http_route_cfg_t *rcs = cfg->routes.items;
     zg_http_conf_t *c;
-    const zg_json_t *v, *routes;
-    char jerr[200], where[64];
-    int defaults = 1;
-    size_t i = 0;
+    int rc = -ENOMEM;
 
     *out = NULL;
-    if (zg_json_parse(text, len, &root, jerr, sizeof(jerr)) < 0)
-        return zg_http_cerr(err, errlen, "config: %s", jerr);
     c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        zg_json_free(root);
-        return zg_http_cerr(err, errlen, "config: out of memory");
-    }
-    c->limits.max_request_line = 8192;
-    c->limits.max_header_size = 32768;
-    c->limits.max_headers = 100;
-    c->limits.max_body_size = 1 << 20;
-    c->header_timeout_ms = 10000;
-    c->keepalive_timeout_ms = 75000;
-    if (root->type != ZG_JSON_OBJECT) {
-        zg_http_cerr(err, errlen, "config: expected an object, got %s",
-                     zg_json_type_name(root->type));
-        goto fail;
-    }
-    if (zg_http_keys(root, "", known, err, errlen) < 0)
-        goto fail;
-    if ((v = zg_json_get(root, "limits")) != NULL &&
-        zg_http_limits(v, &c->limits, err, errlen) < 0)
-        goto fail;
-    if ((v = zg_json_get(root, "timeouts")) != NULL &&
-        zg_http_timeouts(v, c, err, errlen) < 0)
-        goto fail;
-    if ((v = zg_json_get(root, "default_routes")) != NULL) {
-        if (v->type != ZG_JSON_BOOL) {
-            zg_http_cerr(err, errlen,
-                         "default_routes: expected a boolean, got %s",
-                         zg_json_type_name(v->type));
-            goto fail;
-        }
-        defaults = (int)v->num;
-    }
-    routes = zg_json_get(root, "routes");
-    if (routes != NULL &&
-        (routes->type != ZG_JSON_ARRAY || routes->nkids > ZG_HTTP_MAX_ROUTES)) {
-        zg_http_cerr(err, errlen,
-                     "routes: expected an array of at most %d "
-                     "routes",
-                     ZG_HTTP_MAX_ROUTES);
-        goto fail;
-    }
-    c->routes =
-        calloc((routes != NULL ? routes->nkids : 0) + 2, sizeof(*c->routes));
-    if (c->routes == NULL) {
-        zg_http_cerr(err, errlen, "config: out of memory");
-        goto fail;
-    }
-    for (v = routes != NULL ? routes->kids : NULL; v != NULL;
-         v = v->next, i++) {
+    if (c == NULL)
+        goto nomem;
+    c->limits.max_request_line = (uint32_t)cfg->limits.max_request_line;
+    c->limits.max_header_size = (uint32_t)cfg->limits.max_header_size;
+    c->limits.max_headers = (uint32_t)cfg->limits.max_headers;
+    c->limits.max_body_size = cfg->limits.max_body_size;
+    c->header_timeout_ms = cfg->timeouts.header_ms;
+    c->keepalive_timeout_ms = cfg->timeouts.keepalive_ms;
+    /* Room for the operator's routes and the two default ones. */
+    c->routes = calloc(cfg->routes.n + 2, sizeof(*c->routes));
+    if (c->routes == NULL)
+        goto nomem;
+    for (size_t i = 0; i < cfg->routes.n; i++) {
         zg_http_route_t *r = &c->routes[c->nroutes];
 
-        snprintf(where, sizeof(where), "routes[%zu]", i);
-        c->nroutes++;
-        if (zg_http_route(r, v, where, err, errlen) < 0)
-            goto fail;
-        for (size_t j = 0; j + 1 < c->nroutes; j++) {
-            if (c->routes[j].path_len == r->path_len &&
-                memcmp(c->routes[j].path, r->path, r->path_len) == 0) {
-                zg_http_cerr(err, errlen,
-                             "%s.path: \"%s\" is already routes[%zu].path",
-                             where, r->path, j);
+        /* The host checked each route alone; a second route with the same
+         * path is the one rule across routes. */
+        for (size_t j = 0; j < c->nroutes; j++) {
+            if (strcmp(c->routes[j].path, rcs[i].path) == 0) {
+                rc = zg_http_cerr(err, errlen,
+                                  "routes[%zu].path: \"%s\" is already "
+                                  "routes[%zu].path",
+                                  i, rcs[i].path, j);
                 goto fail;
             }
         }
+        c->nroutes++;
+        if (zg_http_route_build(r, &rcs[i]) < 0)
+            goto nomem;
     }
-    if (defaults &&
+    if (cfg->default_routes &&
         (zg_http_default_route(c, "/plaintext", "text/plain", "Hello, World!") <
              0 ||
          zg_http_default_route(c, "/json", "application/json",
-                               "{\"message\":\"Hello, World!\"}") < 0)) {
-        zg_http_cerr(err, errlen, "config: out of memory");
-        goto fail;
-    }
-    zg_json_free(root);
+                               "{\"message\":\"Hello, World!\"}") < 0))
+        goto nomem;
     *out = c;
     return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
 fail:
-    zg_json_free(root);
     zg_http_conf_free(c);
-    return -1;
+    return rc;
 }
 
 void zg_http_conf_free(zg_http_conf_t *conf)

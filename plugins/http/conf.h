@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: the http plugin's per-listener configuration: limits and
- * routes read from the listener's "config" object (keys documented in
- * conf.c and plugins/http/README.md), with each route's response head
+ * Description: the http plugin's per-listener configuration: the key
+ * table the host checks the listener's "config" object against (keys
+ * documented in conf.c and plugins/http/README.md), the struct it fills,
+ * and the runtime conf built from it, with each route's response head
  * formatted once at start-up so that answering costs a few memcpy.
  */
 #ifndef ZG_HTTP_CONF_H
@@ -10,6 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <zerg/plugin.h>
 
 #include "parse.h"
 
@@ -60,14 +63,55 @@ typedef struct zg_http_conf_s {
     size_t nroutes;
 } zg_http_conf_t;
 
+/* One element of "routes", as the host fills it (strings and the methods
+ * array are the host's, valid until the plugin's fini). */
+typedef struct zg_http_route_cfg_s {
+    const char *path;         /* required */
+    int type;                 /* zg_http_route_type_t */
+    int64_t status;           /* 200..599 */
+    const char *content_type; /* NULL: by type */
+    const char *body;         /* NULL: absent */
+    zg_list_t methods;        /* of const char *; n == 0: by type */
+    int buffering;            /* echo only */
+    int buffering_set;        /* "buffering" was given (set by its check) */
+} zg_http_route_cfg_t;
+
+/* "limits" and "timeouts", as the host fills them. */
+typedef struct zg_http_limits_cfg_s {
+    uint64_t max_request_line;
+    uint64_t max_header_size;
+    int64_t max_headers;
+    uint64_t max_body_size;
+} zg_http_limits_cfg_t;
+
+typedef struct zg_http_timeouts_cfg_s {
+    uint32_t header_ms;
+    uint32_t keepalive_ms;
+} zg_http_timeouts_cfg_t;
+
+/* The listener's "config" object, as the host fills it. */
+typedef struct zg_http_cfg_s {
+    zg_http_limits_cfg_t limits;
+    zg_http_timeouts_cfg_t timeouts;
+    int default_routes;
+    zg_list_t routes; /* of zg_http_route_cfg_t */
+} zg_http_cfg_t;
+
+/* The keys of zg_http_cfg_t, for the descriptor's conf_keys. Each check
+ * refuses a value with a one-line reason the host reports at its
+ * position; rules across routes (a path listed twice) are left to
+ * zg_http_conf_build(). */
+extern const zg_key_t zg_http_conf_keys[];
+
 /*
- * Read a listener's config (JSON text, len bytes). On success returns 0
- * and a conf to free with zg_http_conf_free(); on failure returns -1 with
- * a one-line reason naming the key path in err (e.g. "routes[2].status:
- * expected an integer 200..599"). Main thread, start-up only.
+ * Build the runtime conf from a filled cfg (which it only reads during
+ * the call: every string is copied). Returns 0 and a conf to free with
+ * zg_http_conf_free(), or -EINVAL / -ENOMEM with a one-line reason in err
+ * (errlen bytes) naming the key path ("routes[1].path: \"/a\" is already
+ * routes[0].path") or "out of memory". Main thread, start-up only.
  */
-int zg_http_conf_load(const char *text, size_t len, zg_http_conf_t **out,
-                      char *err, size_t errlen);
+int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
+                       char *err, size_t errlen);
 
 /* Free a conf (NULL is fine). */
 void zg_http_conf_free(zg_http_conf_t *conf);

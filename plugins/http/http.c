@@ -874,20 +874,15 @@ static void http_reactor_fini(void *plugin_data, void *reactor_data)
     }
 }
 
-static int http_init(const zg_api_t *host, const char *conf, size_t len,
-                     void **plugin_data, char *errbuf, size_t errlen)
+/* The host checked the listener's "config" object against
+ * zg_http_conf_keys and filled conf (a zg_http_cfg_t); build the route
+ * table from it. */
+static int http_init_conf(const zg_api_t *host, const void *conf,
+                          void **plugin_data, char *errbuf, size_t errlen)
 {
     zg_http_conf_t *c;
 
-    if (host->abi_minor < 2) {
-        if (errlen > 0)
-            snprintf(errbuf, errlen,
-                     "http needs a host with plugin ABI 1.2 "
-                     "(this one has %u.%u)",
-                     host->abi_major, host->abi_minor);
-        return -1;
-    }
-    if (zg_http_conf_load(conf, len, &c, errbuf, errlen) < 0)
+    if (zg_http_conf_build(conf, &c, errbuf, errlen) < 0)
         return -1;
     api = host;
     *plugin_data = c;
@@ -907,7 +902,6 @@ static const zg_plugin_t http_plugin = {
     .flags = 0,
     .name = "http",
     .version = "1.0.0",
-    .init = http_init,
     .fini = http_fini,
     .reactor_init = http_reactor_init,
     .reactor_fini = http_reactor_fini,
@@ -919,6 +913,9 @@ static const zg_plugin_t http_plugin = {
     .on_drain = http_on_drain,
     .over_limit_response = http_over_limit,
     .over_limit_response_len = sizeof(http_over_limit) - 1,
+    .conf_keys = zg_http_conf_keys,
+    .conf_size = sizeof(zg_http_cfg_t),
+    .init_conf = http_init_conf,
 };
 
 /* The plugin's entry point: returns the descriptor (static storage).

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/json.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
@@ -36,16 +35,21 @@ static const char *const fz_confs[FZ_NCONF] = {
 
 #include "host.h"
 
+/* The config path: the host's checks, then the plugin's build. */
 static void fz_config(const uint8_t *data, size_t size)
 {
+    zg_conf_arena_t arena = {NULL};
     char *text = malloc(size + 1), err[256];
-    zg_http_conf_t *c;
+    const zg_http_cfg_t *cfg;
+    zg_http_conf_t *c = NULL;
 
     if (text == NULL)
         abort();
     memcpy(text, data, size);
     text[size] = '\0';
-    if (zg_http_conf_load(text, size, &c, err, sizeof(err)) == 0) {
+    cfg = zg_test_conf_fill(ZG_PLUGIN_ENTRY(), text, size, &arena, err,
+                            sizeof(err));
+    if (cfg != NULL && zg_http_conf_build(cfg, &c, err, sizeof(err)) == 0) {
         /* every route is findable and has its heads */
         for (size_t i = 0; i < c->nroutes; i++) {
             if (zg_http_route_find(c, (const unsigned char *)c->routes[i].path,
@@ -55,14 +59,15 @@ static void fz_config(const uint8_t *data, size_t size)
         }
         zg_http_conf_free(c);
     } else {
-        /* errors are one non-empty line of printable text */
+        /* errors are one non-empty line, without control bytes */
         if (err[0] == '\0')
             abort();
         for (const char *e = err; *e != '\0'; e++) {
-            if ((unsigned char)*e < 0x20 || (unsigned char)*e > 0x7e)
+            if ((unsigned char)*e < 0x20 || *e == 0x7f)
                 abort();
         }
     }
+    zg_conf_arena_free(&arena);
     free(text);
 }
 

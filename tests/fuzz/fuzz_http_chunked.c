@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/json.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"

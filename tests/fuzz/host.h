@@ -5,7 +5,9 @@
  * heap views (so a sanitizer sees any over-read) and drains output when
  * the plugin pauses. The including file first includes the http plugin's
  * sources and defines FZ_NCONF and fz_confs[FZ_NCONF], the listener
- * configs fz_setup() loads. Static functions: one copy per target.
+ * configs (JSON text) fz_setup() has the host's key-table code fill
+ * (host_conf.h) and init_conf() load. Static functions: one copy per
+ * target.
  */
 #ifndef ZG_FUZZ_HOST_H
 #define ZG_FUZZ_HOST_H
@@ -15,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "host_conf.h"
 
 /* ---- a minimal host ---- */
 
@@ -155,6 +159,7 @@ static void *fz_pd[FZ_NCONF], *fz_rd[FZ_NCONF];
 
 static void fz_setup(void)
 {
+    static zg_conf_arena_t arena; /* the configs live as long as the run */
     char err[256];
 
     if (fz_plugin != NULL)
@@ -162,8 +167,13 @@ static void fz_setup(void)
     http_clock = fz_clock;
     fz_plugin = ZG_PLUGIN_ENTRY();
     for (int i = 0; i < FZ_NCONF; i++) {
-        if (fz_plugin->init(&fz_api, fz_confs[i], strlen(fz_confs[i]),
-                            &fz_pd[i], err, sizeof(err)) != 0 ||
+        void *conf =
+            zg_test_conf_fill(fz_plugin, fz_confs[i], strlen(fz_confs[i]),
+                              &arena, err, sizeof(err));
+
+        if (conf == NULL ||
+            fz_plugin->init_conf(&fz_api, conf, &fz_pd[i], err, sizeof(err)) !=
+                0 ||
             fz_plugin->reactor_init(fz_pd[i], 0, &fz_rd[i]) != 0) {
             fprintf(stderr, "fuzz setup: %s\n", err);
             abort();

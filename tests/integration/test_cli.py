@@ -462,5 +462,29 @@ def test_fx_v10_loads_and_serves():
     srv.stop()
 
 
+def test_fx_v11_raw_json_config_loads_and_serves():
+    # A plugin built against the ABI 1.1 header (tests/plugins/abi11/):
+    # no host-owned config, so its init gets the "config" object as raw
+    # JSON text, and sends it back first on every connection.
+    so = zg.fixture("fx_v11")
+    given = {"greeting": "hi", "n": [1, 2.5, None], "o": {"deep": True}}
+    srv = zg.start({"reactors": 1, "listeners": [listener("v", 0, so, config=given)]})
+    err = srv.stderr_text()
+    assert re.search(re.escape(so) + r".*fx_v11.*ABI 1\.1", err), \
+        "no start-up log line naming %s, fx_v11 and ABI 1.1:\n%s" % (so, err)
+    msg = zg.pattern(5, 100000)
+    s = zg.connect(srv.addr("v"))
+    s.sendall(msg)
+    s.shutdown(socket.SHUT_WR)
+    got = zg.recv_until_eof(s)
+    s.close()
+    line, _, rest = got.partition(b"\n")
+    assert line.startswith(b"config "), "first line %r" % line[:200]
+    assert json.loads(line[len(b"config "):]) == given, line
+    assert rest == msg, "echo differs at byte %s" % zg.first_diff(rest, msg)
+    assert srv.alive()
+    srv.stop()
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())

@@ -281,5 +281,20 @@ def test_sigint_stops_idle_server():
     s.close()
 
 
+def test_config_keys_refused_at_their_line():
+    # echo has an empty key table: the host refuses any key, at its line.
+    text = ('{"listeners": [{"name": "e", "listen": "127.0.0.1:0",\n'
+            '  "plugin": "echo",\n'
+            '  "config": {"bufer": 1}}]}\n')
+    path = zg.write_config(text, tag="key")
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode != 0, r.stderr
+    assert "%s:3:14: listeners[0].config.bufer: unknown key" % path in r.stderr, r.stderr
+    # An empty config (or none) is fine.
+    path = zg.write_config(text.replace('{"bufer": 1}', "{}"), tag="empty")
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode == 0, r.stderr
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())

@@ -466,16 +466,54 @@ def test_limits_from_config():
     srv.stop()
 
 
+def _refused(cfg, tag):
+    """Run zerg -t on cfg (dict or text); return its one error line, which
+    must name the file."""
+    path = zg.write_config(cfg, tag=tag)
+    p = zg.run_zerg(["-t", "-c", path])
+    assert p.returncode != 0, "zerg -t accepted a bad http config:\n%s" % p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if path in ln]
+    assert len(lines) == 1, p.stderr
+    return path, lines[0]
+
+
 def test_bad_config_refused():
-    cfg = http_config({"routes": [{"path": "/a"}, {"path": "/b", "status": 700}]})
-    path = zg.write_config(cfg, tag="bad")
-    p = zg.run_zerg(["-t", "-c", path])
-    assert p.returncode != 0, "zerg -t accepted a bad http config"
-    assert "routes[1].status: expected an integer 200..599" in p.stderr, p.stderr
-    cfg = http_config({"limits": {"max_header": 1}})
-    path = zg.write_config(cfg, tag="typo")
-    p = zg.run_zerg(["-t", "-c", path])
-    assert p.returncode != 0 and 'did you mean "max_headers"' in p.stderr, p.stderr
+    path, line = _refused(http_config({"routes": [{"path": "/a"},
+                                                  {"path": "/b", "status": 700}]}), "bad")
+    assert re.search(re.escape(path) + r":\d+:\d+: listeners\[0\]\.config\.routes\[1\]"
+                     r"\.status: 700 is out of range 200\.\.599$", line), line
+    path, line = _refused(http_config({"limits": {"max_header": 1}}), "typo")
+    assert re.search(re.escape(path) + r":\d+:\d+: listeners\[0\]\.config\.limits"
+                     r'\.max_header: unknown key \(did you mean "max_headers"\?\)$',
+                     line), line
+    # Checks of the plugin's own: at the route, and across routes.
+    path, line = _refused(http_config({"routes": [{"path": "/a", "buffering": False}]}),
+                          "static-buffering")
+    assert line.endswith("listeners[0].config.routes[0]: buffering: only an echo "
+                         "route reads a body to send back"), line
+    path, line = _refused(http_config({"routes": [{"path": "/a"}, {"path": "/a"}]}), "dup")
+    assert line.endswith('init refused its config: routes[1].path: "/a" is already '
+                         'routes[0].path'), line
+
+
+def test_config_typo_names_its_line():
+    # The host checks the http plugin's keys against the operator's file:
+    # a typo in routes[1] is reported at its line and column.
+    text = ('{\n'
+            '  "listeners": [{\n'
+            '    "name": "h", "listen": "127.0.0.1:0", "plugin": "http",\n'
+            '    "config": {\n'
+            '      "routes": [\n'
+            '        {"path": "/a", "body": "a"},\n'
+            '        {"path": "/b",\n'
+            '         "bodyy": "b"}\n'
+            '      ]\n'
+            '    }\n'
+            '  }]\n'
+            '}\n')
+    path, line = _refused(text, "bodyy")
+    assert line.endswith("%s:8:10: listeners[0].config.routes[1].bodyy: unknown key "
+                         '(did you mean "body"?)' % path), line
 
 
 def test_over_connection_limit_gets_503():

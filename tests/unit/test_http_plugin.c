@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/json.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
 #include "http/http.c"
+
+#include "../fuzz/host_conf.h"
 
 /* ---- the fake host ---- */
 
@@ -178,6 +179,7 @@ static time_t fake_clock(void)
 typedef struct plug_s {
     const zg_plugin_t *p;
     void *pd, *rd, *cd;
+    zg_conf_arena_t arena; /* the filled config, freed after fini */
 } plug_t;
 
 static plug_t P;
@@ -196,15 +198,22 @@ static void fake_reset(void)
     F.out = out;
 }
 
+/* Configure a listener as the host does: conf (JSON text) checked against
+ * the plugin's key table and filled by the host's code, then init_conf. */
 static void start(const char *conf)
 {
     char err[256] = "";
+    const void *filled;
 
     fake_reset();
     http_clock = fake_clock;
     P.p = ZG_PLUGIN_ENTRY();
-    if (P.p->init(&fake_api, conf, strlen(conf), &P.pd, err, sizeof(err)) != 0)
-        fail_msg("init: %s", err);
+    filled =
+        zg_test_conf_fill(P.p, conf, strlen(conf), &P.arena, err, sizeof(err));
+    if (filled == NULL)
+        fail_msg("config: %s", err);
+    if (P.p->init_conf(&fake_api, filled, &P.pd, err, sizeof(err)) != 0)
+        fail_msg("init_conf: %s", err);
     assert_int_equal(P.p->reactor_init(P.pd, 0, &P.rd), 0);
     assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
 }
@@ -214,6 +223,7 @@ static void stop(void)
     P.p->on_close(CONN, P.cd, ZG_CLOSE_PEER);
     P.p->reactor_fini(P.pd, P.rd);
     P.p->fini(P.pd);
+    zg_conf_arena_free(&P.arena);
     memset(&P, 0, sizeof(P));
 }
 
@@ -313,6 +323,11 @@ static void test_descriptor(void **state)
     assert_non_null(d->on_writable);
     assert_true(d->over_limit_response_len > 0);
     assert_memory_equal(d->over_limit_response, "HTTP/1.1 503 ", 13);
+    /* host-owned config: no raw JSON init */
+    assert_null(d->init);
+    assert_ptr_equal(d->conf_keys, zg_http_conf_keys);
+    assert_int_equal(d->conf_size, sizeof(zg_http_cfg_t));
+    assert_non_null(d->init_conf);
 }
 
 static void test_plaintext_json(void **state)
@@ -827,6 +842,51 @@ static void test_routes_config(void **state)
     stop();
 }
 
+/* What the key table's defaults and spellings build. */
+static void test_config_defaults(void **state)
+{
+    const zg_http_conf_t *c;
+    const zg_http_route_t *r;
+
+    (void)state;
+    start("{}");
+    c = P.pd;
+    assert_int_equal(c->limits.max_request_line, 8192);
+    assert_int_equal(c->limits.max_header_size, 32768);
+    assert_int_equal(c->limits.max_headers, 100);
+    assert_int_equal(c->limits.max_body_size, 1048576);
+    assert_int_equal(c->header_timeout_ms, 10000);
+    assert_int_equal(c->keepalive_timeout_ms, 75000);
+    assert_int_equal(c->nroutes, 2);
+    assert_string_equal(c->routes[0].path, "/plaintext");
+    assert_string_equal(c->routes[1].path, "/json");
+    stop();
+    /* sizes and durations also as strings; an echo route's defaults */
+    start("{\"limits\":{\"max_request_line\":\"1k\",\"max_header_size\":"
+          "\"2k\",\"max_headers\":7,\"max_body_size\":\"1m\"},"
+          "\"timeouts\":{\"header_ms\":\"5s\",\"keepalive_ms\":0},"
+          "\"routes\":[{\"path\":\"/e\",\"type\":\"echo\"},"
+          "{\"path\":\"/s\",\"type\":\"echo\",\"buffering\":false}]}");
+    c = P.pd;
+    assert_int_equal(c->limits.max_request_line, 1024);
+    assert_int_equal(c->limits.max_header_size, 2048);
+    assert_int_equal(c->limits.max_headers, 7);
+    assert_int_equal(c->limits.max_body_size, 1 << 20);
+    assert_int_equal(c->header_timeout_ms, 5000);
+    assert_int_equal(c->keepalive_timeout_ms, 0);
+    assert_int_equal(c->nroutes, 4);
+    r = &c->routes[0];
+    assert_int_equal(r->type, ZG_HTTP_ROUTE_ECHO);
+    assert_int_equal(r->buffering, 1);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->nmethods, 2);
+    assert_string_equal(r->methods[0].name, "POST");
+    assert_string_equal(r->methods[1].name, "PUT");
+    assert_non_null(strstr(r->head, "Content-Type: application/octet-stream"));
+    assert_int_equal(c->routes[1].buffering, 0);
+    stop();
+}
+
 static void test_large_static_body(void **state)
 {
     static char conf[200000], expect[200000];
@@ -1092,14 +1152,27 @@ static void test_split_everywhere(void **state)
 
 /* ---- configuration ---- */
 
+/* conf must be refused with msg: by the host's checks of the key table
+ * (file "config", with line:column) or by init_conf. */
 static void expect_conf_error(const char *conf, const char *msg)
 {
+    zg_conf_arena_t arena = {NULL};
     char err[256] = "";
     void *pd = NULL;
     const zg_plugin_t *d = ZG_PLUGIN_ENTRY();
+    const void *filled =
+        zg_test_conf_fill(d, conf, strlen(conf), &arena, err, sizeof(err));
 
-    if (d->init(&fake_api, conf, strlen(conf), &pd, err, sizeof(err)) == 0)
+    if (filled != NULL &&
+        d->init_conf(&fake_api, filled, &pd, err, sizeof(err)) == 0) {
+        d->fini(pd);
         fail_msg("config accepted: %s", conf);
+    }
+    zg_conf_arena_free(&arena);
+    if (strcmp(msg, "XX") == 0) {
+        printf("MSG %s\n", err);
+        return;
+    }
     if (strcmp(err, msg) != 0)
         fail_msg("config %s\n  error    \"%s\"\n  expected \"%s\"", conf, err,
                  msg);
@@ -1108,138 +1181,187 @@ static void expect_conf_error(const char *conf, const char *msg)
 static void test_config_errors(void **state)
 {
     (void)state;
-    expect_conf_error("[]", "config: expected an object, got an array");
-    expect_conf_error("{\"limits\":{\"max_headers\":0}}",
-                      "limits.max_headers: expected an integer 1..10000, got "
-                      "an integer out of range");
-    expect_conf_error("{\"limits\":{\"max_body_size\":\"1\"}}",
-                      "limits.max_body_size: expected an integer "
-                      "0..1099511627776, got a string");
+    expect_conf_error("[]", "config:1:1: expected an object, got array");
+    expect_conf_error(
+        "{\"limits\":{\"max_headers\":0}}",
+        "config:1:26: limits.max_headers: 0 is out of range 1..10000");
+    expect_conf_error("{\"limits\":{\"max_body_size\":true}}",
+                      "config:1:28: limits.max_body_size: expected a size "
+                      "(integer or \"64k\"), got boolean");
+    expect_conf_error("{\"limits\":{\"max_body_size\":\"1x\"}}",
+                      "config:1:28: limits.max_body_size: \"1x\" is not a size "
+                      "(bytes, or a number with k, m or g: \"64k\")");
+    expect_conf_error("{\"limits\":{\"max_body_size\":1099511627777}}",
+                      "config:1:28: limits.max_body_size: 1099511627777 is out "
+                      "of range 0..1099511627776");
     expect_conf_error("{\"limits\":{\"max_request_line\":1.5}}",
-                      "limits.max_request_line: expected an integer "
-                      "64..1048576, got a number");
+                      "config:1:31: limits.max_request_line: expected a size "
+                      "(integer or \"64k\"), got real");
     expect_conf_error("{\"limits\":{\"max_header\":100}}",
-                      "limits.max_header: unknown key (did you mean "
-                      "\"max_headers\"?)");
-    expect_conf_error("{\"rotues\":[]}",
-                      "rotues: unknown key (did you mean \"routes\"?)");
-    expect_conf_error("{\"zzz\":1}", "zzz: unknown key");
+                      "config:1:12: limits.max_header: unknown key (did you "
+                      "mean \"max_headers\"?)");
+    expect_conf_error(
+        "{\"rotues\":[]}",
+        "config:1:2: rotues: unknown key (did you mean \"routes\"?)");
+    expect_conf_error("{\"zzz\":1}", "config:1:2: zzz: unknown key");
     expect_conf_error("{\"timeouts\":{\"header_m\":1}}",
-                      "timeouts.header_m: unknown key (did you mean "
-                      "\"header_ms\"?)");
-    expect_conf_error("{\"timeouts\":{\"keepalive_ms\":-1}}",
-                      "timeouts.keepalive_ms: expected an integer 0..3600000, "
-                      "got an integer out of range");
+                      "config:1:14: timeouts.header_m: unknown key (did you "
+                      "mean \"header_ms\"?)");
+    expect_conf_error(
+        "{\"timeouts\":{\"keepalive_ms\":-1}}",
+        "config:1:29: timeouts.keepalive_ms: -1 is out of range 0..3600000");
+    expect_conf_error("{\"timeouts\":{\"keepalive_ms\":3600001}}",
+                      "config:1:29: timeouts.keepalive_ms: 3600001 is out of "
+                      "range 0..3600000");
     expect_conf_error("{\"routes\":{}}",
-                      "routes: expected an array of at most 1024 routes");
-    expect_conf_error("{\"routes\":[{\"path\":\"/a\"},{\"path\":\"/b\"},"
-                      "{\"path\":\"/c\",\"status\":99}]}",
-                      "routes[2].status: expected an integer 200..599, got an "
-                      "integer out of range");
+                      "config:1:11: routes: expected an array, got object");
+    expect_conf_error(
+        "{\"routes\":[{\"path\":\"/a\"},{\"path\":\"/b\"},"
+        "{\"path\":\"/c\",\"status\":99}]}",
+        "config:1:62: routes[2].status: 99 is out of range 200..599");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"stauts\":200}]}",
-                      "routes[0].stauts: unknown key (did you mean "
-                      "\"status\"?)");
+                      "config:1:25: routes[0].stauts: unknown key (did you "
+                      "mean \"status\"?)");
     expect_conf_error("{\"routes\":[{\"status\":200}]}",
-                      "routes[0].path: missing (a route needs one)");
+                      "config:1:12: routes[0]: missing required key \"path\"");
     expect_conf_error("{\"routes\":[{\"path\":\"a\"}]}",
-                      "routes[0].path: expected a path starting with '/' (URI "
-                      "path characters, at most 4096)");
+                      "config:1:20: routes[0].path: expected a path starting "
+                      "with '/' (URI path characters, at most 4096)");
     expect_conf_error("{\"routes\":[{\"path\":\"/a b\"}]}",
-                      "routes[0].path: expected a path starting with '/' (URI "
-                      "path characters, at most 4096)");
+                      "config:1:20: routes[0].path: expected a path starting "
+                      "with '/' (URI path characters, at most 4096)");
     expect_conf_error("{\"routes\":[{\"path\":\"/a?q\"}]}",
-                      "routes[0].path: expected a path starting with '/' (URI "
-                      "path characters, at most 4096)");
+                      "config:1:20: routes[0].path: expected a path starting "
+                      "with '/' (URI path characters, at most 4096)");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a%2\"}]}",
+                      "config:1:20: routes[0].path: expected a path starting "
+                      "with '/' (URI path characters, at most 4096)");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\"},{\"path\":\"/a\"}]}",
                       "routes[1].path: \"/a\" is already routes[0].path");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"proxy\"}]}",
-                      "routes[0].type: expected \"static\" or \"echo\"");
+                      "config:1:32: routes[0].type: \"proxy\" is not one of "
+                      "\"static\", \"echo\"");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"echo\","
                       "\"body\":\"x\"}]}",
-                      "routes[0].body: an echo route sends the request body, "
-                      "it takes no \"body\"");
+                      "config:1:12: routes[0]: body: an echo route sends the "
+                      "request body, it takes no \"body\"");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"echo\","
+                      "\"status\":304}]}",
+                      "config:1:12: routes[0]: status: 304 has no content, an "
+                      "echo route needs one");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"buffering\":false}]}",
-                      "routes[0].buffering: only an echo route reads a body "
-                      "to send back");
-    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"type\":\"echo\","
-                      "\"buffering\":0}]}",
-                      "routes[0].buffering: expected a boolean, got an "
-                      "integer");
-    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"status\":204,"
-                      "\"body\":\"x\"}]}",
-                      "routes[0].body: status 204 has no content");
+                      "config:1:12: routes[0]: buffering: only an echo route "
+                      "reads a body to send back");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"buffering\":true}]}",
+                      "config:1:12: routes[0]: buffering: only an echo route "
+                      "reads a body to send back");
+    expect_conf_error(
+        "{\"routes\":[{\"path\":\"/a\",\"type\":\"echo\","
+        "\"buffering\":0}]}",
+        "config:1:51: routes[0].buffering: expected a boolean, got integer");
+    expect_conf_error(
+        "{\"routes\":[{\"path\":\"/a\",\"status\":204,"
+        "\"body\":\"x\"}]}",
+        "config:1:12: routes[0]: body: status 204 has no content");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"content_type\":"
                       "\"a\\r\\nX: y\"}]}",
-                      "routes[0].content_type: expected a media type of 1..256 "
-                      "visible ASCII characters");
+                      "config:1:40: routes[0].content_type: expected a media "
+                      "type of 1..256 visible ASCII characters");
+    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"content_type\":\"\"}]}",
+                      "config:1:40: routes[0].content_type: expected a media "
+                      "type of 1..256 visible ASCII characters");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"methods\":[]}]}",
-                      "routes[0].methods: expected an array of 1..16 method "
-                      "names");
+                      "config:1:35: routes[0].methods: must not be empty");
     expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"methods\":[\"GET\","
                       "\"G T\"]}]}",
-                      "routes[0].methods[1]: expected a method name (an HTTP "
-                      "token of 1..31 characters)");
-    expect_conf_error("{\"routes\":[{\"path\":\"/a\",\"methods\":[\"GET\","
-                      "\"GET\"]}]}",
-                      "routes[0].methods[1]: \"GET\" is listed twice");
-    expect_conf_error("{\"default_routes\":1}",
-                      "default_routes: expected a boolean, got an integer");
-    /* JSON syntax, with line and column */
-    expect_conf_error("{\"a\":1,}",
-                      "config: line 1, column 8: expected a string key");
-    expect_conf_error("{\n  \"limits\": {\n    \"max_headers\": 01\n  }\n}",
-                      "config: line 3, column 20: leading zero in number");
-    expect_conf_error("{\"routes\":[],\"routes\":[]}",
-                      "config: line 1, column 14: duplicate key \"routes\"");
-    expect_conf_error("{\"a\":\"\\x\"}", "config: line 1, column 7: bad escape "
-                                         "\\x");
-    expect_conf_error("{\"a\":\"\xff\"}",
-                      "config: line 1, column 7: invalid UTF-8 in string");
-    expect_conf_error("{\"a\":\"\\ud800\"}",
-                      "config: line 1, column 13: lone high surrogate in \\u "
-                      "escape");
-    expect_conf_error("{\"a\":tru}",
-                      "config: line 1, column 6: unexpected character 't'");
-    expect_conf_error("{} x",
-                      "config: line 1, column 4: trailing characters after the "
-                      "value");
-    expect_conf_error("{\"a\":99999999999999999999}",
-                      "config: line 1, column 6: integer out of range");
-    expect_conf_error("", "config: line 1, column 1: unexpected end of input");
+                      "config:1:35: routes[0].methods: element 1 is not a "
+                      "method name (an HTTP token of 1..31 characters)");
     expect_conf_error(
-        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]"
-        "]]]]]]]]",
-        "config: line 1, column 33: nesting deeper than 32");
+        "{\"routes\":[{\"path\":\"/a\",\"methods\":[\"GET\","
+        "\"GET\"]}]}",
+        "config:1:35: routes[0].methods: element 1 (\"GET\") is listed twice");
+    expect_conf_error(
+        "{\"routes\":[{\"path\":\"/a\",\"methods\":[\"GET\",1]}]}",
+        "config:1:42: routes[0].methods[1]: expected a string, got integer");
+    expect_conf_error(
+        "{\"routes\":[{\"path\":\"/"
+        "a\",\"methods\":[\"A\",\"B\",\"C\",\"D\",\"E\",\"F\",\"G\",\"H\","
+        "\"I\",\"J\",\"K\",\"L\",\"M\",\"N\",\"O\",\"P\",\"Q\"]}]}",
+        "config:1:35: routes[0].methods: 17 elements (at most 16)");
+    expect_conf_error(
+        "{\"routes\":[{\"path\":\"/"
+        "a\",\"methods\":[\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\"]}]}",
+        "config:1:35: routes[0].methods: element 0 is not a method name (an "
+        "HTTP token of 1..31 characters)");
+    expect_conf_error(
+        "{\"default_routes\":1}",
+        "config:1:19: default_routes: expected a boolean, got integer");
+    /* JSON syntax, with line and column */
+    expect_conf_error(
+        "{\"a\":1,}",
+        "config:1:8: syntax error: string or '}' expected near '}'");
+    expect_conf_error("{\n  \"limits\": {\n    \"max_headers\": 01\n  }\n}",
+                      "config:3:20: syntax error: invalid token near '0'");
+    expect_conf_error("{\"routes\":[],\"routes\":[]}",
+                      "config:1:14: duplicate key \"routes\"");
+    expect_conf_error("{\"a\":\"\\x\"}",
+                      "config:1:8: syntax error: invalid escape near '\"\\x'");
+    expect_conf_error(
+        "{\"a\":\"\xff\"}",
+        "config:1:6: syntax error: unable to decode byte 0xff near '\"'");
+    expect_conf_error("{\"a\":\"\\u0000\"}",
+                      "config:1:13: syntax error: \\u0000 is not allowed "
+                      "without JSON_ALLOW_NUL near '\"\\u0000\"'");
+    expect_conf_error("{\"a\":tru}",
+                      "config:1:8: syntax error: invalid token near 'tru'");
+    expect_conf_error(
+        "{} x", "config:1:4: syntax error: end of file expected near 'x'");
+    expect_conf_error(
+        "", "config:1:1: syntax error: '[' or '{' expected near end of file");
+    /* a typo on its line, in a file of several */
+    expect_conf_error(
+        "{\n  \"routes\": [\n    {\"path\": \"/a\"},\n"
+        "    {\"path\": \"/b\",\n     \"bodyy\": \"x\"}\n  ]\n}",
+        "config:5:6: routes[1].bodyy: unknown key (did you mean \"body\"?)");
 }
 
-static void test_json_values(void **state)
+/* The sizes the table bounds: a body, a path, the number of routes. */
+static void test_config_sizes(void **state)
 {
-    zg_json_t *v;
-    const zg_json_t *k;
-    char err[128];
-    static const char text[] =
-        " {\"s\":\"a\\\"\\\\\\/"
-        "\\b\\f\\n\\r\\t\\u0041\\u00e9\\ud83d\\ude00\\u0000z\","
-        "\"i\":-9223372036854775808,\"j\":9223372036854775807,\"t\":true,"
-        "\"f\":false,\"n\":null,\"x\":1e5,\"a\":[1,[2],{}],\"o\":{}} ";
+    size_t cap = 2 << 20, n;
+    char *conf = malloc(cap);
 
     (void)state;
-    assert_int_equal(
-        zg_json_parse(text, sizeof(text) - 1, &v, err, sizeof(err)), 0);
-    k = zg_json_get(v, "s");
-    assert_non_null(k);
-    assert_int_equal(k->len, 18);
-    assert_memory_equal(k->str, "a\"\\/\b\f\n\r\tA\xc3\xa9\xf0\x9f\x98\x80\0z",
-                        18);
-    assert_true(zg_json_get(v, "i")->num == INT64_MIN);
-    assert_true(zg_json_get(v, "j")->num == INT64_MAX);
-    assert_int_equal(zg_json_get(v, "t")->num, 1);
-    assert_int_equal(zg_json_get(v, "f")->type, ZG_JSON_BOOL);
-    assert_int_equal(zg_json_get(v, "n")->type, ZG_JSON_NULL);
-    assert_int_equal(zg_json_get(v, "x")->type, ZG_JSON_NUMBER);
-    assert_int_equal(zg_json_get(v, "a")->nkids, 3);
-    assert_null(zg_json_get(v, "missing"));
-    zg_json_free(v);
+    assert_non_null(conf);
+    n = (size_t)snprintf(conf, cap,
+                         "{\"routes\":[{\"path\":\"/b\",\"body\":\"");
+    memset(conf + n, 'x', (1 << 20) + 1);
+    n += (1 << 20) + 1;
+    snprintf(conf + n, cap - n, "\"}]}");
+    expect_conf_error(conf,
+                      "config:1:32: routes[0].body: longer than 1048576 bytes");
+    /* exactly 1 MiB is fine */
+    conf[n - 1] = '"';
+    conf[n] = '}';
+    conf[n + 1] = ']';
+    conf[n + 2] = '}';
+    conf[n + 3] = '\0';
+    start(conf);
+    stop();
+    n = (size_t)snprintf(conf, cap, "{\"routes\":[{\"path\":\"/");
+    memset(conf + n, 'p', 4096);
+    n += 4096;
+    snprintf(conf + n, cap - n, "\"}]}");
+    expect_conf_error(conf,
+                      "config:1:20: routes[0].path: longer than 4096 bytes");
+    n = (size_t)snprintf(conf, cap, "{\"routes\":[");
+    for (int i = 0; i < 1025; i++)
+        n += (size_t)snprintf(conf + n, cap - n, "%s{\"path\":\"/%d\"}",
+                              i ? "," : "", i);
+    snprintf(conf + n, cap - n, "]}");
+    expect_conf_error(conf,
+                      "config:1:11: routes: 1025 elements (at most 1024)");
+    free(conf);
 }
 
 static int group_setup(void **state)
@@ -1277,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_body_discarded),
         cmocka_unit_test(test_routes_config),
+        cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_large_static_body),
         cmocka_unit_test(test_output_cap),
         cmocka_unit_test(test_stalled_timer_and_drain),
@@ -1286,7 +1409,7 @@ int main(void)
         cmocka_unit_test(test_partial_and_eof),
         cmocka_unit_test(test_split_everywhere),
         cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_json_values),
+        cmocka_unit_test(test_config_sizes),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -596,6 +596,40 @@ static void test_v10_and_future(void **state)
     zg_loader_free(&ld);
 }
 
+/* A plugin built against the ABI 1.1 header: no host-owned config, so
+ * init gets the "config" object as raw JSON text, as it always did. */
+static void test_v11_raw_json(void **state)
+{
+    static const char text[] = "{\"k\":\"v\",\"n\":[1,2]}";
+    char rel[PATH_MAX], err[512];
+    void *plugin_data = NULL;
+    zg_module_t *m;
+    zg_loader_t ld;
+
+    (void)state;
+    assert_int_equal(zg_loader_init(&ld, NULL), 0);
+    fx_rel("fx_v11", rel);
+    assert_int_equal(zg_loader_load(&ld, rel, &m, err, sizeof(err)), 0);
+    assert_string_equal(m->desc.name, "fx_v11");
+    assert_int_equal(m->desc.abi_minor, 1);
+    /* The 1.1 descriptor ends where 1.2 appended conf_keys. */
+    assert_int_equal(m->desc.struct_size, offsetof(zg_plugin_t, conf_keys));
+    assert_non_null(m->desc.on_drain);
+    assert_null(m->desc.conf_keys);
+    assert_int_equal(m->desc.conf_size, 0);
+    assert_null(m->desc.init_conf);
+    assert_int_equal(zg_module_init(m, &fake_api, text, sizeof(text) - 1,
+                                    &plugin_data, err, sizeof(err)),
+                     0);
+    assert_non_null(plugin_data);
+    /* fx_v11 keeps "config " + what init got + "\n" after a length. */
+    assert_memory_equal((const char *)plugin_data + sizeof(size_t),
+                        "config {\"k\":\"v\",\"n\":[1,2]}\n",
+                        sizeof(text) - 1 + 8);
+    m->desc.fini(plugin_data);
+    zg_loader_free(&ld);
+}
+
 static void test_builtin(void **state)
 {
     char rel[PATH_MAX], good[PATH_MAX], err[512], want[PATH_MAX + 128];
@@ -729,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_lookup_extra_dir),
         cmocka_unit_test(test_lookup_env),
         cmocka_unit_test(test_v10_and_future),
+        cmocka_unit_test(test_v11_raw_json),
         cmocka_unit_test(test_builtin),
         cmocka_unit_test(test_module_init),
     };
