@@ -387,6 +387,10 @@ static int zg_fill_object(zg_fill_t *f, json_t *obj, const zg_key_t *keys,
                 return rc;
             if (k->def == NULL && k->type == ZG_KEY_CIDR)
                 ((zg_cidr_t *)dst)->family = ZG_CIDR_NONE;
+            /* An absent object still gets its keys' defaults. */
+            if (k->def == NULL && k->type == ZG_KEY_OBJECT &&
+                (rc = zg_fill_object(f, NULL, k->sub, dst)))
+                return rc;
             continue;
         }
         zg_conf_push(f->c, k->name, 0);

@@ -39,7 +39,6 @@ int zg_accept_verdict(const zg_listener_t *l, int res, uint8_t *paused)
     return 0;
 }
 
-
 void zg_listener_refuse(zg_listener_t *l, int fd)
 {
     const zg_plugin_t *pl = &l->mod->desc;

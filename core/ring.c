@@ -280,4 +280,3 @@ void zg_prep_accept_pause(struct io_uring_sqe *sqe, uint32_t lidx)
     io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&ts, 0, 0);
     io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_TIMEOUT, 0, lidx));
 }
-

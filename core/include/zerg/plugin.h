@@ -255,7 +255,9 @@ typedef enum zg_key_type_e {
     /* zg_cidr_t: "all", an IPv4/IPv6 address or address/bits; absent
      * without a default, its family is ZG_CIDR_NONE (matches nothing) */
     ZG_KEY_CIDR,
-    ZG_KEY_OBJECT, /* a nested object, filled in place by the table sub */
+    /* a nested object, filled in place by the table sub (absent: its
+     * keys' defaults) */
+    ZG_KEY_OBJECT,
     /* zg_list_t: a JSON array of elem values, min..max long (max 0: no
      * limit); elem ZG_KEY_OBJECT takes sub and elem_size */
     ZG_KEY_LIST,
