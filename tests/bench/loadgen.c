@@ -10,9 +10,11 @@
  *       and check that every byte comes back; reports messages/s, MB/s
  *       (echoed payload, one direction) and round-trip p50/p99.
  *   loadgen churn -p PORT [-c CONNS] [-d SECS] [-w SECS] [-a NADDRS] [-u PATH]
+ *                 [-x]
  *       CONNS slots each connect, send one "Connection: close" GET, read the
  *       response to EOF, close, and start over; reports connections/s and
- *       connect-to-EOF p50/p99.
+ *       connect-to-EOF p50/p99. -x puts a PROXY protocol v1 header in front
+ *       of the request, in the same write (a load balancer's connection).
  *   loadgen idle  -p PORT [-n CONNS] [-a NADDRS] [-d SECS]
  *       opens CONNS connections from 127.0.0.1 .. 127.0.0.NADDRS, prints
  *       "ready N", then holds them, sending nothing, until SIGTERM or SECS.
@@ -408,14 +410,18 @@ static void lg_churn_event(int op, int i, int res)
     lg_churn_close(i);
 }
 
+static int lg_proxy; /* churn -x: a PROXY v1 header before the request */
+
 static int lg_churn_start(void)
 {
     char req[512];
     int n;
 
     n = snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "%sGET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                  "Connection: close\r\n\r\n",
+                 lg_proxy ? "PROXY TCP4 198.51.100.7 127.0.0.1 40000 80\r\n"
+                          : "",
                  lg_path, lg_port);
     if (n < 0 || (size_t)n >= sizeof(req))
         return -EINVAL;
@@ -461,7 +467,7 @@ static void lg_usage(void)
     fprintf(stderr,
             "usage: loadgen echo|churn|idle -p PORT [-c CONNS] [-n CONNS]\n"
             "       [-s SIZE] [-P DEPTH] [-d SECS] [-w WARMUP_SECS]\n"
-            "       [-a NADDRS] [-u PATH]\n");
+            "       [-a NADDRS] [-u PATH] [-x (churn: PROXY v1 header)]\n");
 }
 
 int main(int argc, char **argv)
@@ -480,7 +486,7 @@ int main(int argc, char **argv)
     }
     mode = argv[1];
     optind = 2;
-    while ((opt = getopt(argc, argv, "p:c:n:s:P:d:w:a:u:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:n:s:P:d:w:a:u:x")) != -1) {
         switch (opt) {
         case 'p':
             lg_port = atoi(optarg);
@@ -506,6 +512,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             lg_path = optarg;
+            break;
+        case 'x':
+            lg_proxy = 1;
             break;
         default:
             lg_usage();

@@ -170,6 +170,11 @@ zerg_conf() { # reactors plugin max_connections [accept mode [modules]]
 EOF
 }
 
+# The three built-in modules with rules that let every client in (the
+# churn load generator sends a PROXY header with -x).
+ALL_MODULES='[ { "module": "proxy_protocol", "config": { "trusted": ["127.0.0.0/8"] } },
+               { "module": "access", "config": { "rules": [ { "deny": "192.0.2.1" }, { "allow": "all" } ] } },
+               { "module": "limit_conn", "config": { "per_address": 1000000 } } ]'
 # The admit-phase modules with rules that let every client in.
 PERMISSIVE_MODULES='[ { "module": "access", "config": { "rules": [ { "deny": "192.0.2.1" }, { "allow": "127.0.0.0/8" } ] } },
                       { "module": "limit_conn", "config": { "per_address": 1000000 } } ]'
@@ -232,6 +237,7 @@ srv_start() {
         zerg-http2) zerg_conf 2 http $MAXC >"$TMP/zerg.json" ;;
         zerg-http-rp) zerg_conf 1 http $MAXC acceptor >"$TMP/zerg.json" ;;
         zerg-http-mods) zerg_conf 1 http $MAXC auto "$PERMISSIVE_MODULES" >"$TMP/zerg.json" ;;
+        zerg-http-mods3) zerg_conf 1 http $MAXC auto "$ALL_MODULES" >"$TMP/zerg.json" ;;
         zerg-echo) zerg_conf 1 echo $MAXC >"$TMP/zerg.json" ;;
         zerg-idle) zerg_conf 1 "$IDLE_PLUGIN" $MAXC >"$TMP/zerg.json" ;;
         zerg-small) zerg_conf 1 "$IDLE_PLUGIN" $SMALL >"$TMP/zerg.json" ;;
@@ -531,7 +537,12 @@ while [ $rep -le "$RUNS" ]; do
             [ $k = zerg-http-mods ] && v=zergmod
             if srv_start $k; then wrk_run modka "$v" $HTTP_CONNS 1; srv_stop; fi
             if srv_start $k; then wrk_run modpipe "$v" $HTTP_CONNS 16; srv_stop; fi
-            if srv_start $k; then lg_run modchurn "$v" churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+            if [ $k = zerg-http ]; then
+                if srv_start $k; then lg_run modchurn "$v" churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+            elif srv_start zerg-http-mods3; then
+                lg_run modchurn "$v" churn -c $CHURN_CONNS -a $NADDRS -x
+                srv_stop
+            fi
         done
     fi
     rep=$((rep + 1))
@@ -647,8 +658,8 @@ TABLE=$TMP/table.md
             t = ""
             if (rt(ms[i], "zergmod", "zerg", "rps") >= 0)
                 t = ">= " mlim[i] "x no modules: " verdict(rt(ms[i], "zergmod", "zerg", "rps") >= mlim[i])
-            row("7. modules (access + limit_conn, permissive): " mt[i], "zerg, no modules", ms[i], "zerg", mu[i], "")
-            row("", "zerg, access + limit_conn", ms[i], "zergmod", mu[i], t)
+            row("7. modules (permissive rules): " mt[i], "zerg, no modules", ms[i], "zerg", mu[i], "")
+            row("", i == 3 ? "zerg, proxy_protocol + access + limit_conn" : "zerg, access + limit_conn", ms[i], "zergmod", mu[i], t)
         }
     }' "$TMP/median.tsv"
     echo
