@@ -520,3 +520,120 @@ json_t *zg_conf_keys_dump(const zg_key_t *keys, const void *conf)
 {
     return zg_dump_object(keys, conf);
 }
+
+/* ---- the JSON Schema of a table ---- */
+
+static json_t *zg_schema_object(const zg_key_t *keys);
+
+static void zg_schema_range(json_t *o, const zg_key_t *k, const char *lo,
+                            const char *hi)
+{
+    if (k->min < k->max) {
+        json_object_set_new(o, lo, json_integer((json_int_t)k->min));
+        json_object_set_new(o, hi, json_integer((json_int_t)k->max));
+    }
+}
+
+static json_t *zg_schema_value(const zg_key_t *k, unsigned type, int elem)
+{
+    json_t *o = json_object(), *alt;
+
+    if (o == NULL)
+        return NULL;
+    switch (type) {
+    case ZG_KEY_BOOL:
+        json_object_set_new(o, "type", json_string("boolean"));
+        break;
+    case ZG_KEY_INT:
+        json_object_set_new(o, "type", json_string("integer"));
+        if (!elem)
+            zg_schema_range(o, k, "minimum", "maximum");
+        break;
+    case ZG_KEY_SIZE:
+    case ZG_KEY_MSEC:
+        alt = json_object();
+        json_object_set_new(alt, "type", json_string("integer"));
+        if (!elem)
+            zg_schema_range(alt, k, "minimum", "maximum");
+        json_object_set_new(
+            o, "oneOf",
+            json_pack("[o, {s:s, s:s}]", alt, "type", "string", "pattern",
+                      type == ZG_KEY_SIZE ? "^[0-9]+[kKmMgG]?$"
+                                          : "^[0-9]+(ms|s|m|h)$"));
+        break;
+    case ZG_KEY_STRING:
+        json_object_set_new(o, "type", json_string("string"));
+        if (!elem && k->min > 0)
+            json_object_set_new(o, "minLength",
+                                json_integer((json_int_t)k->min));
+        if (!elem && k->max > 0)
+            json_object_set_new(o, "maxLength",
+                                json_integer((json_int_t)k->max));
+        break;
+    case ZG_KEY_ENUM: {
+        json_t *a = json_array();
+
+        for (size_t i = 0; k->names != NULL && k->names[i] != NULL; i++)
+            json_array_append_new(a, json_string(k->names[i]));
+        json_object_set_new(o, "enum", a);
+        break;
+    }
+    case ZG_KEY_CIDR:
+        json_object_set_new(o, "type", json_string("string"));
+        json_object_set_new(
+            o, "pattern",
+            json_string("^(all|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:.]+(/[0-9]{1,3})"
+                        "?)$"));
+        break;
+    case ZG_KEY_OBJECT:
+        json_decref(o);
+        return zg_schema_object(k->sub);
+    case ZG_KEY_LIST:
+        json_object_set_new(o, "type", json_string("array"));
+        json_object_set_new(o, "items", zg_schema_value(k, k->elem, 1));
+        if (k->min > 0)
+            json_object_set_new(o, "minItems", json_integer((json_int_t)k->min));
+        if (k->max > 0)
+            json_object_set_new(o, "maxItems", json_integer((json_int_t)k->max));
+        break;
+    default:
+        break;
+    }
+    return o;
+}
+
+static json_t *zg_schema_object(const zg_key_t *keys)
+{
+    json_t *o = json_object(), *props = json_object(), *req = json_array();
+
+    json_object_set_new(o, "type", json_string("object"));
+    json_object_set_new(o, "additionalProperties", json_false());
+    for (const zg_key_t *k = keys; k != NULL && k->name != NULL; k++) {
+        json_t *v = zg_schema_value(k, k->type, 0);
+
+        if (v == NULL)
+            continue;
+        if (k->doc != NULL)
+            json_object_set_new(v, "description", json_string(k->doc));
+        if (k->def != NULL) {
+            json_t *d = json_loads(k->def, JSON_DECODE_ANY, NULL);
+
+            if (d != NULL)
+                json_object_set_new(v, "default", d);
+        }
+        if (k->flags & ZG_KEY_REQUIRED)
+            json_array_append_new(req, json_string(k->name));
+        json_object_set_new(props, k->name, v);
+    }
+    json_object_set_new(o, "properties", props);
+    if (json_array_size(req) > 0)
+        json_object_set_new(o, "required", req);
+    else
+        json_decref(req);
+    return o;
+}
+
+json_t *zg_conf_keys_schema(const zg_key_t *keys)
+{
+    return zg_schema_object(keys);
+}

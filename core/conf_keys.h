@@ -45,4 +45,12 @@ int zg_conf_fill(const zg_config_t *cfg, const zg_conf_comp_t *path, int depth,
  */
 json_t *zg_conf_keys_dump(const zg_key_t *keys, const void *conf);
 
+/*
+ * The JSON Schema (draft 2020-12 vocabulary) of an object checked against
+ * keys: types, ranges, enums, defaults, docs, required keys, nested
+ * objects and lists. NULL if memory is short. For conf/zerg.schema.json
+ * (zerg -S).
+ */
+json_t *zg_conf_keys_schema(const zg_key_t *keys);
+
 #endif /* ZG_CONF_KEYS_H */
