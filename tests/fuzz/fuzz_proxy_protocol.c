@@ -6,8 +6,9 @@
  * Oracles: the outcome is the same whole, cut as steered (exact-size heap
  * views, empty ones among them) and one byte per view; a complete header
  * lies within the input and is complete exactly when its last byte
- * arrives; a prefix that asks for more can still be completed; once
- * refused, longer inputs stay refused; and complete headers agree with a
+ * arrives; a prefix that asks for more can still be completed (checked
+ * for the input, or for its longest such prefix); once refused, longer
+ * inputs stay refused; and complete headers agree with a
  * plain reference check (inet_pton for v1 addresses, a flat TLV walk for
  * v2).
  */
@@ -400,9 +401,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (first != rc)
         fz_fail("prefixes disagree with the whole", n, first, rc);
 
-    /* asking for more is honest */
+    /* asking for more is honest: for the whole input, and for the
+     * longest prefix of a refused one (the last that asked for more) */
     if (rc == 0 && n <= 2048)
         fz_complete(s, n);
+    if (rc < 0) {
+        size_t lo = 0, hi = n; /* prefix lo asks for more, prefix hi not */
+
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+
+            if (fz_flat(s, mid, &other) == 0)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (fz_flat(s, hi, &other) != rc || fz_flat(s, lo, &other) != 0)
+            fz_fail("refusal not at one point", hi, rc, 0);
+        if (lo <= 2048)
+            fz_complete(s, lo);
+    }
 
     /* complete headers agree with the reference */
     if (n > 0 && s[0] == 'P' && fz_ref_v1(s, n, &want, &ref)) {
