@@ -346,7 +346,7 @@ static long pp_v1(const zg_input_t *in, zg_pp_result_t *out)
         return rc;
     if (rc == PP_MORE) {
         /* then " " and the shortest destination, "::" or "0.0.0.0" */
-        need += 1 + (six ? 2 : 7) + PP_TAIL_DST;
+        need += 1 + (six ? 2u : 7u) + PP_TAIL_DST;
         goto more;
     }
     i++;
