@@ -582,8 +582,9 @@ static json_t *zg_schema_value(const zg_key_t *k, unsigned type, int elem)
         json_object_set_new(o, "type", json_string("string"));
         json_object_set_new(
             o, "pattern",
-            json_string("^(all|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:.]+(/[0-9]{1,3})"
-                        "?)$"));
+            json_string(
+                "^(all|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:.]+(/[0-9]{1,3})"
+                "?)$"));
         break;
     case ZG_KEY_OBJECT:
         json_decref(o);
@@ -592,9 +593,11 @@ static json_t *zg_schema_value(const zg_key_t *k, unsigned type, int elem)
         json_object_set_new(o, "type", json_string("array"));
         json_object_set_new(o, "items", zg_schema_value(k, k->elem, 1));
         if (k->min > 0)
-            json_object_set_new(o, "minItems", json_integer((json_int_t)k->min));
+            json_object_set_new(o, "minItems",
+                                json_integer((json_int_t)k->min));
         if (k->max > 0)
-            json_object_set_new(o, "maxItems", json_integer((json_int_t)k->max));
+            json_object_set_new(o, "maxItems",
+                                json_integer((json_int_t)k->max));
         break;
     default:
         break;

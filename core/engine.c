@@ -140,6 +140,35 @@ char *zg_engine_dump(const zg_engine_t *e)
     return out;
 }
 
+char *zg_engine_schema(const zg_engine_t *e)
+{
+    json_t *defs = json_object(), *root = json_object();
+    char *out;
+
+    for (const zg_builtin_t *b = zg_builtin_modules; b->name != NULL; b++) {
+        const zg_plugin_t *d = b->entry();
+        char key[96];
+
+        if (d == NULL || d->conf_keys == NULL)
+            continue;
+        snprintf(key, sizeof(key), "module_%s", d->name);
+        json_object_set_new(defs, key, zg_conf_keys_schema(d->conf_keys));
+    }
+    for (size_t i = 0; i < e->loader.nmods; i++) {
+        const zg_plugin_t *d = &e->loader.mods[i]->desc;
+        char key[96];
+
+        if ((d->flags & ZG_PLUGIN_MODULE) || d->conf_keys == NULL)
+            continue;
+        snprintf(key, sizeof(key), "plugin_%s", d->name);
+        json_object_set_new(defs, key, zg_conf_keys_schema(d->conf_keys));
+    }
+    json_object_set_new(root, "$defs", defs);
+    out = json_dumps(root, JSON_INDENT(4) | JSON_SORT_KEYS);
+    json_decref(root);
+    return out;
+}
+
 /* Find a module for spec: a built-in by name, or a .so by path. */
 static int zg_module_find(zg_engine_t *e, const char *spec, zg_module_t **out,
                           char *err, size_t errlen)

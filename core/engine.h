@@ -93,6 +93,12 @@ int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen);
  * short. Main thread, after zg_engine_load. */
 char *zg_engine_dump(const zg_engine_t *e);
 
+/* {"$defs": {"module_NAME": schema, "plugin_NAME": schema}} for every
+ * built-in module and every loaded plugin with a key table: the part of
+ * conf/zerg.schema.json generated from the tables. malloc'd, or NULL.
+ * Main thread, after zg_engine_load. */
+char *zg_engine_schema(const zg_engine_t *e);
+
 /* Open the listening sockets (after zg_engine_load). */
 int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen);
 

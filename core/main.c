@@ -23,13 +23,15 @@
 static void zg_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: zerg [-c FILE] [-t] [-T] [-v] [-V] [-h]\n"
+            "Usage: zerg [-c FILE] [-t] [-T] [-S] [-v] [-V] [-h]\n"
             "\n"
             "  -c FILE   configuration file (default: the embedded one,\n"
             "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
             "  -t        test the configuration and plugins, then exit\n"
             "  -T        like -t, and print the effective configuration\n"
             "            (defaults filled in) as JSON on stdout\n"
+            "  -S        print the JSON Schema of every built-in module's and\n"
+            "            loaded plugin's config (from their key tables)\n"
             "  -v        print version and ABI, then exit\n"
             "  -V        also the configure arguments, the built-in modules\n"
             "            and the io_uring features of this kernel\n"
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
     sigset_t mask;
     int sfd = -1;
 
-    while ((opt = getopt(argc, argv, "c:tTvVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTSvVh")) != -1) {
         switch (opt) {
         case 'c':
             conf_path = optarg;
@@ -61,6 +63,10 @@ int main(int argc, char **argv)
             break;
         case 'T':
             test = dump = 1;
+            break;
+        case 'S':
+            test = 1;
+            dump = 2;
             break;
         case 'v':
             printf("zerg version %s (plugin ABI %d.%d)\n", ZG_VERSION,
@@ -129,7 +135,16 @@ int main(int argc, char **argv)
         goto out;
     }
     if (test) {
-        if (dump) {
+        if (dump == 2) {
+            char *text = zg_engine_schema(&engine);
+
+            if (text == NULL) {
+                fprintf(stderr, "zerg: out of memory\n");
+                goto out;
+            }
+            printf("%s\n", text);
+            free(text);
+        } else if (dump) {
             /* stdout is the JSON alone, usable as a config file; the
              * verdict goes to stderr, as nginx -T does. */
             char *text = zg_engine_dump(&engine);

@@ -66,5 +66,23 @@ def test_usage_and_man_page_list_the_same_options():
     assert opts == man_opts, "usage %s, man page %s" % (sorted(opts), sorted(man_opts))
 
 
+
+def test_keys_schema_is_generated_from_the_tables():
+    r = zg.run_zerg(["-S"])
+    assert r.returncode == 0, r.stderr
+    gen = json.loads(r.stdout)
+    with open(os.path.join(zg.ROOT, "conf", "zerg.keys.schema.json")) as f:
+        committed = json.load(f)
+    assert gen == committed, ("conf/zerg.keys.schema.json is stale: run make schema")
+    with open(os.path.join(zg.ROOT, "conf", "zerg.schema.json")) as f:
+        main = f.read()
+    json.loads(main)
+    for name in gen["$defs"]:
+        assert "zerg.keys.schema.json#/$defs/" + name in main, \
+            "conf/zerg.schema.json does not refer to " + name
+    assert "module_access" in gen["$defs"] and "plugin_http" in gen["$defs"]
+    http = gen["$defs"]["plugin_http"]["properties"]
+    assert "routes" in http and http["routes"]["type"] == "array", http.keys()
+
 if __name__ == "__main__":
     zg.run_tests(globals())
