@@ -401,6 +401,16 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
         /* Port 0: the others of a reuseport group bind the port we got. */
         getsockname(fd, (struct sockaddr *)&ss, &sslen);
         zg_addr_format((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
+        /* A listener on one address: every connection's local address
+         * (the log phase reads it without a syscall). */
+        l->bound_len = 0;
+        if ((ss.ss_family == AF_INET &&
+             ((struct sockaddr_in *)&ss)->sin_addr.s_addr != INADDR_ANY) ||
+            (ss.ss_family == AF_INET6 &&
+             !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr))) {
+            l->bound = ss;
+            l->bound_len = sslen;
+        }
         if (l->rp_fds == NULL) {
             l->fd = fd;
             continue;

@@ -43,6 +43,10 @@ typedef struct zg_listener_s {
     int fd;        /* acceptor mode: the listening socket, or -1 */
     int *rp_fds;   /* reuseport mode: one socket per reactor */
     char addr[64]; /* bound address, "127.0.0.1:7000" */
+    /* the bound address if it is a single one (not a wildcard), else
+     * bound_len 0 */
+    struct sockaddr_storage bound;
+    socklen_t bound_len;
     zg_module_t *mod;
     void *plugin_data; /* from init() */
     int inited;

@@ -421,7 +421,10 @@ static void zg_conn_log(zg_reactor_t *r, zg_conn_t *c)
         info.peer = (const struct sockaddr *)&peer;
         info.peer_len = plen;
     }
-    if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0) {
+    if (l->bound_len > 0) {
+        info.local = (const struct sockaddr *)&l->bound;
+        info.local_len = l->bound_len;
+    } else if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0) {
         info.local = (const struct sockaddr *)&local;
         info.local_len = llen;
     }
