@@ -407,7 +407,8 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
         if ((ss.ss_family == AF_INET &&
              ((struct sockaddr_in *)&ss)->sin_addr.s_addr != INADDR_ANY) ||
             (ss.ss_family == AF_INET6 &&
-             !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr))) {
+             !IN6_IS_ADDR_UNSPECIFIED(
+                 &((struct sockaddr_in6 *)&ss)->sin6_addr))) {
             l->bound = ss;
             l->bound_len = sslen;
         }
