@@ -54,6 +54,7 @@ static const char *const zg_top_keys[] = {"reactors",
                                           "reactor_overrides",
                                           "log",
                                           "shutdown_timeout_ms",
+                                          "pid",
                                           "listeners",
                                           NULL};
 static const char *const zg_acceptor_keys[] = {
@@ -711,6 +712,14 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
                           &cfg->shutdown_timeout_ms)) ||
         (rc = conf_listeners(c, root, cfg)))
         return rc;
+    {
+        const char *pid = NULL;
+
+        if ((rc = zg_conf_str(c, root, "pid", &pid)))
+            return rc;
+        if (pid && (rc = zg_conf_dup(c, pid, &cfg->pid)))
+            return rc;
+    }
     return 0;
 }
 
@@ -887,6 +896,27 @@ int zg_config_load(const char *path, zg_config_t **out, char *err,
     close(fd);
     rc = zg_config_parse(buf, len, path, out, err, errlen);
     free(buf);
+    if (rc == 0 && (*out)->pid != NULL && (*out)->pid[0] != '/') {
+        /* A relative pid file is relative to the file's directory too. */
+        char dir[PATH_MAX], real[PATH_MAX], *joined;
+        const char *slash = strrchr(path, '/');
+
+        snprintf(dir, sizeof(dir), "%.*s",
+                 slash ? (int)(slash - path + (slash == path)) : 1,
+                 slash ? path : ".");
+        if (realpath(dir, real) == NULL ||
+            asprintf(&joined, "%s/%s", real, (*out)->pid) < 0) {
+            rc = -errno;
+            if (err && errlen)
+                snprintf(err, errlen, "%s: pid: cannot resolve \"%s\": %s",
+                         path, (*out)->pid, strerror(-rc));
+            zg_config_free(*out);
+            *out = NULL;
+            return rc;
+        }
+        free((*out)->pid);
+        (*out)->pid = joined;
+    }
     if (rc == 0 && (rc = conf_plugin_paths(*out, path, err, errlen)) < 0) {
         zg_config_free(*out);
         *out = NULL;
@@ -920,6 +950,7 @@ void zg_config_free(zg_config_t *cfg)
     if (cfg->root)
         json_decref(cfg->root);
     free(cfg->text);
+    free(cfg->pid);
     free(cfg->log.error_log);
     free(cfg->path);
     free(cfg);
@@ -1117,6 +1148,8 @@ char *zg_config_dump(const zg_config_t *cfg)
         conf_put(o, "error_log", json_string(cfg->log.error_log), &bad);
     }
     conf_put(root, "log", o, &bad);
+    if (cfg->pid)
+        conf_put(root, "pid", json_string(cfg->pid), &bad);
     conf_put(root, "shutdown_timeout_ms",
              json_integer(cfg->shutdown_timeout_ms), &bad);
     arr = json_array();

@@ -137,6 +137,9 @@ typedef struct zg_config_s {
     zg_log_conf_t log;
     /* "shutdown_timeout_ms": 0..3600000, default 10000 */
     uint32_t shutdown_timeout_ms;
+    /* "pid": the pid file (locked while running; zerg -s reads it), or
+     * NULL (default: none); relative to the configuration file's directory */
+    char *pid;
     size_t nlisteners; /* 1..ZG_MAX_LISTENERS */
     zg_listener_conf_t listeners[ZG_MAX_LISTENERS];
 } zg_config_t;

@@ -18,42 +18,45 @@
 #include "engine.h"
 #include "log.h"
 #include "modtable.h"
+#include "pidfile.h"
 #include "zerg_build.h"
 
 static void zg_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: zerg [-c FILE] [-t] [-T] [-S] [-v] [-V] [-h]\n"
-            "\n"
-            "  -c FILE   configuration file (default: the embedded one,\n"
-            "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
-            "  -t        test the configuration and plugins, then exit\n"
-            "  -T        like -t, and print the effective configuration\n"
-            "            (defaults filled in) as JSON on stdout\n"
-            "  -S        print the JSON Schema of every built-in module's and\n"
-            "            loaded plugin's config (from their key tables)\n"
-            "  -v        print version and ABI, then exit\n"
-            "  -V        also the configure arguments, the built-in modules\n"
-            "            and the io_uring features of this kernel\n"
-            "  -h        this help\n"
-            "\n"
-            "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
-            "connections, open ones finish, at most shutdown_timeout_ms),\n"
-            "USR1 reopens the error log, HUP only logs that reload is not\n"
-            "supported yet.\n");
+    fprintf(
+        f, "Usage: zerg [-c FILE] [-t] [-T] [-S] [-s SIGNAL] [-v] [-V] [-h]\n"
+           "\n"
+           "  -c FILE   configuration file (default: the embedded one,\n"
+           "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
+           "  -t        test the configuration and plugins, then exit\n"
+           "  -T        like -t, and print the effective configuration\n"
+           "            (defaults filled in) as JSON on stdout\n"
+           "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP) or reopen\n"
+           "            (USR1) to the zerg whose \"pid\" file FILE names\n"
+           "  -S        print the JSON Schema of every built-in module's and\n"
+           "            loaded plugin's config (from their key tables)\n"
+           "  -v        print version and ABI, then exit\n"
+           "  -V        also the configure arguments, the built-in modules\n"
+           "            and the io_uring features of this kernel\n"
+           "  -h        this help\n"
+           "\n"
+           "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
+           "connections, open ones finish, at most shutdown_timeout_ms),\n"
+           "USR1 reopens the error log, HUP only logs that reload is not\n"
+           "supported yet.\n");
 }
 
 int main(int argc, char **argv)
 {
     static zg_engine_t engine;
-    const char *conf_path = NULL;
-    int test = 0, dump = 0, opt, ret, status = 1;
+    const char *conf_path = NULL, *verb = NULL;
+    int test = 0, dump = 0, opt, ret, status = 1, pidfd = -1;
     zg_config_t *cfg = NULL;
     char err[1024];
     sigset_t mask;
     int sfd = -1;
 
-    while ((opt = getopt(argc, argv, "c:tTSvVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTSs:vVh")) != -1) {
         switch (opt) {
         case 'c':
             conf_path = optarg;
@@ -67,6 +70,9 @@ int main(int argc, char **argv)
         case 'S':
             test = 1;
             dump = 2;
+            break;
+        case 's':
+            verb = optarg;
             break;
         case 'v':
             printf("zerg version %s (plugin ABI %d.%d)\n", ZG_VERSION,
@@ -112,6 +118,22 @@ int main(int argc, char **argv)
     if (ret < 0) {
         fprintf(stderr, "zerg: %s\n", err);
         return 1;
+    }
+    if (verb != NULL) {
+        /* -s: the configuration only names the pid file. */
+        if (cfg->pid == NULL) {
+            fprintf(stderr,
+                    "zerg: -s %s: %s has no \"pid\" key, so there is no pid "
+                    "file to find the server by\n",
+                    verb, cfg->path);
+            zg_config_free(cfg);
+            return 1;
+        }
+        ret = zg_pidfile_signal(cfg->pid, verb, err, sizeof(err));
+        if (ret < 0)
+            fprintf(stderr, "zerg: %s\n", err);
+        zg_config_free(cfg);
+        return ret < 0 ? 1 : 0;
     }
     zg_log_level = cfg->log.level;
     if (!test) {
@@ -178,8 +200,21 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* Lock the pid file before binding: a second zerg naming it must not
+     * share a reuseport port with us. */
+    if (cfg->pid != NULL) {
+        pidfd = zg_pidfile_lock(cfg->pid, err, sizeof(err));
+        if (pidfd < 0) {
+            fprintf(stderr, "zerg: %s\n", err);
+            goto out;
+        }
+    }
     ret = zg_engine_listen(&engine, err, sizeof(err));
     if (ret < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
+    if (pidfd >= 0 && zg_pidfile_write(pidfd, cfg->pid, err, sizeof(err)) < 0) {
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
@@ -253,6 +288,8 @@ int main(int argc, char **argv)
 out:
     zg_engine_stop(&engine);
     zg_engine_free(&engine);
+    if (pidfd >= 0)
+        zg_pidfile_remove(pidfd, cfg->pid);
     zg_config_free(cfg);
     if (sfd >= 0)
         close(sfd);

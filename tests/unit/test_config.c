@@ -155,7 +155,7 @@ static void test_default_matches_file(void **state)
 
 static const char full_json[] =
     "{\n"
-    "    \"reactors\": 4,\n"
+    "    \"reactors\": 4, \"pid\": \"/run/zerg-test.pid\",\n"
     "    \"accept\": \"reuseport\",\n"
     "    \"acceptor\": {\n"
     "        \"ring_entries\": 512, \"batch\": 128, \"cq_timeout_us\": 5000,\n"

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Description: the operator's side against the real binary: the pid file
+# (written once listening, locked while running, removed at exit), a second
+# zerg naming the same pid file refused, and `zerg -s stop|quit|reload|
+# reopen` with its errors for a missing, empty or stale pid file.
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zgtest as zg  # noqa: E402
+
+
+def pid_config(pid, port="0"):
+    return {"pid": pid, "listeners": [
+        {"name": "e", "listen": "127.0.0.1:" + port, "plugin": "echo"}]}
+
+
+def fresh_pid_path(tag):
+    path = zg.write_config("", tag=tag, suffix=".pid")
+    os.unlink(path)
+    return path
+
+
+def test_pid_file_lifecycle_and_s_verbs():
+    pidf = fresh_pid_path("pid")
+    cfg_path = zg.write_config(pid_config(pidf))
+    srv = zg.start(cfg_path)
+    with open(pidf) as f:
+        assert f.read() == "%d\n" % srv.pid, "pid file does not hold the server's pid"
+    # reopen: USR1 reaches the server, which logs it.
+    r = zg.run_zerg(["-s", "reopen", "-c", cfg_path])
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", (r.stdout, r.stderr)
+    deadline = time.monotonic() + 5
+    while "reopening error_log" not in srv.stderr_text():
+        assert time.monotonic() < deadline, "no reopen line after -s reopen"
+        time.sleep(0.02)
+    # reload: HUP reaches it (and is answered, not fatal).
+    r = zg.run_zerg(["-s", "reload", "-c", cfg_path])
+    assert r.returncode == 0, r.stderr
+    s = zg.connect(srv.addr("e"))
+    s.sendall(b"still up")
+    assert zg.recv_exact(s, 8) == b"still up"
+    s.close()
+    # quit: a graceful stop, exit 0, the pid file gone.
+    r = zg.run_zerg(["-s", "quit", "-c", cfg_path])
+    assert r.returncode == 0, r.stderr
+    status = srv.wait(10)
+    srv.stopped, srv.returncode = True, status
+    srv.check_log()
+    assert status == 0, "exit status %r after -s quit" % status
+    assert not os.path.exists(pidf), "pid file left behind at exit"
+    # Nothing running now: a clear error.
+    r = zg.run_zerg(["-s", "stop", "-c", cfg_path])
+    assert r.returncode == 1
+    assert "cannot read pid file %s: No such file or directory (is zerg running?)" \
+        % pidf in r.stderr, r.stderr
+
+
+def test_stop_verb_and_second_instance_refused():
+    pidf = fresh_pid_path("pid2")
+    cfg_path = zg.write_config(pid_config(pidf))
+    srv = zg.start(cfg_path)
+    # Same pid file, another port: refused before binding anything.
+    other = zg.write_config(pid_config(pidf))
+    r = zg.run_zerg(["-c", other])
+    assert r.returncode == 1
+    assert "pid file %s is locked by a running zerg (pid %d)" % (pidf, srv.pid) \
+        in r.stderr, r.stderr
+    assert "listening" not in r.stdout
+    r = zg.run_zerg(["-s", "stop", "-c", cfg_path])
+    assert r.returncode == 0, r.stderr
+    status = srv.wait(10)
+    srv.stopped, srv.returncode = True, status
+    assert status == 0, status
+    assert not os.path.exists(pidf)
+
+
+def test_s_errors():
+    pidf = fresh_pid_path("pid3")
+    cfg_path = zg.write_config(pid_config(pidf))
+    # A stale file: a pid nobody holds the lock for (our own test process).
+    with open(pidf, "w") as f:
+        f.write("%d\n" % os.getpid())
+    r = zg.run_zerg(["-s", "stop", "-c", cfg_path])
+    assert r.returncode == 1 and "pid file %s is stale" % pidf in r.stderr, r.stderr
+    with open(pidf, "w") as f:
+        f.write("garbage\n")
+    r = zg.run_zerg(["-s", "stop", "-c", cfg_path])
+    assert r.returncode == 1 and "pid file %s holds no pid" % pidf in r.stderr, r.stderr
+    os.unlink(pidf)
+    r = zg.run_zerg(["-s", "restart", "-c", cfg_path])
+    assert r.returncode == 1
+    assert "-s restart: unknown signal (stop, quit, reload or reopen)" in r.stderr, r.stderr
+    nopid = zg.write_config({"listeners": [
+        {"name": "e", "listen": "127.0.0.1:0", "plugin": "echo"}]})
+    r = zg.run_zerg(["-s", "stop", "-c", nopid])
+    assert r.returncode == 1 and 'has no "pid" key' in r.stderr, r.stderr
+
+
+def test_relative_pid_is_relative_to_the_config_file():
+    cfg_path = zg.write_config(pid_config("rel-test.pid"))
+    want = os.path.join(os.path.dirname(os.path.realpath(cfg_path)), "rel-test.pid")
+    if os.path.exists(want):
+        os.unlink(want)
+    srv = zg.start(cfg_path)
+    assert os.path.exists(want), "relative pid file not beside the config file"
+    srv.stop(sig=signal.SIGTERM)
+    assert not os.path.exists(want)
+
+
+if __name__ == "__main__":
+    zg.run_tests(globals())
