@@ -715,7 +715,9 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     {
         const char *pid = NULL;
 
-        if ((rc = zg_conf_str(c, root, "pid", &pid)))
+        /* null (what -T shows when there is none) means none. */
+        if (!json_is_null(json_object_get(root, "pid")) &&
+            (rc = zg_conf_str(c, root, "pid", &pid)))
             return rc;
         if (pid && (rc = zg_conf_dup(c, pid, &cfg->pid)))
             return rc;
@@ -1148,8 +1150,7 @@ char *zg_config_dump(const zg_config_t *cfg)
         conf_put(o, "error_log", json_string(cfg->log.error_log), &bad);
     }
     conf_put(root, "log", o, &bad);
-    if (cfg->pid)
-        conf_put(root, "pid", json_string(cfg->pid), &bad);
+    conf_put(root, "pid", cfg->pid ? json_string(cfg->pid) : json_null(), &bad);
     conf_put(root, "shutdown_timeout_ms",
              json_integer(cfg->shutdown_timeout_ms), &bad);
     arr = json_array();
