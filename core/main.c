@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "log.h"
 #include "modtable.h"
+#include "notify.h"
 #include "pidfile.h"
 #include "zerg_build.h"
 
@@ -234,6 +235,17 @@ int main(int argc, char **argv)
            cfg->accept == ZG_ACCEPT_ACCEPTOR ? "acceptor thread"
            : engine.nreactors == 1           ? "in the reactor"
                                              : "reuseport");
+    {
+        char state[160];
+
+        snprintf(state, sizeof(state),
+                 "READY=1\nMAINPID=%ld\nSTATUS=serving %u listener(s) with "
+                 "%u reactor(s)",
+                 (long)getpid(), engine.nlisteners, engine.nreactors);
+        if (zg_notify(state) < 0)
+            zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
+                   getenv("NOTIFY_SOCKET"));
+    }
 
     for (int draining = 0;;) {
         struct signalfd_siginfo si;
@@ -275,6 +287,7 @@ int main(int argc, char **argv)
                        "SIGQUIT received: graceful stop, "
                        "draining connections (at most %u ms)",
                        cfg->shutdown_timeout_ms);
+                zg_notify("STOPPING=1\nSTATUS=draining connections");
                 zg_engine_drain(&engine);
                 draining = 1;
             }
@@ -282,6 +295,7 @@ int main(int argc, char **argv)
         }
         zg_log(ZG_LOG_NOTICE, "signal %d (%s) received, stopping", si.ssi_signo,
                strsignal((int)si.ssi_signo));
+        zg_notify("STOPPING=1\nSTATUS=stopping");
         break;
     }
     status = 0;

@@ -111,5 +111,57 @@ def test_relative_pid_is_relative_to_the_config_file():
     assert not os.path.exists(want)
 
 
+
+def _notify_socket(abstract):
+    import socket as so
+    import tempfile
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    if abstract:
+        name = "@zerg-test-%d-%d" % (os.getpid(), int(time.monotonic() * 1000))
+        s.bind("\0" + name[1:])
+    else:
+        d = tempfile.mkdtemp(prefix="zg-notify-")
+        name = os.path.join(d, "notify")
+        s.bind(name)
+    s.settimeout(5)
+    return s, name
+
+
+def _messages(sock, until, limit=10):
+    got = []
+    for _ in range(limit):
+        msg = sock.recv(4096).decode()
+        got.append(msg)
+        if until in msg:
+            return got
+    raise AssertionError("no %r among %r" % (until, got))
+
+
+def test_systemd_notify_ready_and_stopping():
+    for abstract, sig in ((False, signal.SIGTERM), (True, signal.SIGQUIT)):
+        sock, name = _notify_socket(abstract)
+        saved = os.environ.get("NOTIFY_SOCKET")
+        os.environ["NOTIFY_SOCKET"] = name
+        try:
+            srv = zg.start({"reactors": 2, "listeners": [
+                {"name": "a", "listen": "127.0.0.1:0", "plugin": "echo"},
+                {"name": "b", "listen": "127.0.0.1:0", "plugin": "echo"}]})
+        finally:
+            if saved is None:
+                del os.environ["NOTIFY_SOCKET"]
+            else:
+                os.environ["NOTIFY_SOCKET"] = saved
+        ready = _messages(sock, "READY=1")[-1].split("\n")
+        assert "READY=1" in ready and "MAINPID=%d" % srv.pid in ready, ready
+        assert "STATUS=serving 2 listener(s) with 2 reactor(s)" in ready, ready
+        srv.send_signal(sig)
+        stopping = _messages(sock, "STOPPING=1")[-1]
+        assert "STATUS=" in stopping, stopping
+        status = srv.wait(10)
+        srv.stopped, srv.returncode = True, status
+        srv.check_log()
+        assert status == 0, status
+        sock.close()
+
 if __name__ == "__main__":
     zg.run_tests(globals())
