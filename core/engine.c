@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "compat.h"
 #include "engine.h"
 #include "log.h"
@@ -377,14 +378,46 @@ fail:
 int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
 {
     uint32_t nr = e->cfg->reactors;
+    zg_inherited_t inh[ZG_INHERIT_MAX];
+    int ninh = zg_activation_take(inh, ZG_INHERIT_MAX, err, errlen);
 
+    if (ninh < 0)
+        return ninh;
     for (uint32_t i = 0; i < e->nlisteners; i++) {
         zg_listener_t *l = &e->listeners[i];
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof(ss);
+        zg_inherited_t *got;
         int fd;
 
         memcpy(&ss, &l->conf->addr, l->conf->addrlen);
+        got = zg_activation_find(inh, (size_t)ninh, l->conf->name,
+                                 (struct sockaddr *)&ss);
+        if (got != NULL) {
+            /* Socket activation: the manager bound it; we never re-bind. */
+            if (e->cfg->accept == ZG_ACCEPT_REUSEPORT && nr > 1) {
+                snprintf(err, errlen,
+                         "listener \"%s\": an inherited socket (fd %d) needs "
+                         "\"accept\": \"acceptor\" with %u reactors",
+                         l->conf->name, got->fd, nr);
+                return -EINVAL;
+            }
+            got->claimed = 1;
+            fd = got->fd;
+            if (e->cfg->accept == ZG_ACCEPT_REUSEPORT) {
+                l->rp_fds = calloc(1, sizeof(int));
+                if (l->rp_fds == NULL)
+                    return -ENOMEM;
+                l->rp_fds[0] = fd;
+            } else {
+                l->fd = fd;
+            }
+            memcpy(&ss, &got->addr, got->addrlen);
+            zg_addr_format((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
+            zg_log(ZG_LOG_INFO, "listener \"%s\": inherited socket %d (%s)",
+                   l->conf->name, fd, l->addr);
+            continue;
+        }
         if (e->cfg->accept == ZG_ACCEPT_REUSEPORT) {
             l->rp_fds = calloc(nr, sizeof(int));
             if (l->rp_fds == NULL)
@@ -423,6 +456,18 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
             if (l->rp_fds[k] < 0)
                 return -EADDRNOTAVAIL;
         }
+    }
+    for (int k = 0; k < ninh; k++) {
+        char a[64];
+
+        if (inh[k].claimed)
+            continue;
+        zg_addr_format((struct sockaddr *)&inh[k].addr, a, sizeof(a));
+        snprintf(err, errlen,
+                 "inherited socket %d (name \"%s\", %s) matches no listener "
+                 "by name or address",
+                 inh[k].fd, inh[k].name, a);
+        return -EINVAL;
     }
     return 0;
 }

@@ -163,5 +163,101 @@ def test_systemd_notify_ready_and_stopping():
         assert status == 0, status
         sock.close()
 
+
+def _activated(config, socks, names=None, extra_env=None):
+    """Run zerg with socks passed as systemd does (fds 3.., LISTEN_PID set
+    to zerg's own pid by the shell that execs it). Returns the Popen and the
+    paths of its stdout and stderr."""
+    import subprocess
+    path = zg.write_config(config)
+    out = path + ".out"
+    errp = path + ".err"
+    env = dict(os.environ)
+    env["LISTEN_FDS"] = str(len(socks))
+    if names is not None:
+        env["LISTEN_FDNAMES"] = ":".join(names)
+    env.update(extra_env or {})
+    fds = [s.fileno() for s in socks]
+
+    def child():
+        # Move the sockets to 3, 4, ... (through high numbers first, so
+        # none is overwritten before it is moved).
+        tmp = [os.dup2(fd, 100 + k) for k, fd in enumerate(fds)]
+        for k, fd in enumerate(tmp):
+            os.dup2(fd, 3 + k)
+            os.set_inheritable(3 + k, True)
+    with open(out, "wb") as fo, open(errp, "wb") as fe:
+        p = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$0" -c "$1"', zg.ZERG, path],
+                             stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=env,
+                             close_fds=False, preexec_fn=child, start_new_session=True)
+    return p, out, errp
+
+
+def _listening(out, n, p, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(out) as f:
+            addrs = zg.parse_listening(f.read())
+        if len(addrs) >= n:
+            return addrs
+        if p.poll() is not None:
+            return None
+        time.sleep(0.02)
+    return None
+
+
+def _bound_socket():
+    import socket as so
+    s = so.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
+def test_socket_activation_by_name_and_address():
+    a, b = _bound_socket(), _bound_socket()
+    port_b = b.getsockname()[1]
+    cfg = {"listeners": [
+        {"name": "web", "listen": "127.0.0.1:1", "plugin": "echo"},
+        {"name": "other", "listen": "127.0.0.1:%d" % port_b, "plugin": "echo"},
+        {"name": "own", "listen": "127.0.0.1:0", "plugin": "echo"}]}
+    # a is named "web" (its address differs from the config's); b has no
+    # name and is matched by address; "own" binds as usual.
+    p, out, errp = _activated(cfg, [a, b], names=["web", ""])
+    try:
+        addrs = _listening(out, 3, p)
+        assert addrs is not None, open(errp).read()
+        assert addrs["web"] == a.getsockname(), addrs
+        assert addrs["other"] == b.getsockname(), addrs
+        for name in ("web", "other", "own"):
+            s = zg.connect(addrs[name])
+            s.sendall(name.encode())
+            assert zg.recv_exact(s, len(name)) == name.encode()
+            s.close()
+    finally:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+        assert p.wait(10) == 0
+        a.close()
+        b.close()
+    assert "inherited socket 3" in open(errp).read()
+
+
+def test_socket_activation_unclaimed_socket_is_an_error():
+    a = _bound_socket()
+    port = a.getsockname()[1]
+    cfg = {"listeners": [{"name": "web", "listen": "127.0.0.1:0", "plugin": "echo"}]}
+    p, out, errp = _activated(cfg, [a], names=["nobody"])
+    try:
+        assert p.wait(10) == 1
+    finally:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+        a.close()
+    err = open(errp).read()
+    assert 'inherited socket 3 (name "nobody", 127.0.0.1:%d) matches no listener' \
+        % port in err, err
+
 if __name__ == "__main__":
     zg.run_tests(globals())
