@@ -16,8 +16,7 @@
 
 #define ZG_LISTEN_FDS_START 3
 
-int zg_activation_take(zg_inherited_t *in, size_t max, char *err,
-                       size_t errlen)
+int zg_activation_take(zg_inherited_t *in, size_t max, char *err, size_t errlen)
 {
     const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
     const char *names = getenv("LISTEN_FDNAMES");
@@ -77,7 +76,8 @@ static int zg_same_addr(const struct sockaddr_storage *have,
     if (have->ss_family != want->sa_family)
         return 0;
     if (want->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)have, *b = (const void *)want;
+        const struct sockaddr_in *a = (const void *)have,
+                                 *b = (const void *)want;
 
         return a->sin_addr.s_addr == b->sin_addr.s_addr &&
                (b->sin_port == 0 || a->sin_port == b->sin_port);
@@ -86,14 +86,14 @@ static int zg_same_addr(const struct sockaddr_storage *have,
         const struct sockaddr_in6 *a = (const void *)have,
                                   *b = (const void *)want;
 
-        return memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0 &&
+        return memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) ==
+                   0 &&
                (b->sin6_port == 0 || a->sin6_port == b->sin6_port);
     }
 }
 
 zg_inherited_t *zg_activation_find(zg_inherited_t *in, size_t n,
-                                   const char *name,
-                                   const struct sockaddr *sa)
+                                   const char *name, const struct sockaddr *sa)
 {
     for (size_t i = 0; i < n; i++) {
         if (!in[i].claimed && in[i].name[0] != '\0' &&

@@ -33,7 +33,6 @@ int zg_activation_take(zg_inherited_t *in, size_t max, char *err,
 /* The inherited socket for listener name with address sa (a port of 0
  * matches any port), or NULL. Name matches win over address matches. */
 zg_inherited_t *zg_activation_find(zg_inherited_t *in, size_t n,
-                                   const char *name,
-                                   const struct sockaddr *sa);
+                                   const char *name, const struct sockaddr *sa);
 
 #endif /* ZG_ACTIVATION_H */

@@ -6,6 +6,7 @@
  * path back to a line:column with a small scanner over the raw text.
  */
 #include <arpa/inet.h>
+#include <sched.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -686,6 +687,29 @@ static int conf_listeners(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
     return 0;
 }
 
+/* "reactors": 1..ZG_MAX_REACTORS, or "auto": one per CPU this process may
+ * run on (its affinity mask, as taskset or a cgroup's cpuset leave it). */
+static int conf_reactor_count(zg_conf_ctx_t *c, json_t *root, uint32_t *out)
+{
+    json_t *v = json_object_get(root, "reactors");
+    cpu_set_t set;
+    int n;
+
+    if (!json_is_string(v))
+        return zg_conf_u32(c, root, "reactors", 1, ZG_MAX_REACTORS, 0, out);
+    if (strcmp(json_string_value(v), "auto") != 0) {
+        zg_conf_push(c, "reactors", 0);
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "expected an integer 1..%d or \"auto\", got \"%s\"",
+                           ZG_MAX_REACTORS, json_string_value(v));
+    }
+    n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    if (n < 1)
+        n = 1;
+    *out = (uint32_t)(n > ZG_MAX_REACTORS ? ZG_MAX_REACTORS : n);
+    return 0;
+}
+
 static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
 {
     int accept = ZG_ACCEPT_AUTO, rc;
@@ -696,8 +720,7 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
                            zg_conf_type(root));
     if ((rc = zg_conf_keys(c, root, zg_top_keys, NULL)) ||
         (rc = zg_conf_require(c, root, "listeners")) ||
-        (rc = zg_conf_u32(c, root, "reactors", 1, ZG_MAX_REACTORS, 0,
-                          &cfg->reactors)) ||
+        (rc = conf_reactor_count(c, root, &cfg->reactors)) ||
         (rc = zg_conf_enum(c, root, "accept", zg_accept_names, zg_accept_values,
                            &accept)))
         return rc;

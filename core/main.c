@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -21,6 +22,37 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "zerg_build.h"
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit, and warn with the
+ * numbers when the connections the configuration allows cannot fit. */
+static void zg_fd_limit(const zg_config_t *cfg)
+{
+    struct rlimit rl;
+    uint64_t want = 64, slots = 0;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    for (uint32_t i = 0; i < cfg->reactors; i++)
+        slots += cfg->reactor[i].max_connections;
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        want += cfg->listeners[i].max_connections;
+    if (want > slots + 64)
+        want = slots + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && want > rl.rlim_cur)
+        zg_log(ZG_LOG_WARN,
+               "file descriptors: the limit is %llu (hard %llu) but the "
+               "configuration allows about %llu open connections "
+               "(listeners' and reactors' max_connections); past the limit "
+               "accepting pauses: raise it (ulimit -n, LimitNOFILE=)",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+               (unsigned long long)want);
+}
 
 static void zg_usage(FILE *f)
 {
@@ -201,6 +233,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    zg_fd_limit(cfg);
     /* Lock the pid file before binding: a second zerg naming it must not
      * share a reuseport port with us. */
     if (cfg->pid != NULL) {

@@ -674,12 +674,12 @@ def test_on_writable_after_slow_reader_reads():
 
 @zg.time_limit(60)
 def test_fd_exhaustion_pauses_then_resumes():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    # Soft and hard: zerg raises its soft limit to the hard one at start.
+    saved, zg.ZERG = zg.ZERG, zg.with_fd_limit(64, 64)
     try:
         srv = zg.start(fx_config())
     finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        zg.ZERG = saved
     addr = srv.addr("l")
     socks = _open_many(addr, 100)
     served, waiting = [], []

@@ -259,5 +259,27 @@ def test_socket_activation_unclaimed_socket_is_an_error():
     assert 'inherited socket 3 (name "nobody", 127.0.0.1:%d) matches no listener' \
         % port in err, err
 
+
+def test_fd_limit_raised_and_warned():
+    # zerg under a soft limit of 100 and a hard one of 4096: it raises the
+    # soft one, and warns that 8192 slots do not fit.
+    saved, zg.ZERG = zg.ZERG, zg.with_fd_limit(100, 4096)
+    try:
+        srv = zg.start({"listeners": [{"name": "e", "listen": "127.0.0.1:0",
+                                       "plugin": "echo"}]})
+    finally:
+        zg.ZERG = saved
+    with open("/proc/%d/limits" % srv.pid) as f:
+        line = [ln for ln in f if ln.startswith("Max open files")][0]
+    assert line.split()[3] == "4096", "soft limit not raised to hard: " + line
+    err = srv.stderr_text()
+    assert "file descriptors: the limit is 4096 (hard 4096) but the configuration " \
+           "allows about 8256 open connections" in err, err
+    s = zg.connect(srv.addr("e"))
+    s.sendall(b"ok")
+    assert zg.recv_exact(s, 2) == b"ok"
+    s.close()
+    srv.stop()
+
 if __name__ == "__main__":
     zg.run_tests(globals())

@@ -329,6 +329,21 @@ class Server:
         return False
 
 
+def with_fd_limit(soft, hard):
+    """A path to run instead of ZERG (set ZERG to it around start()) that
+    execs zerg, same pid, under RLIMIT_NOFILE soft:hard (prlimit from
+    util-linux; Skip if missing). zerg raises its soft limit to the hard
+    one, so a test that needs it low sets both."""
+    import shutil
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        raise Skip("prlimit (util-linux) not installed")
+    path = write_config("#!/bin/sh\nexec %s --nofile=%d:%d %s \"$@\"\n"
+                        % (prlimit, soft, hard, ZERG), tag="prlimit", suffix=".sh")
+    os.chmod(path, 0o755)
+    return path
+
+
 def start(config, args=(), expect=None, timeout=START_TIMEOUT, tag=None):
     """Start zerg on config (dict, JSON text, or an existing file path) and
     wait for its listening lines. expect = number of listeners (default: the

@@ -477,6 +477,24 @@ static void test_unknown_keys(void **state)
     check_err("{\"a\\nb\": 1}", "t.json:1:2: a?b: unknown key");
 }
 
+/* "reactors": "auto" is one per CPU of the affinity mask. */
+static void test_reactors_auto(void **state)
+{
+    cpu_set_t set;
+    zg_config_t *cfg;
+    int want;
+
+    (void)state;
+    assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+    want = CPU_COUNT(&set);
+    cfg = parse_ok("{\"reactors\": \"auto\", " LST "}");
+    assert_int_equal(cfg->reactors, want > 256 ? 256 : want);
+    zg_config_free(cfg);
+    check_err("{\"reactors\": \"many\", " LST "}",
+              "t.json:1:14: reactors: expected an integer 1..256 or "
+              "\"auto\", got \"many\"");
+}
+
 static void test_wrong_types(void **state)
 {
     (void)state;
@@ -485,7 +503,8 @@ static void test_wrong_types(void **state)
     check_err("  []", "t.json:1:3: the configuration must be a JSON "
                       "object, got array");
     check_err("{\"reactors\": \"4\", " LST "}",
-              "t.json:1:14: reactors: expected an integer, got string");
+              "t.json:1:14: reactors: expected an integer 1..256 or \"auto\", "
+              "got \"4\"");
     check_err("{\"reactors\": 1.5, " LST "}",
               "t.json:1:14: reactors: expected an integer, got real");
     check_err("{\"reactors\": null, " LST "}",
@@ -846,7 +865,8 @@ static void test_escaped_positions(void **state)
     (void)state;
     /* "\u0072eactors" is "reactors": the value is still found. */
     check_err("{\"\\u0072eactors\": \"x\", " LST "}",
-              "t.json:1:19: reactors: expected an integer, got string");
+              "t.json:1:19: reactors: expected an integer 1..256 or \"auto\", "
+              "got \"x\"");
     /* Keys and values with escaped quotes and brackets before the error. */
     check_err("{\"log\": {\"error_log\": \"a\\\"]}[{,:\", \"level\": 1}, " LST
               "}",
@@ -911,7 +931,9 @@ static void test_load(void **state)
         char want[128];
 
         snprintf(want, sizeof(want),
-                 "%s:2:15: reactors: expected an integer, got string", path);
+                 "%s:2:15: reactors: expected an integer 1..256 or \"auto\", "
+                 "got \"two\"",
+                 path);
         assert_string_equal(err, want);
     }
     unlink(path);
@@ -1304,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_reactors_auto),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_ranges),
