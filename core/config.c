@@ -56,6 +56,8 @@ static const char *const zg_top_keys[] = {"reactors",
                                           "log",
                                           "shutdown_timeout_ms",
                                           "pid",
+                                          "user",
+                                          "group",
                                           "listeners",
                                           NULL};
 static const char *const zg_acceptor_keys[] = {
@@ -745,6 +747,25 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
         if (pid && (rc = zg_conf_dup(c, pid, &cfg->pid)))
             return rc;
     }
+    {
+        const char *user = NULL, *group = NULL;
+
+        /* null (what -T shows when unset) means: stay who we are. */
+        if ((!json_is_null(json_object_get(root, "user")) &&
+             (rc = zg_conf_str(c, root, "user", &user))) ||
+            (!json_is_null(json_object_get(root, "group")) &&
+             (rc = zg_conf_str(c, root, "group", &group))))
+            return rc;
+        if (group && !user) {
+            zg_conf_push(c, "group", 0);
+            return zg_conf_err(c, ZG_AT_VALUE,
+                               "\"group\" needs \"user\" (whose privileges "
+                               "to take)");
+        }
+        if ((user && (rc = zg_conf_dup(c, user, &cfg->user))) ||
+            (group && (rc = zg_conf_dup(c, group, &cfg->group))))
+            return rc;
+    }
     return 0;
 }
 
@@ -976,6 +997,8 @@ void zg_config_free(zg_config_t *cfg)
         json_decref(cfg->root);
     free(cfg->text);
     free(cfg->pid);
+    free(cfg->user);
+    free(cfg->group);
     free(cfg->log.error_log);
     free(cfg->path);
     free(cfg);
@@ -1174,6 +1197,10 @@ char *zg_config_dump(const zg_config_t *cfg)
     }
     conf_put(root, "log", o, &bad);
     conf_put(root, "pid", cfg->pid ? json_string(cfg->pid) : json_null(), &bad);
+    conf_put(root, "user", cfg->user ? json_string(cfg->user) : json_null(),
+             &bad);
+    conf_put(root, "group", cfg->group ? json_string(cfg->group) : json_null(),
+             &bad);
     conf_put(root, "shutdown_timeout_ms",
              json_integer(cfg->shutdown_timeout_ms), &bad);
     arr = json_array();

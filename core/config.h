@@ -140,6 +140,10 @@ typedef struct zg_config_s {
     /* "pid": the pid file (locked while running; zerg -s reads it), or
      * NULL (default: none); relative to the configuration file's directory */
     char *pid;
+    /* "user", "group": after binding, drop root for this user (and group,
+     * default: the user's primary one); NULL (default): stay as started */
+    char *user;
+    char *group;
     size_t nlisteners; /* 1..ZG_MAX_LISTENERS */
     zg_listener_conf_t listeners[ZG_MAX_LISTENERS];
 } zg_config_t;

@@ -21,6 +21,7 @@
 #include "modtable.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "privdrop.h"
 #include "zerg_build.h"
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit, and warn with the
@@ -251,6 +252,16 @@ int main(int argc, char **argv)
     if (pidfd >= 0 && zg_pidfile_write(pidfd, cfg->pid, err, sizeof(err)) < 0) {
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
+    }
+    /* Ports bound, logs open, plugins initialised: no thread runs yet, so
+     * every thread started from here on is that user's. */
+    if (cfg->user != NULL) {
+        if (zg_privdrop(cfg->user, cfg->group, err, sizeof(err)) < 0) {
+            fprintf(stderr, "zerg: %s\n", err);
+            goto out;
+        }
+        zg_log(ZG_LOG_INFO, "running as user %s (uid %ld, gid %ld)", cfg->user,
+               (long)getuid(), (long)getgid());
     }
     ret = zg_engine_start(&engine, err, sizeof(err));
     if (ret < 0) {

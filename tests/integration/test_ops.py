@@ -281,5 +281,49 @@ def test_fd_limit_raised_and_warned():
     s.close()
     srv.stop()
 
+
+def _uids(pid):
+    """{tid: (real, effective, saved, fs)} of every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    out[tid] = tuple(int(x) for x in line.split()[1:5])
+    return out
+
+
+def test_user_drops_root_in_every_thread():
+    import pwd
+    if os.geteuid() != 0:
+        raise zg.Skip("needs root to test dropping it")
+    nobody = pwd.getpwnam("nobody")
+    srv = zg.start({"user": "nobody", "reactors": 2, "accept": "acceptor",
+                    "listeners": [{"name": "e", "listen": "127.0.0.1:0",
+                                   "plugin": "echo"}]})
+    s = zg.connect(srv.addr("e"))
+    s.sendall(b"as nobody")
+    assert zg.recv_exact(s, 9) == b"as nobody"
+    s.close()
+    uids = _uids(srv.pid)
+    assert len(uids) >= 4, uids  # main, acceptor, 2 reactors
+    for tid, u in uids.items():
+        assert u == (nobody.pw_uid,) * 4, "thread %s runs as %r" % (tid, u)
+    assert "running as user nobody (uid %d" % nobody.pw_uid in srv.stderr_text()
+    srv.stop()
+
+
+def test_user_errors():
+    path = zg.write_config({"user": "zg-no-such-user", "listeners": [
+        {"name": "e", "listen": "127.0.0.1:0", "plugin": "echo"}]})
+    r = zg.run_zerg(["-c", path])
+    assert r.returncode == 1
+    assert 'user "zg-no-such-user": no such user' in r.stderr, r.stderr
+    assert "listening" not in r.stdout
+    path = zg.write_config({"group": "nogroup", "listeners": [
+        {"name": "e", "listen": "127.0.0.1:0", "plugin": "echo"}]})
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode == 1 and '"group" needs "user"' in r.stderr, r.stderr
+
 if __name__ == "__main__":
     zg.run_tests(globals())
