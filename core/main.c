@@ -58,26 +58,28 @@ static void zg_fd_limit(const zg_config_t *cfg)
 static void zg_usage(FILE *f)
 {
     fprintf(
-        f, "Usage: zerg [-c FILE] [-t] [-T] [-S] [-s SIGNAL] [-v] [-V] [-h]\n"
-           "\n"
-           "  -c FILE   configuration file (default: the embedded one,\n"
-           "            echo on 127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
-           "  -t        test the configuration and plugins, then exit\n"
-           "  -T        like -t, and print the effective configuration\n"
-           "            (defaults filled in) as JSON on stdout\n"
-           "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP) or reopen\n"
-           "            (USR1) to the zerg whose \"pid\" file FILE names\n"
-           "  -S        print the JSON Schema of every built-in module's and\n"
-           "            loaded plugin's config (from their key tables)\n"
-           "  -v        print version and ABI, then exit\n"
-           "  -V        also the configure arguments, the built-in modules\n"
-           "            and the io_uring features of this kernel\n"
-           "  -h        this help\n"
-           "\n"
-           "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
-           "connections, open ones finish, at most shutdown_timeout_ms),\n"
-           "USR1 reopens the error log, HUP only logs that reload is not\n"
-           "supported yet.\n");
+        f,
+        "Usage: zerg [-c FILE] [-t] [-T] [-S] [-s SIGNAL] [-v] [-V] [-h]\n"
+        "\n"
+        "  -c FILE   configuration file (default: " ZG_SYSCONFDIR "/zerg.json\n"
+        "            if it exists, else the embedded one: echo on\n"
+        "            127.0.0.1:7000 and http on 127.0.0.1:8080)\n"
+        "  -t        test the configuration and plugins, then exit\n"
+        "  -T        like -t, and print the effective configuration\n"
+        "            (defaults filled in) as JSON on stdout\n"
+        "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP) or reopen\n"
+        "            (USR1) to the zerg whose \"pid\" file FILE names\n"
+        "  -S        print the JSON Schema of every built-in module's and\n"
+        "            loaded plugin's config (from their key tables)\n"
+        "  -v        print version and ABI, then exit\n"
+        "  -V        also the configure arguments, the built-in modules\n"
+        "            and the io_uring features of this kernel\n"
+        "  -h        this help\n"
+        "\n"
+        "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
+        "connections, open ones finish, at most shutdown_timeout_ms),\n"
+        "USR1 reopens the error log, HUP only logs that reload is not\n"
+        "supported yet.\n");
 }
 
 int main(int argc, char **argv)
@@ -144,6 +146,10 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    /* No -c: the installed configuration if there is one, else the
+     * embedded default (the start-up line says which). */
+    if (conf_path == NULL && access(ZG_SYSCONFDIR "/zerg.json", R_OK) == 0)
+        conf_path = ZG_SYSCONFDIR "/zerg.json";
     if (conf_path != NULL)
         ret = zg_config_load(conf_path, &cfg, err, sizeof(err));
     else
@@ -273,9 +279,14 @@ int main(int argc, char **argv)
                engine.listeners[i].addr);
     fflush(stdout);
     zg_log(ZG_LOG_NOTICE,
-           "zerg %s started: %u reactor(s), %u listener(s), "
+           "zerg %s started from %s: %u reactor(s), %u listener(s), "
            "accept mode %s",
-           ZG_VERSION, engine.nreactors, engine.nlisteners,
+           ZG_VERSION,
+           conf_path != NULL
+               ? conf_path
+               : "the embedded default configuration (no " ZG_SYSCONFDIR
+                 "/zerg.json)",
+           engine.nreactors, engine.nlisteners,
            cfg->accept == ZG_ACCEPT_ACCEPTOR ? "acceptor thread"
            : engine.nreactors == 1           ? "in the reactor"
                                              : "reuseport");

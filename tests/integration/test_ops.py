@@ -325,5 +325,14 @@ def test_user_errors():
     r = zg.run_zerg(["-t", "-c", path])
     assert r.returncode == 1 and '"group" needs "user"' in r.stderr, r.stderr
 
+
+def test_start_line_names_the_configuration():
+    path = zg.write_config({"listeners": [
+        {"name": "e", "listen": "127.0.0.1:0", "plugin": "echo"}]})
+    srv = zg.start(path)
+    assert "started from %s: 1 reactor(s), 1 listener(s)" % path in srv.stderr_text(), \
+        srv.stderr_text()
+    srv.stop()
+
 if __name__ == "__main__":
     zg.run_tests(globals())
