@@ -367,12 +367,24 @@ static int zg_open_listener(zg_listener_t *l, const struct sockaddr *sa,
     if (listen(fd, lc->backlog) < 0)
         goto fail;
     return fd;
-fail:
-    snprintf(err, errlen, "listener \"%s\": %s on %s failed (%d: %s)", lc->name,
-             what, lc->listen, errno, strerror(errno));
+fail : {
+    int e = errno;
+    const char *hint = "";
+
+    if (e == EADDRINUSE)
+        hint = "; another process listens there (ss -ltnp shows which), "
+               "or a zerg still runs";
+    else if (e == EACCES && strcmp(what, "bind()") == 0)
+        hint = "; ports below 1024 need root or CAP_NET_BIND_SERVICE "
+               "(AmbientCapabilities= in the systemd unit)";
+    else if (e == EADDRNOTAVAIL)
+        hint = "; no interface has that address";
+    snprintf(err, errlen, "listener \"%s\": %s on %s failed (%d: %s)%s",
+             lc->name, what, lc->listen, e, strerror(e), hint);
     if (fd >= 0)
         close(fd);
     return -1;
+}
 }
 
 int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)

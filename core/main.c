@@ -5,6 +5,7 @@
  * and the main thread's signal loop (signalfd) that drives shutdown.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -176,6 +177,18 @@ int main(int argc, char **argv)
         return ret < 0 ? 1 : 0;
     }
     zg_log_level = cfg->log.level;
+    if (test && strcmp(cfg->log.error_log, "stderr") != 0) {
+        /* -t opens what a start would open, as nginx -t does. */
+        int fd = open(cfg->log.error_log,
+                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+        if (fd < 0) {
+            fprintf(stderr, "zerg: cannot open error_log \"%s\" (%s)\n",
+                    cfg->log.error_log, strerror(errno));
+            goto out;
+        }
+        close(fd);
+    }
     if (!test) {
         ret = zg_log_open(cfg->log.error_log);
         if (ret < 0) {

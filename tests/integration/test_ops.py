@@ -334,5 +334,50 @@ def test_start_line_names_the_configuration():
         srv.stderr_text()
     srv.stop()
 
+
+def test_environment_errors_say_the_fix():
+    import shutil
+    import socket as so
+    # -t opens the error log a start would open.
+    path = zg.write_config({"log": {"error_log": "/nonexistent-zg-dir/err.log"},
+                            "listeners": [{"name": "e", "listen": "127.0.0.1:0",
+                                           "plugin": "echo"}]})
+    r = zg.run_zerg(["-t", "-c", path])
+    assert r.returncode == 1
+    assert 'cannot open error_log "/nonexistent-zg-dir/err.log" (No such file or ' \
+           'directory)' in r.stderr, r.stderr
+    # A port another process holds.
+    held = so.socket(so.AF_INET, so.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = held.getsockname()[1]
+    path = zg.write_config({"listeners": [{"name": "e", "listen": "127.0.0.1:%d" % port,
+                                           "plugin": "echo"}]})
+    r = zg.run_zerg(["-c", path])
+    held.close()
+    assert r.returncode == 1
+    assert "bind() on 127.0.0.1:%d failed (98: Address already in use); another " \
+           "process listens there" % port in r.stderr, r.stderr
+    # A low port without the privilege for it.
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        return
+    path = zg.write_config({"listeners": [{"name": "e", "listen": "127.0.0.1:81",
+                                           "plugin": "echo"}]})
+    os.chmod(path, 0o644)
+    saved = zg.ZERG
+    wrapper = zg.write_config("#!/bin/sh\nexec %s --reuid=65534 --regid=65534 "
+                              "--clear-groups %s \"$@\"\n" % (setpriv, saved),
+                              tag="nobody", suffix=".sh")
+    os.chmod(wrapper, 0o755)
+    zg.ZERG = wrapper
+    try:
+        r = zg.run_zerg(["-c", path])
+    finally:
+        zg.ZERG = saved
+    assert r.returncode == 1
+    assert "bind() on 127.0.0.1:81 failed (13: Permission denied); ports below 1024 " \
+           "need root or CAP_NET_BIND_SERVICE" in r.stderr, r.stderr
+
 if __name__ == "__main__":
     zg.run_tests(globals())
