@@ -129,6 +129,20 @@ static int zg_should_linger(const zg_reactor_t *r, const zg_conn_t *c)
            zg_conn_listener(c)->conf->linger_ms > 0;
 }
 
+/* Shut down our write side (our FIN), through the ring when it has room. */
+static void zg_shut_wr(zg_reactor_t *r, zg_conn_t *c)
+{
+    struct io_uring_sqe *sqe = zg_sqe(r);
+
+    if (sqe != NULL) {
+        io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+        io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
+    } else {
+        shutdown(c->fd, SHUT_WR);
+    }
+    c->flags |= ZG_CF_SHUT_WR;
+}
+
 /* Begin a lingering close: on_close now, our FIN, then receive and drop
  * until the peer's FIN or linger_ms, whatever the peer does. */
 static void zg_linger_start(zg_reactor_t *r, zg_conn_t *c)
@@ -136,17 +150,8 @@ static void zg_linger_start(zg_reactor_t *r, zg_conn_t *c)
     zg_conn_end(r, c, (zg_close_reason_t)c->reason);
     c->flags |= ZG_CF_LINGER;
     c->linger_at = r->now + zg_conn_listener(c)->conf->linger_ms;
-    if (!(c->flags & ZG_CF_SHUT_WR)) {
-        struct io_uring_sqe *sqe = zg_sqe(r);
-
-        if (sqe != NULL) {
-            io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
-            io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
-        } else {
-            shutdown(c->fd, SHUT_WR);
-        }
-        c->flags |= ZG_CF_SHUT_WR;
-    }
+    if (!(c->flags & ZG_CF_SHUT_WR))
+        zg_shut_wr(r, c);
     zg_tw_file(r, c);
     zg_dirty(r, c);
 }
@@ -568,16 +573,8 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         if ((c->flags & ZG_CF_WANT_CLOSE) && c->out.pending == 0 &&
             !(c->flags & ZG_CF_SEND)) {
             if (c->how == ZG_CLOSE_WRITE) {
-                struct io_uring_sqe *sqe = zg_sqe(r);
-
-                if (sqe != NULL) {
-                    io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
-                    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
-                } else {
-                    shutdown(c->fd, SHUT_WR);
-                }
+                zg_shut_wr(r, c);
                 c->flags &= ~ZG_CF_WANT_CLOSE;
-                c->flags |= ZG_CF_SHUT_WR;
             } else if (zg_should_linger(r, c)) {
                 zg_linger_start(r, c);
             } else {
