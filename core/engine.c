@@ -69,7 +69,7 @@ static int zg_instance_init(zg_engine_t *e, zg_module_t *m,
                             void **conf, void **data, char *err, size_t errlen)
 {
     const zg_plugin_t *d = &m->desc;
-    char why[256], who[96];
+    char who[96];
     int rc;
 
     *conf = NULL;
@@ -87,21 +87,7 @@ static int zg_instance_init(zg_engine_t *e, zg_module_t *m,
                       err, errlen);
     if (rc < 0)
         return rc == -EINVAL ? -EBADMSG : rc; /* err names file:line:col */
-    memset(why, 0, sizeof(why));
-    *data = NULL;
-    rc = d->init_conf(&zg_host_api, *conf, data, why, sizeof(why));
-    if (rc != 0) {
-        why[sizeof(why) - 1] = '\0';
-        for (char *q = why; *q != '\0'; q++) {
-            if (*q == '\n' || *q == '\r' || *q == '\t')
-                *q = ' ';
-        }
-        snprintf(err, errlen, "%s: init refused its config: %s", who,
-                 why[0] ? why : "(no reason given)");
-        *data = NULL;
-        return -EINVAL;
-    }
-    return 0;
+    return zg_module_init_conf(m, &zg_host_api, *conf, data, err, errlen);
 }
 
 char *zg_engine_dump(const zg_engine_t *e)

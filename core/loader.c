@@ -494,6 +494,28 @@ void zg_loader_free(zg_loader_t *ld)
     memset(ld, 0, sizeof(*ld));
 }
 
+/* m's init or init_conf returned rc with why (whylen bytes, the plugin's
+ * text): one line in err, -EINVAL. */
+static int zg_ld_refused(const zg_module_t *m, char *why, size_t whylen, int rc,
+                         char *err, size_t errlen)
+{
+    const char *kind = (m->desc.flags & ZG_PLUGIN_MODULE) ? "module" : "plugin";
+
+    /* The reason is the plugin's text: keep it to one terminated line. */
+    why[whylen - 1] = '\0';
+    for (char *q = why; *q != '\0'; q++) {
+        if (*q == '\n' || *q == '\r' || *q == '\t')
+            *q = ' ';
+    }
+    if (why[0] != '\0')
+        zg_ld_err(err, errlen, "%s %s: init refused its config: %s", kind,
+                  m->path, why);
+    else
+        zg_ld_err(err, errlen, "%s %s: init refused its config: returned %d",
+                  kind, m->path, rc);
+    return -EINVAL;
+}
+
 int zg_module_init(zg_module_t *m, const zg_api_t *api, const char *conf,
                    size_t len, void **plugin_data, char *err, size_t errlen)
 {
@@ -517,20 +539,23 @@ int zg_module_init(zg_module_t *m, const zg_api_t *api, const char *conf,
     rc = m->desc.init(api, conf, len, plugin_data, why, sizeof(why));
     if (rc == 0)
         return 0;
-
     *plugin_data = NULL;
-    /* The reason is the plugin's text: keep it to one terminated line. */
-    why[sizeof(why) - 1] = '\0';
-    for (char *q = why; *q != '\0'; q++) {
-        if (*q == '\n' || *q == '\r' || *q == '\t')
-            *q = ' ';
-    }
-    if (why[0] != '\0')
-        zg_ld_err(err, errlen, "plugin %s: init refused its config: %s",
-                  m->path, why);
-    else
-        zg_ld_err(err, errlen,
-                  "plugin %s: init refused its config: returned %d", m->path,
-                  rc);
-    return -EINVAL;
+    return zg_ld_refused(m, why, sizeof(why), rc, err, errlen);
+}
+
+int zg_module_init_conf(zg_module_t *m, const zg_api_t *api, const void *conf,
+                        void **plugin_data, char *err, size_t errlen)
+{
+    char why[256];
+    int rc;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    memset(why, 0, sizeof(why));
+    *plugin_data = NULL;
+    rc = m->desc.init_conf(api, conf, plugin_data, why, sizeof(why));
+    if (rc == 0)
+        return 0;
+    *plugin_data = NULL;
+    return zg_ld_refused(m, why, sizeof(why), rc, err, errlen);
 }

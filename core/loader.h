@@ -76,4 +76,13 @@ void zg_loader_free(zg_loader_t *ld);
 int zg_module_init(zg_module_t *m, const zg_api_t *api, const char *conf,
                    size_t len, void **plugin_data, char *err, size_t errlen);
 
+/*
+ * The same for a plugin or module with host-owned configuration (ABI 1.2):
+ * call m's init_conf with conf, the struct the host filled from its key
+ * table. Refusals read "module|plugin <path>: init refused its config:
+ * <reason>". Main thread.
+ */
+int zg_module_init_conf(zg_module_t *m, const zg_api_t *api, const void *conf,
+                        void **plugin_data, char *err, size_t errlen);
+
 #endif /* ZG_LOADER_H */
