@@ -1140,10 +1140,9 @@ static json_t *conf_listener_json(const zg_listener_conf_t *l, int *bad)
     return o;
 }
 
-char *zg_config_dump(const zg_config_t *cfg)
+json_t *zg_config_json(const zg_config_t *cfg)
 {
     json_t *root = json_object(), *o, *arr;
-    char *text = NULL;
     int bad = 0;
 
     if (!root)
@@ -1210,8 +1209,21 @@ char *zg_config_dump(const zg_config_t *cfg)
             bad = 1;
     }
     conf_put(root, "listeners", arr, &bad);
-    if (!bad)
-        text = json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    if (bad) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+char *zg_config_dump(const zg_config_t *cfg)
+{
+    json_t *root = zg_config_json(cfg);
+    char *text;
+
+    if (!root)
+        return NULL;
+    text = json_dumps(root, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
     json_decref(root);
     return text;
 }

@@ -189,6 +189,9 @@ void zg_config_free(zg_config_t *cfg);
  */
 char *zg_config_dump(const zg_config_t *cfg);
 
+/* The same as a jansson tree (the caller json_decref()s it), or NULL. */
+struct json_t *zg_config_json(const zg_config_t *cfg);
+
 /* Format an AF_INET or AF_INET6 address as "1.2.3.4:80" or "[::1]:80" into
  * buf (len bytes, NUL-terminated). Returns 0, -ENOSPC if buf is too small,
  * -EAFNOSUPPORT for another family. Any thread. */

@@ -92,13 +92,9 @@ static int zg_instance_init(zg_engine_t *e, zg_module_t *m,
 
 char *zg_engine_dump(const zg_engine_t *e)
 {
-    char *text = zg_config_dump(e->cfg), *out;
-    json_t *root, *lst;
+    json_t *root = zg_config_json(e->cfg), *lst;
+    char *out;
 
-    if (text == NULL)
-        return NULL;
-    root = json_loads(text, 0, NULL);
-    free(text);
     lst = root != NULL ? json_object_get(root, "listeners") : NULL;
     for (uint32_t i = 0; lst != NULL && i < e->nlisteners; i++) {
         const zg_listener_t *l = &e->listeners[i];
