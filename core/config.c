@@ -842,57 +842,75 @@ fail:
     return rc;
 }
 
-/* A relative plugin path in a file ("./x.so", "lib/x.so") is relative to
- * the file's directory, not to wherever zerg was started: make it absolute.
- * Names (no '/') are left to the loader's search. Returns 0 or -errno with
- * one line in err. */
-static int conf_plugin_paths(zg_config_t *cfg, const char *path, char *err,
-                             size_t errlen)
+/* Make *rel (a path relative to the directory of the file path, given
+ * without a leading '/') absolute; real caches that directory once
+ * *have_dir is set. Returns 0 or -errno with one line in err. */
+static int conf_abs_path(const char *path, char **rel, char *real,
+                         int *have_dir, char *err, size_t errlen)
 {
-    const char *slash = strrchr(path, '/');
-    char dir[PATH_MAX], real[PATH_MAX];
-    int have_dir = 0;
+    const char *p = *rel;
+    char *joined;
+
+    if (!*have_dir) {
+        const char *slash = strrchr(path, '/');
+        char dir[PATH_MAX];
+
+        if (slash == NULL)
+            snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+            snprintf(dir, sizeof(dir), "/");
+        else
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        if (realpath(dir, real) == NULL) {
+            int rc = -errno;
+
+            if (err && errlen)
+                snprintf(err, errlen,
+                         "%s: cannot resolve the file's directory: %s", path,
+                         strerror(-rc));
+            return rc;
+        }
+        *have_dir = 1;
+    }
+    /* "./x.so" is "x.so" once joined to the directory. */
+    while (p[0] == '.' && p[1] == '/') {
+        p += 2;
+        while (*p == '/')
+            p++;
+    }
+    if (asprintf(&joined, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/",
+                 p) < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    free(*rel);
+    *rel = joined;
+    return 0;
+}
+
+/* Paths in a file are relative to the file's directory, not to wherever
+ * zerg was started: make them absolute. A plugin path counts when it has a
+ * '/' not at its start (names are left to the loader's search); the pid
+ * file whenever it does not start with '/'. Returns 0 or -errno with one
+ * line in err. */
+static int conf_paths(zg_config_t *cfg, const char *path, char *err,
+                      size_t errlen)
+{
+    char real[PATH_MAX];
+    int have_dir = 0, rc;
 
     for (size_t i = 0; i < cfg->nlisteners; i++) {
-        zg_listener_conf_t *l = &cfg->listeners[i];
-        const char *p = l->plugin;
-        char *joined;
+        char **p = &cfg->listeners[i].plugin;
 
-        if (p[0] == '/' || strchr(p, '/') == NULL)
+        if ((*p)[0] == '/' || strchr(*p, '/') == NULL)
             continue;
-        if (!have_dir) {
-            if (slash == NULL)
-                snprintf(dir, sizeof(dir), ".");
-            else if (slash == path)
-                snprintf(dir, sizeof(dir), "/");
-            else
-                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-            if (realpath(dir, real) == NULL) {
-                int rc = -errno;
-
-                if (err && errlen)
-                    snprintf(err, errlen,
-                             "%s: cannot resolve the file's directory: %s",
-                             path, strerror(-rc));
-                return rc;
-            }
-            have_dir = 1;
-        }
-        /* "./x.so" is "x.so" once joined to the directory. */
-        while (p[0] == '.' && p[1] == '/') {
-            p += 2;
-            while (*p == '/')
-                p++;
-        }
-        if (asprintf(&joined, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/",
-                     p) < 0) {
-            if (err && errlen)
-                snprintf(err, errlen, "%s: out of memory", path);
-            return -ENOMEM;
-        }
-        free(l->plugin);
-        l->plugin = joined;
+        if ((rc = conf_abs_path(path, p, real, &have_dir, err, errlen)) < 0)
+            return rc;
     }
+    if (cfg->pid != NULL && cfg->pid[0] != '/' &&
+        (rc = conf_abs_path(path, &cfg->pid, real, &have_dir, err, errlen)) < 0)
+        return rc;
     return 0;
 }
 
@@ -942,28 +960,7 @@ int zg_config_load(const char *path, zg_config_t **out, char *err,
     close(fd);
     rc = zg_config_parse(buf, len, path, out, err, errlen);
     free(buf);
-    if (rc == 0 && (*out)->pid != NULL && (*out)->pid[0] != '/') {
-        /* A relative pid file is relative to the file's directory too. */
-        char dir[PATH_MAX], real[PATH_MAX], *joined;
-        const char *slash = strrchr(path, '/');
-
-        snprintf(dir, sizeof(dir), "%.*s",
-                 slash ? (int)(slash - path + (slash == path)) : 1,
-                 slash ? path : ".");
-        if (realpath(dir, real) == NULL ||
-            asprintf(&joined, "%s/%s", real, (*out)->pid) < 0) {
-            rc = -errno;
-            if (err && errlen)
-                snprintf(err, errlen, "%s: pid: cannot resolve \"%s\": %s",
-                         path, (*out)->pid, strerror(-rc));
-            zg_config_free(*out);
-            *out = NULL;
-            return rc;
-        }
-        free((*out)->pid);
-        (*out)->pid = joined;
-    }
-    if (rc == 0 && (rc = conf_plugin_paths(*out, path, err, errlen)) < 0) {
+    if (rc == 0 && (rc = conf_paths(*out, path, err, errlen)) < 0) {
         zg_config_free(*out);
         *out = NULL;
     }

@@ -169,8 +169,8 @@ int zg_config_parse(const char *text, size_t len, const char *path,
                     zg_config_t **out, char *err, size_t errlen);
 
 /* Read file path and zg_config_parse it, then rewrite each relative plugin
- * path (one with a '/' not at its start) as an absolute path from the
- * file's directory. A missing or unreadable file is
+ * path (one with a '/' not at its start) and a relative "pid" as absolute
+ * paths from the file's directory. A missing or unreadable file is
  * "<path>: cannot read: <strerror>". */
 int zg_config_load(const char *path, zg_config_t **out, char *err,
                    size_t errlen);
