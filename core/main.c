@@ -210,19 +210,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (test) {
-        if (dump == 2) {
-            char *text = zg_engine_schema(&engine);
-
-            if (text == NULL) {
-                fprintf(stderr, "zerg: out of memory\n");
-                goto out;
-            }
-            printf("%s\n", text);
-            free(text);
-        } else if (dump) {
-            /* stdout is the JSON alone, usable as a config file; the
+        if (dump) {
+            /* stdout is the JSON alone (-T: usable as a config file); the
              * verdict goes to stderr, as nginx -T does. */
-            char *text = zg_engine_dump(&engine);
+            char *text =
+                dump == 2 ? zg_engine_schema(&engine) : zg_engine_dump(&engine);
 
             if (text == NULL) {
                 fprintf(stderr, "zerg: out of memory\n");
@@ -230,8 +222,9 @@ int main(int argc, char **argv)
             }
             printf("%s\n", text);
             free(text);
-            fprintf(stderr, "zerg: configuration %s test is successful\n",
-                    cfg->path);
+            if (dump == 1)
+                fprintf(stderr, "zerg: configuration %s test is successful\n",
+                        cfg->path);
         } else {
             printf("zerg: configuration %s test is successful\n", cfg->path);
         }
