@@ -103,11 +103,14 @@ def count_responses(data):
     return len(statuses), statuses, last, pos
 
 
-def read_all(sock, timeout):
-    """Read until EOF/reset or timeout; (how, data)."""
+def read_all(sock, timeout, done=None):
+    """Read until EOF/reset, timeout, or done(buf) is true; (how, data)
+    with how "eof", "reset", "open" (timed out) or "done"."""
     buf = bytearray()
     deadline = time.monotonic() + timeout
     while True:
+        if done is not None and done(buf):
+            return "done", bytes(buf)
         left = deadline - time.monotonic()
         if left <= 0:
             return "open", bytes(buf)
@@ -274,7 +277,7 @@ def _pipeline_then_read(cfg, n, pause):
     w.start()
     w.done_data.wait(30)
     time.sleep(pause)
-    how, data = read_all_until(s, n, 60.0)
+    how, data = read_all(s, 60.0, done=responses_to(n))
     w.stop.set()
     w.join(2)
     assert w.error is None, "writing %d requests failed: %r" % (n, w.error)
@@ -286,33 +289,18 @@ def _pipeline_then_read(cfg, n, pause):
     return got, bad, how, stderr
 
 
-def read_all_until(sock, n, timeout):
-    """Read until n responses to REQ arrived, EOF/reset, or timeout."""
-    buf = bytearray()
-    deadline = time.monotonic() + timeout
-    one = None
-    while True:
-        if one is None and b"\r\n\r\n" in buf:
+def responses_to(n):
+    """A done() for read_all: n responses to REQ have arrived."""
+    size = []
+
+    def done(buf):
+        if not size and b"\r\n\r\n" in buf:
             got, _, _, pos = count_responses(bytes(buf))
             if got:
-                one = pos // got
-        if one is not None and len(buf) >= one * n:
-            got, _, _, _ = count_responses(bytes(buf))
-            if got >= n:
-                return "open", bytes(buf)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return "timeout", bytes(buf)
-        sock.settimeout(min(left, 1.0))
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            return "reset", bytes(buf)
-        if not chunk:
-            return "eof", bytes(buf)
-        buf += chunk
+                size.append(pos // got)
+        return bool(size) and len(buf) >= size[0] * n and \
+            count_responses(bytes(buf))[0] >= n
+    return done
 
 
 @zg.time_limit(120)
@@ -323,7 +311,7 @@ def test_slow_pipelining_reader_not_reset():
     got, bad, how, err = _pipeline_then_read(
         http_config({"max_held_bytes": 16384}), n, 0.5)
     assert "unconsumed bytes" not in err, "closed for held input:\n" + err[-1500:]
-    assert how == "open" and got == n and not bad, \
+    assert how == "done" and got == n and not bad, \
         "%d of %d responses, non-200: %r, stream ended: %s" % (got, n, bad[:5], how)
 
 
@@ -335,7 +323,7 @@ def test_paused_pipeline_gets_no_408():
     got, bad, how, _ = _pipeline_then_read(
         http_config(timeouts={"header_ms": 1000}), n, 2.5)
     assert not bad, "got %d non-200 responses, first %r" % (len(bad), bad[:3])
-    assert got == n and how == "open", "%d of %d responses, then %s" % (got, n, how)
+    assert got == n and how == "done", "%d of %d responses, then %s" % (got, n, how)
 
 
 # --------------------------------------------------------------------------
