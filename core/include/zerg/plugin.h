@@ -25,7 +25,7 @@ extern "C" {
 
 #define ZG_PLUGIN_MAGIC 0x7a657267u /* "zerg" */
 #define ZG_ABI_MAJOR    1
-#define ZG_ABI_MINOR    2
+#define ZG_ABI_MINOR    3
 
 #define ZG_PLUGIN_ENTRY      zg_plugin_entry_v1
 #define ZG_PLUGIN_ENTRY_NAME "zg_plugin_entry_v1"
@@ -115,6 +115,44 @@ typedef enum zg_log_level_e {
     ZG_LOG_DEBUG,
 } zg_log_level_t;
 
+/* ---- ABI 1.3: outbound connections ------------------------------------
+ *
+ * Callbacks of an outbound connection (api->connect). They follow the
+ * rules of the plugin's callbacks of the same name: reactor thread, one
+ * at a time per connection, c valid until on_close returns. The struct
+ * lives as long as the plugin (static const). Fields the plugin's build
+ * did not have read as NULL (struct_size).
+ */
+typedef struct zg_outbound_s {
+    uint32_t struct_size; /* sizeof(zg_outbound_t) as the plugin was built */
+    /* The attempt ended: 0 = established, or -errno (on_close follows).
+     * Optional. */
+    void (*on_connect)(zg_conn_t *c, void *conn_data, int status);
+    /* As the plugin's on_data. Required. */
+    long (*on_data)(zg_conn_t *c, void *conn_data, const zg_input_t *in);
+    /* As the plugin's on_close: exactly once. Required. */
+    void (*on_close)(zg_conn_t *c, void *conn_data, zg_close_reason_t reason);
+    /* As the plugin's. Optional. */
+    void (*on_writable)(zg_conn_t *c, void *conn_data);
+    void (*on_timeout)(zg_conn_t *c, void *conn_data);
+} zg_outbound_t;
+
+/* Options of api->connect; only read during the call. */
+typedef struct zg_connect_s {
+    uint32_t struct_size; /* sizeof(zg_connect_t) as the plugin was built */
+    /* Bound on the TCP handshake in ms; 0 = 60000. */
+    uint32_t timeout_ms;
+    /* Where to: AF_INET or AF_INET6, addr_len bytes. */
+    const struct sockaddr *addr;
+    socklen_t addr_len;
+    const zg_outbound_t *ops; /* the new connection's callbacks */
+    void *conn_data;          /* handed to every callback of ops */
+    /* A connection of the caller's on the same reactor: the new one
+     * takes its listener's limits (idle_timeout_ms, watermarks,
+     * max_held_bytes, linger_ms) and log prefix. Required. */
+    zg_conn_t *from;
+} zg_connect_t;
+
 /*
  * Host functions, handed to the plugin's init(). The table lives as long as
  * the process. Unless stated otherwise a function taking a zg_conn_t must be
@@ -138,7 +176,10 @@ typedef struct zg_api_s {
      * the zg_input_t being handled, or a sub-range of one). The host keeps
      * the receive buffer alive until the bytes are sent; when receive
      * buffers are scarce it copies instead. Any other memory is copied.
-     * The plugin still consumes the bytes by its return value as usual. */
+     * The plugin still consumes the bytes by its return value as usual.
+     * Since ABI 1.3 the view may also come from the input of another
+     * connection of the same reactor (forwarding, as a proxy does) or be
+     * a retained view (view_retain). */
     int (*send_view)(zg_conn_t *c, const zg_view_t *v);
 
     /* Reserve at least min contiguous bytes at the end of c's output and
@@ -214,6 +255,76 @@ typedef struct zg_api_s {
      * family or size. */
     int (*set_peer_addr)(zg_conn_t *c, const struct sockaddr *addr,
                          socklen_t len);
+
+    /* ---- ABI 1.3: beyond one connection ---- */
+
+    /* Any thread. Run fn on the reactor that owns the connection with this
+     * id (from conn_id()), from its loop, soon. If the connection has closed
+     * by then, fn runs with c == NULL and conn_data == NULL so arg can be
+     * freed. 0 or -errno: -ENOMEM, -ESHUTDOWN once the server is stopping,
+     * -EINVAL for an id that never existed.
+     *
+     * Threading rules. fn runs on the owning reactor's thread, between
+     * callbacks (never inside another callback of the same connection),
+     * exactly once per successful post: with c != NULL while the
+     * connection is open (its on_close has not run; conn_data is the
+     * plugin's, NULL before on_accept), else with c == NULL. Posts from
+     * one thread to one reactor run in the order they were made. Posting
+     * from the connection's own reactor is allowed and never runs fn
+     * before post returns. The host holds no lock while fn runs; fn may
+     * call any host function for c and post again. Posts accepted before
+     * a stop still run (with c == NULL once their connection is gone),
+     * also during a fast stop; once the owning reactor has left its loop,
+     * post returns -ESHUTDOWN and fn never runs: arg stays the caller's.
+     * A plugin's worker threads must be joined by its fini(), which runs
+     * after every reactor stopped, so no post is made after it returns. */
+    int (*post)(uint64_t conn_id,
+                void (*fn)(zg_conn_t *c, void *conn_data, void *arg),
+                void *arg);
+
+    /* Reactor thread. Open an outbound TCP connection from the calling
+     * reactor (see zg_connect_t). Returns the new connection, or NULL with
+     * *err set: -EINVAL (bad options, or not on a reactor thread), -EMFILE
+     * or -ENFILE (no descriptor), -EBUSY (no free connection slot on this
+     * reactor), -ESHUTDOWN (the reactor is stopping), -ENOMEM, or what
+     * socket() says. Nothing is called back from inside connect(). The
+     * returned c takes send(), send_view(), reserve()/commit(), close(),
+     * pause_read(), set_timer(), want_writable() and half_open() at once:
+     * output queued before the connection is established is sent once it
+     * is. Then, from the loop: ops->on_connect once with 0 (established;
+     * receiving starts) or -errno (-ETIMEDOUT after timeout_ms,
+     * -ECONNREFUSED, ...; on_close follows with ZG_CLOSE_ERROR or
+     * ZG_CLOSE_TIMEOUT). A close() before the attempt ended skips
+     * on_connect. ops->on_close runs exactly once per returned c. peer_addr()
+     * is the address connected to. Outbound connections are not counted
+     * against any listener's max_connections, see no module, are not
+     * closed by a graceful stop's idle rule (their owner closes them; the
+     * stop's shutdown_timeout_ms bounds them), and end with
+     * ZG_CLOSE_SHUTDOWN in a fast stop. */
+    zg_conn_t *(*connect)(const zg_connect_t *opts, int *err);
+
+    /* Reactor thread. Keep the bytes of v, a view (or a sub-range of one)
+     * of an input being handled on this reactor, valid past the callback:
+     * *out gets the same bytes (zero-copy: the receive buffer is kept from
+     * the kernel) or, when receive buffers are scarce or v is not in one,
+     * a heap copy. Either way the plugin releases *out exactly once with
+     * view_release() on the same reactor, before its connection's
+     * on_close returns or, at the latest, before the plugin's
+     * reactor_fini. A retained view may be given to send_view() on any
+     * connection of this reactor (forwarding without a copy): the send
+     * keeps its own reference, so the view can be released right after.
+     * 0, -EINVAL (not on a reactor, empty view), -ENOMEM. */
+    int (*view_retain)(const zg_view_t *v, zg_view_t *out);
+    void (*view_release)(const zg_view_t *v);
+
+    /* on != 0: a FIN from c's peer does not end c. on_data sees ZG_IN_EOF
+     * once, with whatever input is left, and c stays open for output (a
+     * half-closed connection) until the plugin closes it; the listener's
+     * idle_timeout_ms still applies. on == 0 (the default): after on_data
+     * has seen ZG_IN_EOF, the host closes c with ZG_CLOSE_FLUSH (reason
+     * ZG_CLOSE_PEER). A proxy turns it on for both of its sides and
+     * passes the FIN on with close(other, ZG_CLOSE_WRITE). */
+    int (*half_open)(zg_conn_t *c, int on);
 } zg_api_t;
 
 /* True if the host's table has member fn (it may be older than ours). */
