@@ -18,6 +18,8 @@
 #include "compat.h"
 #include "engine.h"
 #include "log.h"
+#include "logsink.h"
+#include "metrics.h"
 #include "modtable.h"
 
 zg_engine_t *zg_engine;
@@ -495,6 +497,7 @@ int zg_engine_start(zg_engine_t *e, char *err, size_t errlen)
         }
     }
     atomic_store(&e->post_ready, 1);
+    zg_metrics_started();
     for (uint32_t i = 0; i < e->nreactors; i++) {
         ret = zg_reactor_start(e->reactors[i], err, errlen);
         if (ret < 0)
@@ -599,6 +602,7 @@ void zg_engine_free(zg_engine_t *e)
     free(e->reactors);
     e->reactors = NULL;
     e->nreactors = 0;
+    zg_logsink_free_all();
     zg_loader_free(&e->loader);
     zg_ctl_free();
 }

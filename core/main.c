@@ -19,6 +19,7 @@
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "logsink.h"
 #include "modtable.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -335,6 +336,9 @@ int main(int argc, char **argv)
             zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
                    "reopening error_log: %s",
                    ret < 0 ? strerror(-ret) : "done");
+            ret = zg_logsink_reopen(err, sizeof(err));
+            zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
+                   "reopening access logs: %s", ret < 0 ? err : "done");
             continue;
         }
         if (si.ssi_signo == SIGHUP) {
