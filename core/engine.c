@@ -21,6 +21,7 @@
 #include "logsink.h"
 #include "metrics.h"
 #include "modtable.h"
+#include "reactor.h"
 
 zg_engine_t *zg_engine;
 
@@ -572,6 +573,7 @@ void zg_engine_free(zg_engine_t *e)
     for (uint32_t i = 0; i < e->nlisteners; i++) {
         zg_listener_t *l = &e->listeners[i];
 
+        zg_tls_prefix = l->prefix; /* its log lines carry its name */
         if (l->inited && l->mod->desc.fini != NULL)
             l->mod->desc.fini(l->plugin_data);
         l->inited = 0;
@@ -579,6 +581,7 @@ void zg_engine_free(zg_engine_t *e)
         for (uint32_t j = 0; j < l->nmods; j++) {
             zg_instance_t *in = &l->mods[j];
 
+            zg_tls_prefix = in->prefix;
             if (in->inited && in->mod->desc.fini != NULL)
                 in->mod->desc.fini(in->data);
             in->inited = 0;
@@ -596,6 +599,7 @@ void zg_engine_free(zg_engine_t *e)
         l->fd = -1;
         l->rp_fds = NULL;
     }
+    zg_tls_prefix = NULL;
     atomic_store(&e->post_ready, 0);
     for (uint32_t i = 0; i < e->nreactors; i++)
         zg_reactor_destroy(e->reactors[i]);

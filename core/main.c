@@ -204,6 +204,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
+    /* Threads inherit this mask: signals reach only the signalfd. Block
+     * them before plugins load, as their init may start threads. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     zg_engine = &engine;
     ret = zg_engine_load(&engine, cfg, err, sizeof(err));
     if (ret < 0) {
@@ -233,14 +242,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* Threads inherit this mask: signals reach only the signalfd. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGQUIT);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (sfd < 0) {
         fprintf(stderr, "zerg: signalfd() failed (%s)\n", strerror(errno));

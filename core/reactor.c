@@ -1041,6 +1041,7 @@ static void zg_arm_post(zg_reactor_t *r)
         return;
     io_uring_prep_read(sqe, r->postq.efd, &r->post_val, sizeof(r->post_val), 0);
     io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_POST, 0, 0));
+    r->post_armed = 1;
 }
 
 /* Most posted calls run per loop iteration, so that a call that posts
@@ -1102,6 +1103,7 @@ static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_on_connect(r, cqe);
         break;
     case ZG_OP_POST:
+        r->post_armed = 0;
         zg_postq_woken(&r->postq);
         zg_arm_post(r);
         break;
@@ -1182,6 +1184,9 @@ static void zg_loop(zg_reactor_t *r)
         struct __kernel_timespec *tsp;
         unsigned head, seen = 0;
 
+        /* A wake-up read that could not be armed is retried here. */
+        if (!r->post_armed)
+            zg_arm_post(r);
         /* With timers pending, wake at least once per wheel tick. */
         if (r->post_more)
             tsp = &zero_ts;
@@ -1257,11 +1262,14 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     ret = zg_ring_setup(&r->ring, rc->ring_entries, rc->sqpoll, rc->sq_cpu,
                         rc->sq_idle_ms, r->who, &r->ring_flags);
     if (ret < 0) {
+        char hint[400];
+
+        zg_ring_memlock_hint(hint, sizeof(hint), ret, rc->ring_entries,
+                             rc->buffer_ring_entries);
         snprintf(err, errlen,
                  "%s: io_uring_queue_init_params(%u) failed "
                  "(%d: %s)%s",
-                 r->who, rc->ring_entries, -ret, strerror(-ret),
-                 zg_ring_hint(ret));
+                 r->who, rc->ring_entries, -ret, strerror(-ret), hint);
         return ret;
     }
     r->ring_ok = 1;
@@ -1308,10 +1316,17 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
     }
     if (ret < 0) {
+        char hint[400];
+
+        if (ret == -ENOMEM)
+            zg_ring_memlock_hint(hint, sizeof(hint), ret, rc->ring_entries,
+                                 rc->buffer_ring_entries);
+        else
+            snprintf(hint, sizeof(hint), "; kernel 5.19 or newer is needed");
         snprintf(err, errlen,
-                 "%s: io_uring_register_buf_ring(%u entries) "
-                 "failed (%d: %s); kernel 5.19 or newer is needed",
-                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret));
+                 "%s: io_uring_register_buf_ring(%u entries) failed (%d: "
+                 "%s)%s",
+                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret), hint);
         return ret;
     }
     r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
@@ -1440,7 +1455,7 @@ static void zg_reactor_teardown(zg_reactor_t *r)
 static void *zg_reactor_main(void *arg)
 {
     zg_reactor_t *r = arg;
-    char err[256] = "";
+    char err[768] = "";
     char name[16];
     int ret;
 

@@ -185,6 +185,7 @@ struct zg_reactor_s {
     zg_postq_t postq;      /* api->post: calls for this reactor */
     uint64_t post_val;     /* where the eventfd read lands */
     int post_more;         /* posts are waiting: do not block */
+    int post_armed;        /* the eventfd read is in flight */
     _Atomic uint64_t seq;  /* connection ids issued so far */
     int log_pending;       /* a log sink buffer of ours holds lines */
     uint64_t log_flush_at; /* when they must be written */
