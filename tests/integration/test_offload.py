@@ -95,7 +95,7 @@ def test_close_with_jobs_pending_leaks_nothing():
     srv = zg.start(_config(reactors=2, threads=2, max_pending=8))
     for i in range(50):
         s = zg.connect(srv.addr("o"))
-        _ask(s, [b"sleep %d" % (i % 7 * 20), b"sum 1 2", b"sleep 1"] * 3)
+        _ask(s, [b"sleep %d" % (i % 7 * 5), b"sum 1 2", b"sleep 1"] * 3)
         if i % 3 == 0:
             _read_lines(s, 1)
         if i % 2:
