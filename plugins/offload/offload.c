@@ -37,9 +37,12 @@
  *   - Worker threads block every signal (zerg takes its signals through a
  *     signalfd on the main thread) and are joined in fini, which runs after
  *     every reactor stopped: post() is then never called again.
+ * Worth knowing: the listener's idle_timeout_ms runs while jobs do (no
+ * byte moves), so keep it above the longest job; and a closed
+ * connection's jobs still run, their answers dropped (costly jobs can
+ * carry a "cancelled" flag that on_close sets and the worker reads).
  */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
