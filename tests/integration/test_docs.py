@@ -68,7 +68,12 @@ def test_usage_and_man_page_list_the_same_options():
 
 
 def test_keys_schema_is_generated_from_the_tables():
-    r = zg.run_zerg(["-S"])
+    # As make schema does: one listener per in-tree plugin.
+    names = sorted(d for d in os.listdir(os.path.join(zg.ROOT, "plugins"))
+                   if os.path.isdir(os.path.join(zg.ROOT, "plugins", d)))
+    conf = zg.write_config({"listeners": [
+        {"name": n, "listen": "127.0.0.1:0", "plugin": n} for n in names]})
+    r = zg.run_zerg(["-S", "-c", conf])
     assert r.returncode == 0, r.stderr
     gen = json.loads(r.stdout)
     with open(os.path.join(zg.ROOT, "conf", "zerg.keys.schema.json")) as f:
@@ -81,6 +86,8 @@ def test_keys_schema_is_generated_from_the_tables():
         assert "zerg.keys.schema.json#/$defs/" + name in main, \
             "conf/zerg.schema.json does not refer to " + name
     assert "module_access" in gen["$defs"] and "plugin_http" in gen["$defs"]
+    for n in names:
+        assert "plugin_" + n in gen["$defs"], "no schema for plugins/" + n
     http = gen["$defs"]["plugin_http"]["properties"]
     assert "routes" in http and http["routes"]["type"] == "array", http.keys()
 
