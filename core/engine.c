@@ -470,16 +470,32 @@ int zg_engine_start(zg_engine_t *e, char *err, size_t errlen)
 {
     int ret;
 
+    uint32_t most = 1, rbits = 0;
+
     e->nreactors = e->cfg->reactors;
     e->reactors = calloc(e->nreactors, sizeof(*e->reactors));
     if (e->reactors == NULL)
         return -ENOMEM;
+    /* Connection ids carry their slot and reactor (see zg_engine_t). */
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        if (e->cfg->reactor[i].max_connections > most)
+            most = e->cfg->reactor[i].max_connections;
+    }
+    e->slot_bits = 1;
+    while ((1u << e->slot_bits) < most)
+        e->slot_bits++;
+    while ((1u << rbits) < e->nreactors)
+        rbits++;
+    e->id_shift = e->slot_bits + rbits;
     for (uint32_t i = 0; i < e->nreactors; i++) {
         ret = zg_reactor_create(e, i, &e->reactors[i]);
         if (ret < 0) {
             snprintf(err, errlen, "reactor %u: out of memory", i);
             goto fail;
         }
+    }
+    atomic_store(&e->post_ready, 1);
+    for (uint32_t i = 0; i < e->nreactors; i++) {
         ret = zg_reactor_start(e->reactors[i], err, errlen);
         if (ret < 0)
             goto fail;
@@ -548,11 +564,8 @@ void zg_engine_stop(zg_engine_t *e)
 
 void zg_engine_free(zg_engine_t *e)
 {
-    for (uint32_t i = 0; i < e->nreactors; i++)
-        zg_reactor_destroy(e->reactors[i]);
-    free(e->reactors);
-    e->reactors = NULL;
-    e->nreactors = 0;
+    /* Plugins' fini first: it joins their threads, which may still post
+     * (and get -ESHUTDOWN from the stopped reactors) until then. */
     for (uint32_t i = 0; i < e->nlisteners; i++) {
         zg_listener_t *l = &e->listeners[i];
 
@@ -580,6 +593,12 @@ void zg_engine_free(zg_engine_t *e)
         l->fd = -1;
         l->rp_fds = NULL;
     }
+    atomic_store(&e->post_ready, 0);
+    for (uint32_t i = 0; i < e->nreactors; i++)
+        zg_reactor_destroy(e->reactors[i]);
+    free(e->reactors);
+    e->reactors = NULL;
+    e->nreactors = 0;
     zg_loader_free(&e->loader);
     zg_ctl_free();
 }

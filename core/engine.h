@@ -74,7 +74,11 @@ typedef struct zg_engine_s {
     uint32_t nreactors;
     zg_acceptor_t *acceptor;
     int ctl_ring_ready;
-    _Atomic uint64_t next_conn_id;
+    /* Connection ids: seq << id_shift | reactor << slot_bits | slot, so
+     * that post() finds the reactor and the slot from the id alone. */
+    uint32_t slot_bits;
+    uint32_t id_shift;
+    _Atomic int post_ready; /* reactors[] is set: post() may look */
     _Atomic int stopping;
     _Atomic int draining;
 } zg_engine_t;
@@ -223,6 +227,8 @@ enum {
     ZG_OP_MSGRING, /* our own MSG_RING's completion; slot = fd */
     ZG_OP_CTL,     /* control message; slot = ZG_CTL_* */
     ZG_OP_TIMEOUT,
+    ZG_OP_POST,    /* the post queue's eventfd was written */
+    ZG_OP_CONNECT, /* an outbound connect ended */
 };
 enum { ZG_CTL_STOP = 1, ZG_CTL_DRAIN };
 
