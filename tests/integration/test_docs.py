@@ -68,7 +68,8 @@ def test_usage_and_man_page_list_the_same_options():
 
 
 def test_keys_schema_is_generated_from_the_tables():
-    r = zg.run_zerg(["-S"])
+    # The configuration that loads every in-tree plugin (make schema's).
+    r = zg.run_zerg(["-S", "-c", os.path.join(zg.ROOT, "conf", "schema-plugins.json")])
     assert r.returncode == 0, r.stderr
     gen = json.loads(r.stdout)
     with open(os.path.join(zg.ROOT, "conf", "zerg.keys.schema.json")) as f:
@@ -81,6 +82,10 @@ def test_keys_schema_is_generated_from_the_tables():
         assert "zerg.keys.schema.json#/$defs/" + name in main, \
             "conf/zerg.schema.json does not refer to " + name
     assert "module_access" in gen["$defs"] and "plugin_http" in gen["$defs"]
+    plugins = sorted(d for d in os.listdir(os.path.join(zg.ROOT, "plugins"))
+                     if os.path.isdir(os.path.join(zg.ROOT, "plugins", d)))
+    missing = [p for p in plugins if "plugin_" + p not in gen["$defs"]]
+    assert not missing, ("conf/schema-plugins.json does not load %s" % missing)
     http = gen["$defs"]["plugin_http"]["properties"]
     assert "routes" in http and http["routes"]["type"] == "array", http.keys()
 
