@@ -89,5 +89,23 @@ def test_keys_schema_is_generated_from_the_tables():
     http = gen["$defs"]["plugin_http"]["properties"]
     assert "routes" in http and http["routes"]["type"] == "array", http.keys()
 
+def test_man_page_documents_every_proxy_key():
+    r = zg.run_zerg(["-S", "-c", os.path.join(zg.ROOT, "conf", "schema-plugins.json")])
+    assert r.returncode == 0, r.stderr
+    props = json.loads(r.stdout)["$defs"]["plugin_proxy"]["properties"]
+    keys = dict(props)
+    keys.update(props["upstreams"]["items"]["properties"])
+    section = _man_section(_read("conf", "zerg.8"), "PROXY")
+    for key, spec in keys.items():
+        m = re.search(r"^\.TP\n\.B %s\n(.*?)(?=^\.TP|^\.PP|\Z)" % re.escape(key), section,
+                      re.M | re.S)
+        assert m, "zerg.8 PROXY has no entry for key %s" % key
+        if "default" in spec:
+            d = spec["default"]
+            d = ("true" if d else "false") if isinstance(d, bool) else str(d)
+            assert re.search(r"\(default\s+\\fB%s\\fR" % re.escape(d), m.group(1)), \
+                "zerg.8 PROXY does not give %s's default %s:\n%s" % (key, d, m.group(1))
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
