@@ -31,6 +31,36 @@ static int zg_proxy_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- addresses ---- */
 
+/* s[0..n) quoted for a one-line message: in double quotes, at most about
+ * 60 bytes of it, control and non-ASCII bytes as \xNN. Returns buf (len
+ * bytes, at least 8). */
+static const char *zg_proxy_q(const char *s, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    buf[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (o + 8 > len || i == 60) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20 || c > 0x7e) {
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
 /* A decimal port 1..65535 that is all of s[0..n). */
 static int zg_proxy_port(const char *s, size_t n, uint16_t *port)
 {
@@ -80,6 +110,7 @@ int zg_proxy_addr_split(const char *text, zg_proxy_hostport_t *out, char *err,
 {
     size_t len = strlen(text), hlen;
     const char *host, *colon;
+    char q[256];
 
     memset(out, 0, sizeof(*out));
     if (len == 0)
@@ -92,40 +123,41 @@ int zg_proxy_addr_split(const char *text, zg_proxy_hostport_t *out, char *err,
 
         if (end == NULL)
             return zg_proxy_err(err, errlen,
-                                "\"%s\": no ']' after the IPv6 address", text);
+                                "%s: no ']' after the IPv6 address",
+                                zg_proxy_q(text, len, q, sizeof(q)));
         host = text + 1;
         hlen = (size_t)(end - host);
         if (end[1] != ':')
-            return zg_proxy_err(err, errlen, "\"%s\": no :port after [address]",
-                                text);
+            return zg_proxy_err(err, errlen, "%s: no :port after [address]",
+                                zg_proxy_q(text, len, q, sizeof(q)));
         colon = end + 1;
         if (hlen == 0 || hlen > ZG_PROXY_HOST_MAX)
-            return zg_proxy_err(err, errlen, "\"%s\": not an IPv6 address",
-                                text);
+            return zg_proxy_err(err, errlen, "%s: not an IPv6 address",
+                                zg_proxy_q(text, len, q, sizeof(q)));
         /* The address part must parse; a %zone is checked when resolving. */
         pct = memchr(host, '%', hlen);
         memcpy(bare, host, pct != NULL ? (size_t)(pct - host) : hlen);
         bare[pct != NULL ? (size_t)(pct - host) : hlen] = '\0';
         if (inet_pton(AF_INET6, bare, &a6) != 1 ||
             (pct != NULL && pct + 1 == host + hlen))
-            return zg_proxy_err(err, errlen, "\"%s\": not an IPv6 address",
-                                text);
+            return zg_proxy_err(err, errlen, "%s: not an IPv6 address",
+                                zg_proxy_q(text, len, q, sizeof(q)));
         out->kind = ZG_PROXY_HOST_IPV6;
     } else {
         colon = strrchr(text, ':');
         if (colon == NULL)
-            return zg_proxy_err(err, errlen,
-                                "\"%s\": no :port (need host:port)", text);
+            return zg_proxy_err(err, errlen, "%s: no :port (need host:port)",
+                                zg_proxy_q(text, len, q, sizeof(q)));
         host = text;
         hlen = (size_t)(colon - text);
         if (memchr(host, ':', hlen) != NULL)
             return zg_proxy_err(err, errlen,
-                                "\"%s\": an IPv6 address goes in brackets: "
+                                "%s: an IPv6 address goes in brackets: "
                                 "[address]:port",
-                                text);
+                                zg_proxy_q(text, len, q, sizeof(q)));
         if (hlen == 0)
-            return zg_proxy_err(err, errlen, "\"%s\": no host before :port",
-                                text);
+            return zg_proxy_err(err, errlen, "%s: no host before :port",
+                                zg_proxy_q(text, len, q, sizeof(q)));
         if (hlen > ZG_PROXY_HOST_MAX)
             return zg_proxy_err(err, errlen, "host name over %d bytes",
                                 ZG_PROXY_HOST_MAX);
@@ -138,21 +170,23 @@ int zg_proxy_addr_split(const char *text, zg_proxy_hostport_t *out, char *err,
             memcpy(bare, host, hlen);
             bare[hlen] = '\0';
             if (inet_pton(AF_INET, bare, &a4) != 1)
-                return zg_proxy_err(
-                    err, errlen, "\"%s\": not an IPv4 address (a.b.c.d)", bare);
+                return zg_proxy_err(err, errlen,
+                                    "%s: not an IPv4 address (a.b.c.d)",
+                                    zg_proxy_q(host, hlen, q, sizeof(q)));
             out->kind = ZG_PROXY_HOST_IPV4;
         } else {
             if (!zg_proxy_name_ok(host, hlen))
                 return zg_proxy_err(err, errlen,
-                                    "\"%.*s\": not a host name (letters, "
-                                    "digits, '-', '_' and dots)",
-                                    (int)hlen, host);
+                                    "%s: not a host name (letters, digits, "
+                                    "'-', '_' and dots)",
+                                    zg_proxy_q(host, hlen, q, sizeof(q)));
             out->kind = ZG_PROXY_HOST_NAME;
         }
     }
     if (zg_proxy_port(colon + 1, strlen(colon + 1), &out->port) < 0)
         return zg_proxy_err(err, errlen,
-                            "\"%s\": the port must be a number 1..65535", text);
+                            "%s: the port must be a number 1..65535",
+                            zg_proxy_q(text, len, q, sizeof(q)));
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
     return 0;

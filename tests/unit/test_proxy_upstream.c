@@ -88,6 +88,9 @@ static void test_split(void **state)
     split_bad("a b:80", "not a host name");
     split_bad("h\xc3\xa9:80", "not a host name");
     split_bad("a/b:80", "not a host name");
+    /* The reason is one line, whatever the text holds. */
+    split_bad("a\nb\"c:80", "\"a\\x0ab\\\"c\": not a host name");
+    split_bad("[::\n-:80", "\"[::\\x0a-:80\": no ']'");
 }
 
 static void test_split_lengths(void **state)
