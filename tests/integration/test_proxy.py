@@ -9,6 +9,7 @@
 # threads of this process.
 import os
 import re
+import signal
 import socket
 import struct
 import sys
@@ -515,6 +516,48 @@ def test_idle_timeout():
     assert saw_fin.wait(3), "the upstream side was not closed"
     assert count_lines(srv, "nothing moved for 400 ms") == 1
     srv.stop()
+    up.close()
+
+
+def test_stops_with_sessions_open():
+    up = Upstream(tagged(b"A"))
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    for _ in range(3):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(hole.getsockname())
+        fillers.append(f)
+    time.sleep(0.1)
+    # A graceful stop lets a session run, up to shutdown_timeout_ms.
+    cfg = proxy_config([up.addr])
+    cfg["shutdown_timeout_ms"] = 600
+    srv = zg.start(cfg)
+    s = zg.connect(srv.addr("p"))
+    assert zg.recv_exact(s, 1) == b"A"
+    srv.send_signal(signal.SIGQUIT)
+    time.sleep(0.2)
+    s.sendall(b"still")
+    assert zg.recv_exact(s, 5) == b"still"
+    srv.stop(sig=signal.SIGQUIT, max_seconds=2.0)
+    s.close()
+    # A fast stop ends sessions and attempts in flight at once.
+    srv = zg.start(proxy_config([up.addr, "127.0.0.1:%d" % hole.getsockname()[1]],
+                                connect_timeout_ms=5000))
+    a = zg.connect(srv.addr("p"))
+    assert zg.recv_exact(a, 1) == b"A"
+    b = zg.connect(srv.addr("p"))  # round robin: the black hole
+    time.sleep(0.2)
+    srv.stop(max_seconds=2.0)
+    zg.expect_eof(a)
+    zg.expect_eof(b)
+    a.close()
+    b.close()
+    for f in fillers:
+        f.close()
+    hole.close()
     up.close()
 
 
