@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "reactor.h"
 
 static int zg_api_usable(const zg_conn_t *c)
@@ -307,6 +309,24 @@ static int zg_api_half_open(zg_conn_t *c, int on)
     return 0;
 }
 
+static zg_logsink_t *zg_api_log_open(const char *path, size_t buffer,
+                                     uint32_t flush_ms, char *errbuf,
+                                     size_t errlen)
+{
+    if (zg_tls_reactor != NULL) {
+        snprintf(errbuf, errlen, "log_open is for init only");
+        return NULL;
+    }
+    return zg_logsink_open(path, buffer, flush_ms, errbuf, errlen);
+}
+
+static void zg_api_count_requests(zg_conn_t *c, uint32_t n)
+{
+    if (!zg_api_usable(c) || (c->flags & ZG_CF_OUTBOUND))
+        return;
+    ZG_STAT_ADD(c->r->lstat[c->lidx].requests, n);
+}
+
 const zg_api_t zg_host_api = {
     .struct_size = sizeof(zg_api_t),
     .abi_major = ZG_ABI_MAJOR,
@@ -332,4 +352,8 @@ const zg_api_t zg_host_api = {
     .view_retain = zg_api_view_retain,
     .view_release = zg_api_view_release,
     .half_open = zg_api_half_open,
+    .log_open = zg_api_log_open,
+    .log_write = zg_logsink_write,
+    .count_requests = zg_api_count_requests,
+    .metrics = zg_metrics_text,
 };

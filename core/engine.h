@@ -191,7 +191,7 @@ typedef struct zg_startsync_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int state; /* 0 pending, 1 ready, <0 -errno */
-    char err[256];
+    char err[768];
 } zg_startsync_t;
 
 void zg_startsync_init(zg_startsync_t *s);
@@ -215,6 +215,14 @@ void zg_uring_features(char *buf, size_t len);
 
 /* A hint with the fix for a ring setup error ("" if none). */
 const char *zg_ring_hint(int err);
+
+/* The locked memory a ring of entries SQEs (4 x as many CQEs) and a
+ * buffer ring of bufs entries are charged, in bytes. */
+size_t zg_ring_mem_bytes(uint32_t entries, uint32_t bufs);
+
+/* zg_ring_hint, with the numbers of RLIMIT_MEMLOCK for -ENOMEM. */
+void zg_ring_memlock_hint(char *buf, size_t len, int err, uint32_t entries,
+                          uint32_t bufs);
 
 /* user_data layout: kind (8 bits) | generation (24 bits) | slot (32 bits). */
 enum {

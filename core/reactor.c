@@ -253,9 +253,11 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
         close(c->fd);
     }
     zg_outq_drop(&c->out, &r->chunks);
-    if (!(c->flags & ZG_CF_OUTBOUND))
+    if (!(c->flags & ZG_CF_OUTBOUND)) {
         atomic_fetch_sub_explicit(&zg_conn_listener(c)->active, 1,
                                   memory_order_relaxed);
+        ZG_STAT_ADD(r->lstat[c->lidx].closed[c->reason & 7], 1);
+    }
     c->flags = 0;
     c->fd = -1;
     c->gen = (c->gen + 1) & 0xffffff;
@@ -283,6 +285,7 @@ void zg_conn_refuse(zg_reactor_t *r, zg_conn_t *c, uint32_t j, int busy)
 
     c->refused_by = (uint8_t)(j + 1);
     atomic_fetch_add_explicit(&l->refused, 1, memory_order_relaxed);
+    ZG_STAT_ADD(r->lstat[c->lidx].refused_mod[j], 1);
     if (busy && pl->over_limit_response != NULL &&
         pl->over_limit_response_len > 0)
         zg_outq_append(&c->out, &r->chunks, pl->over_limit_response,
@@ -334,6 +337,7 @@ static int zg_chain_next(zg_reactor_t *r, zg_conn_t *c)
     zg_tls_prefix = l->prefix;
     rc = l->mod->desc.on_accept(c, r->rdata[c->lidx], &c->data);
     if (rc != 0) {
+        ZG_STAT_ADD(r->lstat[c->lidx].errors, 1);
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
         return -1;
     }
@@ -522,10 +526,14 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
     if ((size_t)n > in.total) {
         zg_log(ZG_LOG_ERROR, "%s: on_data consumed %ld of %zu bytes, closing",
                l->prefix, n, in.total);
+        ZG_STAT_ADD(r->lstat[c->lidx].errors, 1);
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         return;
     }
     zg_rxq_consume(&c->rx, &r->pool, (size_t)n);
+    if (c->rx.held >
+        atomic_load_explicit(&r->rstat.held_max, memory_order_relaxed))
+        ZG_STAT_SET(r->rstat.held_max, c->rx.held);
     if (c->flags & ZG_CF_WANT_CLOSE)
         return;
     /* The limit is for a plugin that leaves input unconsumed without
@@ -674,6 +682,7 @@ static void zg_park(zg_reactor_t *r, zg_conn_t *c)
         return;
     c->flags |= ZG_CF_PARKED;
     r->parked[r->nparked++] = c->slot;
+    ZG_STAT_ADD(r->rstat.enobufs, 1);
     r->compact_all = 1;
 }
 
@@ -730,6 +739,8 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             if (c != NULL && res > 0) {
                 c->dropped += (uint32_t)res;
                 c->bytes_in += (uint32_t)res;
+                if (!(c->flags & ZG_CF_OUTBOUND))
+                    ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
                 if (!(c->flags & ZG_CF_CLOSED))
                     c->flags |= ZG_CF_UNREAD;
             }
@@ -739,6 +750,8 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             c->flags |= ZG_CF_NEW;
             c->last_active = r->now;
             c->bytes_in += (uint32_t)res;
+            if (!(c->flags & ZG_CF_OUTBOUND))
+                ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
             if (c->flags & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE))
                 c->late += (uint32_t)res;
         }
@@ -788,6 +801,8 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_outq_sent(&c->out, &r->chunks, (size_t)cqe->res);
         c->last_active = r->now;
         c->bytes_out += (uint64_t)cqe->res;
+        if (!(c->flags & ZG_CF_OUTBOUND))
+            ZG_STAT_ADD(r->lstat[c->lidx].bytes_out, (uint64_t)cqe->res);
     }
     zg_dirty(r, c);
 }
@@ -960,8 +975,10 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     }
     l = &r->e->listeners[lidx];
     if (r->stopping || (c = zg_slot_new(r, fd, lidx)) == NULL) {
-        if (!r->stopping)
+        if (!r->stopping) {
             zg_log_full(r);
+            ZG_STAT_ADD(r->lstat[lidx].refused_full, 1);
+        }
         atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
         zg_listener_refuse(l, fd);
         return;
@@ -1024,6 +1041,7 @@ static void zg_arm_post(zg_reactor_t *r)
         return;
     io_uring_prep_read(sqe, r->postq.efd, &r->post_val, sizeof(r->post_val), 0);
     io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_POST, 0, 0));
+    r->post_armed = 1;
 }
 
 /* Most posted calls run per loop iteration, so that a call that posts
@@ -1078,12 +1096,14 @@ static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_on_send(r, cqe);
         break;
     case ZG_OP_NEWCONN:
+        ZG_STAT_ADD(r->rstat.handoffs, 1);
         zg_on_newconn(r, zg_ud_slot(cqe->user_data), cqe->res);
         break;
     case ZG_OP_CONNECT:
         zg_on_connect(r, cqe);
         break;
     case ZG_OP_POST:
+        r->post_armed = 0;
         zg_postq_woken(&r->postq);
         zg_arm_post(r);
         break;
@@ -1164,10 +1184,13 @@ static void zg_loop(zg_reactor_t *r)
         struct __kernel_timespec *tsp;
         unsigned head, seen = 0;
 
+        /* A wake-up read that could not be armed is retried here. */
+        if (!r->post_armed)
+            zg_arm_post(r);
         /* With timers pending, wake at least once per wheel tick. */
         if (r->post_more)
             tsp = &zero_ts;
-        else if (r->wheel.count > 0 || r->draining)
+        else if (r->wheel.count > 0 || r->draining || r->log_pending)
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
@@ -1202,6 +1225,11 @@ static void zg_loop(zg_reactor_t *r)
         if (r->compact_all)
             zg_compact_all(r);
         zg_publish(r);
+        if (r->log_pending && r->now >= r->log_flush_at)
+            zg_logsink_flush(r);
+        ZG_STAT_SET(r->rstat.conns, r->live);
+        ZG_STAT_SET(r->rstat.bufs_used,
+                    r->pool.nbufs - r->pool.nkernel - r->pool.nret);
     }
 }
 
@@ -1234,11 +1262,14 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     ret = zg_ring_setup(&r->ring, rc->ring_entries, rc->sqpoll, rc->sq_cpu,
                         rc->sq_idle_ms, r->who, &r->ring_flags);
     if (ret < 0) {
+        char hint[400];
+
+        zg_ring_memlock_hint(hint, sizeof(hint), ret, rc->ring_entries,
+                             rc->buffer_ring_entries);
         snprintf(err, errlen,
                  "%s: io_uring_queue_init_params(%u) failed "
                  "(%d: %s)%s",
-                 r->who, rc->ring_entries, -ret, strerror(-ret),
-                 zg_ring_hint(ret));
+                 r->who, rc->ring_entries, -ret, strerror(-ret), hint);
         return ret;
     }
     r->ring_ok = 1;
@@ -1285,10 +1316,17 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
     }
     if (ret < 0) {
+        char hint[400];
+
+        if (ret == -ENOMEM)
+            zg_ring_memlock_hint(hint, sizeof(hint), ret, rc->ring_entries,
+                                 rc->buffer_ring_entries);
+        else
+            snprintf(hint, sizeof(hint), "; kernel 5.19 or newer is needed");
         snprintf(err, errlen,
-                 "%s: io_uring_register_buf_ring(%u entries) "
-                 "failed (%d: %s); kernel 5.19 or newer is needed",
-                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret));
+                 "%s: io_uring_register_buf_ring(%u entries) failed (%d: "
+                 "%s)%s",
+                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret), hint);
         return ret;
     }
     r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
@@ -1394,6 +1432,7 @@ static void zg_reactor_teardown(zg_reactor_t *r)
             r->mrinited[k] = 0;
         }
     }
+    zg_logsink_flush(r);
     if (r->ring_ok)
         io_uring_queue_exit(&r->ring);
     r->ring_ok = 0;
@@ -1416,7 +1455,7 @@ static void zg_reactor_teardown(zg_reactor_t *r)
 static void *zg_reactor_main(void *arg)
 {
     zg_reactor_t *r = arg;
-    char err[256] = "";
+    char err[768] = "";
     char name[16];
     int ret;
 
@@ -1469,8 +1508,10 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
                        sizeof(*r->mrdata));
     r->mrinited =
         calloc((e->nlisteners ? e->nlisteners : 1) * ZG_MAX_MODULES, 1);
+    r->lstat = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->lstat));
     if (r->rdata == NULL || r->rinited == NULL || r->acc_paused == NULL ||
-        r->mrdata == NULL || r->mrinited == NULL) {
+        r->mrdata == NULL || r->mrinited == NULL || r->lstat == NULL) {
+        free(r->lstat);
         free(r->rdata);
         free(r->rinited);
         free(r->acc_paused);
@@ -1529,6 +1570,7 @@ void zg_reactor_destroy(zg_reactor_t *r)
     free(r->acc_paused);
     free(r->mrdata);
     free(r->mrinited);
+    free(r->lstat);
     zg_postq_free(&r->postq);
     pthread_mutex_destroy(&r->sync.mu);
     pthread_cond_destroy(&r->sync.cv);

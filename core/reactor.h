@@ -14,6 +14,7 @@
 #include "compat.h"
 #include "engine.h"
 #include "outq.h"
+#include "logsink.h"
 #include "post.h"
 #include "rxbuf.h"
 #include "wheel.h"
@@ -61,6 +62,37 @@ enum {
  * the plugin's on_close only a lingering close (LINGER) receives, and it
  * drops everything until its deadline, which nothing extends.
  */
+
+/* Counters of one reactor, written only by it: an update is a relaxed
+ * load and store (plain instructions, no lock, no shared cache line), so
+ * metrics read them from any thread, possibly a little stale, never
+ * torn. */
+#define ZG_STAT_ADD(field, n)                                                  \
+    atomic_store_explicit(                                                     \
+        &(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),  \
+        memory_order_relaxed)
+#define ZG_STAT_SET(field, v)                                                  \
+    atomic_store_explicit(&(field), (v), memory_order_relaxed)
+
+/* Per listener, on one reactor. */
+typedef struct zg_lstat_s {
+    _Atomic uint64_t closed[8];                   /* by zg_close_reason_t */
+    _Atomic uint64_t refused_mod[ZG_MAX_MODULES]; /* by module of the chain */
+    _Atomic uint64_t refused_full;                /* no free connection slot */
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t requests; /* api->count_requests */
+    _Atomic uint64_t errors;   /* plugin misbehaviour (see reactor.c) */
+} zg_lstat_t;
+
+/* Per reactor. */
+typedef struct zg_rstat_s {
+    _Atomic uint64_t conns;     /* slots in use (gauge) */
+    _Atomic uint64_t bufs_used; /* receive buffers not in the kernel's hands */
+    _Atomic uint64_t enobufs;   /* receives parked for want of buffers */
+    _Atomic uint64_t held_max;  /* most input one connection held */
+    _Atomic uint64_t handoffs;  /* sockets received from the acceptor */
+} zg_rstat_t;
 
 struct zg_conn_s {
     uint32_t flags;
@@ -150,10 +182,15 @@ struct zg_reactor_s {
     zg_wheel_t wheel; /* connection deadlines, by slot */
     time_t full_logged;
     uint64_t full_dropped;
-    zg_postq_t postq;     /* api->post: calls for this reactor */
-    uint64_t post_val;    /* where the eventfd read lands */
-    int post_more;        /* posts are waiting: do not block */
-    _Atomic uint64_t seq; /* connection ids issued so far */
+    zg_postq_t postq;      /* api->post: calls for this reactor */
+    uint64_t post_val;     /* where the eventfd read lands */
+    int post_more;         /* posts are waiting: do not block */
+    int post_armed;        /* the eventfd read is in flight */
+    _Atomic uint64_t seq;  /* connection ids issued so far */
+    int log_pending;       /* a log sink buffer of ours holds lines */
+    uint64_t log_flush_at; /* when they must be written */
+    zg_lstat_t *lstat;     /* per listener */
+    zg_rstat_t rstat;
 };
 
 #define ZG_BGID 0
