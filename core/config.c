@@ -75,6 +75,7 @@ static const char *const zg_reactor_keys[] = {"ring_entries",
                                               "cpu_affinity",
                                               "incremental_buffers",
                                               "recv_bundle",
+                                              "buffer_window",
                                               NULL};
 static const char *const zg_override_keys[] = {"id", NULL};
 static const char *const zg_log_keys[] = {"level", "error_log", NULL};
@@ -124,6 +125,7 @@ static void conf_reactor_defaults(zg_reactor_conf_t *r)
     r->cpu_affinity = -2;
     r->incremental_buffers = ZG_TRI_AUTO;
     r->recv_bundle = ZG_TRI_AUTO;
+    r->buffer_window = 1;
 }
 
 static void conf_listener_defaults(zg_listener_conf_t *l)
@@ -247,7 +249,8 @@ static int conf_reactor_keys(zg_conf_ctx_t *c, json_t *o, zg_reactor_conf_t *r)
         (rc = conf_cpu_affinity(c, o, &r->cpu_affinity)) ||
         (rc = conf_tristate(c, o, "incremental_buffers",
                             &r->incremental_buffers)) ||
-        (rc = conf_tristate(c, o, "recv_bundle", &r->recv_bundle)))
+        (rc = conf_tristate(c, o, "recv_bundle", &r->recv_bundle)) ||
+        (rc = zg_conf_bool(c, o, "buffer_window", &r->buffer_window)))
         return rc;
     return 0;
 }
@@ -1089,6 +1092,8 @@ static json_t *conf_reactor_json(const zg_reactor_conf_t *r,
                  conf_tristate_json(r->incremental_buffers), bad);
     if (!base || r->recv_bundle != base->recv_bundle)
         conf_put(o, "recv_bundle", conf_tristate_json(r->recv_bundle), bad);
+    if (!base || r->buffer_window != base->buffer_window)
+        conf_put(o, "buffer_window", json_boolean(r->buffer_window), bad);
 #undef ZG_PUT_INT
     return o;
 }

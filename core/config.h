@@ -56,6 +56,9 @@ typedef struct zg_reactor_conf_s {
     int cpu_affinity;
     zg_tristate_t incremental_buffers; /* "auto" | true | false, default auto */
     zg_tristate_t recv_bundle;         /* "auto" | true | false, default auto */
+    /* "buffer_window": publish a window of the buffer ring that grows
+     * when receives run short and shrinks when quiet; default true */
+    int buffer_window;
 } zg_reactor_conf_t;
 
 typedef struct zg_log_conf_s {

@@ -225,6 +225,10 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
              "Receive buffers held by connections (not in the kernel's "
              "ring).",
              offsetof(zg_rstat_t, bufs_used)},
+            {"zerg_reactor_buffer_window", "gauge",
+             "Receive buffers the kernel may be given now (the window "
+             "grows when receives run short, shrinks when quiet).",
+             offsetof(zg_rstat_t, window)},
             {"zerg_reactor_enobufs_total", "counter",
              "Receives that ran out of buffers and waited (ENOBUFS).",
              offsetof(zg_rstat_t, enobufs)},

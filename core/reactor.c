@@ -683,6 +683,7 @@ static void zg_park(zg_reactor_t *r, zg_conn_t *c)
     c->flags |= ZG_CF_PARKED;
     r->parked[r->nparked++] = c->slot;
     ZG_STAT_ADD(r->rstat.enobufs, 1);
+    zg_bufpool_starved(&r->pool);
     r->compact_all = 1;
 }
 
@@ -1131,7 +1132,16 @@ static void zg_publish(zg_reactor_t *r)
     zg_bufpool_t *p = &r->pool;
     uint32_t n = p->nret, k;
 
-    if (n > 0) {
+    if (p->spare != NULL) {
+        /* Windowed: the most recently returned buffers go back first. */
+        n = zg_bufpool_refill(p, r->pubtmp);
+        for (uint32_t i = 0; i < n; i++)
+            io_uring_buf_ring_add(r->br, zg_bufpool_addr(p, r->pubtmp[i]),
+                                  p->bufsize, r->pubtmp[i], (int)r->bmask,
+                                  (int)i);
+        if (n > 0)
+            io_uring_buf_ring_advance(r->br, (int)n);
+    } else if (n > 0) {
         for (uint32_t i = 0; i < n; i++) {
             uint16_t bid = p->ret[i];
 
@@ -1154,6 +1164,28 @@ static void zg_publish(zg_reactor_t *r)
                 (r->nparked - k) * sizeof(*r->parked));
         r->nparked -= k;
     }
+}
+
+/* The buffer window is still shrinking or holds memory to give back:
+ * the loop must wake for the next tick even when idle. */
+static int zg_buf_settling(const zg_bufpool_t *p)
+{
+    return p->spare != NULL &&
+           (p->window > p->wmin || p->clean + p->window < p->nspare);
+}
+
+/* Once a second: shrink the window if it went unused, give back the
+ * memory of spare buffers deep in the stack. */
+static void zg_buf_tick(zg_reactor_t *r)
+{
+    zg_bufpool_t *p = &r->pool;
+    uint32_t n =
+        zg_bufpool_tick(p, r->pubtmp, p->nbufs,
+                        (r->ring_flags & IORING_SETUP_DEFER_TASKRUN) != 0);
+
+    for (uint32_t i = 0; i < n; i++)
+        madvise(zg_bufpool_addr(p, r->pubtmp[i]), p->bufsize, MADV_DONTNEED);
+    r->buf_tick_at = r->now + 1000;
 }
 
 static void zg_compact_all(zg_reactor_t *r)
@@ -1190,7 +1222,8 @@ static void zg_loop(zg_reactor_t *r)
         /* With timers pending, wake at least once per wheel tick. */
         if (r->post_more)
             tsp = &zero_ts;
-        else if (r->wheel.count > 0 || r->draining || r->log_pending)
+        else if (r->wheel.count > 0 || r->draining || r->log_pending ||
+                 zg_buf_settling(&r->pool))
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
@@ -1227,9 +1260,13 @@ static void zg_loop(zg_reactor_t *r)
         zg_publish(r);
         if (r->log_pending && r->now >= r->log_flush_at)
             zg_logsink_flush(r);
+        if (r->pool.spare != NULL && r->now >= r->buf_tick_at)
+            zg_buf_tick(r);
         ZG_STAT_SET(r->rstat.conns, r->live);
-        ZG_STAT_SET(r->rstat.bufs_used,
-                    r->pool.nbufs - r->pool.nkernel - r->pool.nret);
+        ZG_STAT_SET(r->rstat.window,
+                    r->pool.spare != NULL ? r->pool.window : r->pool.nbufs);
+        ZG_STAT_SET(r->rstat.bufs_used, r->pool.nbufs - r->pool.nkernel -
+                                            r->pool.nret - r->pool.nspare);
     }
 }
 
@@ -1244,6 +1281,7 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
 {
     const zg_reactor_conf_t *rc = r->conf;
     struct io_uring_buf_reg reg;
+    uint32_t nbufs_pub;
     int ret;
 
     if (rc->cpu_affinity != -2) {
@@ -1336,11 +1374,28 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", r->who);
         return ret;
     }
-    for (uint32_t i = 0; i < rc->buffer_ring_entries; i++)
+    nbufs_pub = rc->buffer_ring_entries;
+    r->pubtmp = calloc(rc->buffer_ring_entries, sizeof(*r->pubtmp));
+    if (r->pubtmp == NULL) {
+        snprintf(err, errlen, "%s: out of memory", r->who);
+        return -ENOMEM;
+    }
+    if (rc->buffer_window && rc->buffer_ring_entries > ZG_BUF_WINDOW0) {
+        /* Only a window of buffers is published; it grows when receives
+         * run short and shrinks when the reactor is quiet, so memory
+         * follows the busy connections, not the traffic that went by. */
+        ret = zg_bufpool_window(&r->pool, ZG_BUF_WINDOW0);
+        if (ret < 0) {
+            snprintf(err, errlen, "%s: out of memory", r->who);
+            return ret;
+        }
+        nbufs_pub = ZG_BUF_WINDOW0;
+    }
+    for (uint32_t i = 0; i < nbufs_pub; i++)
         io_uring_buf_ring_add(r->br, zg_bufpool_addr(&r->pool, i),
                               rc->recv_buffer_size, (unsigned short)i,
                               (int)r->bmask, (int)i);
-    io_uring_buf_ring_advance(r->br, (int)rc->buffer_ring_entries);
+    io_uring_buf_ring_advance(r->br, (int)nbufs_pub);
     zg_chunkpool_init(&r->chunks, 256, zg_chunk_release, r);
 
     r->nconns = rc->max_connections;
@@ -1444,6 +1499,8 @@ static void zg_reactor_teardown(zg_reactor_t *r)
     r->bufmem = NULL;
     zg_bufpool_free(&r->pool);
     zg_chunkpool_free(&r->chunks);
+    free(r->pubtmp);
+    r->pubtmp = NULL;
     free(r->conns);
     free(r->freelist);
     free(r->dirty);

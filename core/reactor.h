@@ -92,6 +92,7 @@ typedef struct zg_rstat_s {
     _Atomic uint64_t enobufs;   /* receives parked for want of buffers */
     _Atomic uint64_t held_max;  /* most input one connection held */
     _Atomic uint64_t handoffs;  /* sockets received from the acceptor */
+    _Atomic uint64_t window;    /* buffers the kernel may be given now */
 } zg_rstat_t;
 
 struct zg_conn_s {
@@ -190,10 +191,15 @@ struct zg_reactor_s {
     int log_pending;       /* a log sink buffer of ours holds lines */
     uint64_t log_flush_at; /* when they must be written */
     zg_lstat_t *lstat;     /* per listener */
+    uint16_t *pubtmp;      /* buffer ids to publish or give back */
+    uint64_t buf_tick_at;  /* next look at the buffer window */
     zg_rstat_t rstat;
 };
 
 #define ZG_BGID 0
+
+/* Buffers published at start when the buffer window is on. */
+#define ZG_BUF_WINDOW0 128
 
 /* The reactor running on this thread (NULL elsewhere), and the log prefix
  * of the plugin being called. */

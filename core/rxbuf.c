@@ -35,9 +35,89 @@ void zg_bufpool_free(zg_bufpool_t *p)
     free(p->refs);
     free(p->ret);
     free(p->koff);
+    free(p->spare);
+    free(p->given);
+    p->given = NULL;
     p->refs = NULL;
     p->ret = NULL;
     p->koff = NULL;
+    p->spare = NULL;
+}
+
+int zg_bufpool_window(zg_bufpool_t *p, uint32_t window)
+{
+    if (window == 0 || window >= p->nbufs)
+        return 0;
+    p->spare = calloc(p->nbufs, sizeof(*p->spare));
+    p->given = calloc(p->nbufs, 1);
+    if (p->spare == NULL || p->given == NULL)
+        return -ENOMEM;
+    /* Highest ids at the bottom: the lowest come out first. */
+    for (uint32_t bid = p->nbufs; bid-- > window;) {
+        p->spare[p->nspare++] = (uint16_t)bid;
+        p->refs[bid] = 0;
+        p->koff[bid] = UINT32_MAX;
+    }
+    p->nkernel = window;
+    p->window = window;
+    p->wmin = window;
+    p->kmin = window;
+    p->clean = p->nspare; /* never touched: no memory behind them */
+    return 0;
+}
+
+uint32_t zg_bufpool_refill(zg_bufpool_t *p, uint16_t *out)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < p->nret; i++)
+        p->spare[p->nspare++] = p->ret[i];
+    p->nret = 0;
+    while (p->nkernel < p->window && p->nspare > 0) {
+        uint16_t bid = p->spare[--p->nspare];
+
+        p->refs[bid] = 1;
+        p->koff[bid] = 0;
+        p->nkernel++;
+        out[n++] = bid;
+    }
+    if (p->clean > p->nspare)
+        p->clean = p->nspare;
+    return n;
+}
+
+void zg_bufpool_starved(zg_bufpool_t *p)
+{
+    p->starved = 1;
+    if (p->spare != NULL)
+        p->window = p->window * 2 < p->nbufs ? p->window * 2 : p->nbufs;
+}
+
+uint32_t zg_bufpool_tick(zg_bufpool_t *p, uint16_t *out, uint32_t max,
+                         int published_too)
+{
+    uint32_t n = 0, keep;
+    int quiet;
+
+    if (p->spare == NULL)
+        return 0;
+    quiet = !p->starved && p->kmin >= p->window / 2;
+    if (quiet && p->window / 2 >= p->wmin)
+        p->window /= 2;
+    p->starved = 0;
+    p->kmin = p->nkernel;
+    keep = p->window < p->nspare ? p->nspare - p->window : 0;
+    while (p->clean < keep && n < max)
+        out[n++] = p->spare[p->clean++];
+    /* Published but untouched since: the kernel took none of it. */
+    for (uint32_t bid = 0; quiet && published_too && bid < p->nbufs && n < max;
+         bid++) {
+        if (p->koff[bid] == 0 && p->refs[bid] == 1 && !p->given[bid]) {
+            p->given[bid] = 1;
+            out[n++] = (uint16_t)bid;
+        }
+    }
+    return n;
 }
 
 int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid, uint32_t len, int more,
@@ -48,6 +128,8 @@ int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid, uint32_t len, int more,
         p->koff[bid] + (uint64_t)len > p->bufsize)
         return -EINVAL;
     *off = p->koff[bid];
+    if (p->given != NULL)
+        p->given[bid] = 0;
     if (more) {
         p->refs[bid]++; /* the piece; the kernel keeps its reference */
         p->koff[bid] += len;
@@ -55,6 +137,8 @@ int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid, uint32_t len, int more,
         /* The kernel's reference passes to the piece. */
         p->koff[bid] = UINT32_MAX;
         p->nkernel--;
+        if (p->nkernel < p->kmin)
+            p->kmin = p->nkernel;
     }
     return 0;
 }

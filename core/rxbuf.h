@@ -35,6 +35,19 @@ typedef struct zg_bufpool_s {
     uint32_t *koff;   /* per buffer: bytes the kernel already filled */
     uint16_t *ret;    /* buffers to hand back at the next publish */
     uint32_t nret;
+    /* The publishing window (zg_bufpool_window): free buffers beyond it
+     * wait on a stack, most recently returned on top, so the kernel keeps
+     * refilling the same few hot buffers and the rest stay untouched
+     * (and, once the reactor is quiet, their memory is given back). */
+    uint16_t *spare; /* the stack; NULL without a window */
+    uint32_t nspare;
+    uint32_t clean;  /* spare[0..clean) hold no memory (given back) */
+    uint32_t window; /* buffers the kernel is given at most */
+    uint32_t wmin;   /* the window never shrinks below this */
+    uint32_t kmin;   /* the fewest kernel buffers since the last tick */
+    int starved;     /* a receive ran out of buffers since the last tick */
+    uint8_t *given;  /* per buffer: its memory was given back, untouched
+                        since (zg_bufpool_tick) */
 } zg_bufpool_t;
 
 /* Segments a receive queue keeps before it compacts into its heap. */
@@ -69,8 +82,34 @@ void zg_bufpool_free(zg_bufpool_t *p);
 int zg_bufpool_take(zg_bufpool_t *p, uint32_t bid, uint32_t len, int more,
                     uint32_t *off);
 
-/* The owner re-added every buffer of ret[] to the kernel ring. */
+/* The owner re-added every buffer of ret[] to the kernel ring (pools
+ * without a window). */
 void zg_bufpool_published(zg_bufpool_t *p);
+
+/* Publish through a window of window buffers (>= 1) from now on, right
+ * after init: buffers window..nbufs-1 leave the kernel's hands for the
+ * spare stack (the owner publishes only 0..window-1). 0 or -ENOMEM. */
+int zg_bufpool_window(zg_bufpool_t *p, uint32_t window);
+
+/* Windowed pools, at publish time: returned buffers go onto the spare
+ * stack, then up to window - nkernel come off its top (most recently
+ * returned first) into out, now the kernel's: the owner adds exactly
+ * these to the ring. Returns how many. */
+uint32_t zg_bufpool_refill(zg_bufpool_t *p, uint16_t *out);
+
+/* A receive found no buffer (ENOBUFS): the window doubles. */
+void zg_bufpool_starved(zg_bufpool_t *p);
+
+/* Once a second or so: if nothing starved and at least half the window
+ * stayed unused all along, halve it (not below wmin). Then the spare
+ * buffers below the top `window` of the stack that still hold memory go
+ * to out (at most max), for the owner to give back (MADV_DONTNEED); they
+ * count as clean from now on. With published_too, and if nothing starved
+ * in the period, so do published buffers the kernel has not started to
+ * fill (safe only when the kernel writes buffers solely inside the
+ * owner's own io_uring_enter, as with DEFER_TASKRUN). Returns how many. */
+uint32_t zg_bufpool_tick(zg_bufpool_t *p, uint16_t *out, uint32_t max,
+                         int published_too);
 void zg_bufpool_ref(zg_bufpool_t *p, uint32_t bid);
 void zg_bufpool_unref(zg_bufpool_t *p, uint32_t bid);
 
@@ -93,7 +132,7 @@ static inline int zg_bufpool_held(const zg_bufpool_t *p, uint32_t bid)
  * application should stop pinning them (copy instead). */
 static inline int zg_bufpool_scarce(const zg_bufpool_t *p)
 {
-    return p->nkernel + p->nret < p->nbufs / 4 + 1;
+    return p->nkernel + p->nret + p->nspare < p->nbufs / 4 + 1;
 }
 
 /* Append len bytes received at offset off of buffer bid (already taken).

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +265,149 @@ static void test_incremental_pieces_share_a_buffer(void **state)
     assert_int_equal(f->pool.refs[2], 1);
 }
 
+/* The publishing window: 2 of 8 buffers start in the kernel's hands, the
+ * rest on the spare stack; returned buffers come back most recent first;
+ * ENOBUFS doubles the window; a quiet tick halves it and hands the deep
+ * spare buffers over to be given back, each once. */
+static void test_window_grows_shrinks_and_recycles_hot_buffers(void **state)
+{
+    fix_t *f = *state;
+    uint16_t out[NB];
+    uint32_t n;
+
+    assert_int_equal(zg_bufpool_window(&f->pool, 2), 0);
+    assert_int_equal(f->pool.nkernel, 2);
+    assert_int_equal(f->pool.nspare, 6);
+    assert_int_equal(f->pool.clean, 6); /* untouched: nothing to give back */
+    assert_false(zg_bufpool_scarce(&f->pool)); /* spare buffers are free */
+    /* Only 0 and 1 are the kernel's: 2 cannot be filled. */
+    assert_int_equal(zg_bufpool_take(&f->pool, 2, 1, 0, (uint32_t[]){0}),
+                     -EINVAL);
+    rx(f, 0, "a");
+    rx(f, 1, "b");
+    assert_int_equal(f->pool.nkernel, 0);
+    /* Refill tops the window up from the spare stack, lowest id first. */
+    n = zg_bufpool_refill(&f->pool, out);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0], 2);
+    assert_int_equal(out[1], 3);
+    /* Buffers returned later are reused before older spare ones. */
+    zg_rxq_consume(&f->q, &f->pool, 2); /* returns 0 and 1 */
+    rx(f, 2, "c");
+    n = zg_bufpool_refill(&f->pool, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0], 1); /* the most recently returned */
+    /* Starving doubles the window: up to 4 buffers now. */
+    zg_bufpool_starved(&f->pool);
+    assert_int_equal(f->pool.window, 4);
+    n = zg_bufpool_refill(&f->pool, out);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[1], 4);
+    assert_int_equal(f->pool.nkernel, 4);
+    /* A tick right after starving does not shrink. */
+    assert_int_equal(zg_bufpool_tick(&f->pool, out, NB, 0), 0);
+    assert_int_equal(f->pool.window, 4);
+    /* A quiet period (the window stayed at least half unused): halved,
+     * never below the starting size. */
+    zg_bufpool_tick(&f->pool, out, NB, 0);
+    assert_int_equal(f->pool.window, 2);
+    zg_bufpool_tick(&f->pool, out, NB, 0);
+    assert_int_equal(f->pool.window, 2);
+    zg_rxq_consume(&f->q, &f->pool, 1); /* buffer 2 returns */
+    assert_int_equal(zg_bufpool_refill(&f->pool, out), 0); /* 4 >= 2 */
+    assert_int_equal(f->pool.nspare, 4); /* 5, 6, 7 and the returned 2 */
+    /* Deep spare buffers that were touched are handed out once to be
+     * given back; untouched ones (never filled) are not. Here all of
+     * spare[0..nspare-window) were never filled (7, 6, 5): nothing to
+     * give. */
+    assert_int_equal(zg_bufpool_tick(&f->pool, out, NB, 0), 0);
+    assert_int_equal(f->pool.clean, 3);
+}
+
+static void test_window_gives_back_touched_buffers_once(void **state)
+{
+    fix_t *f = *state;
+    uint16_t out[NB];
+    uint32_t n, got = 0;
+
+    assert_int_equal(zg_bufpool_window(&f->pool, 2), 0);
+    /* Fill every buffer once, growing the window as a busy reactor
+     * would, then return them all. */
+    zg_bufpool_starved(&f->pool);
+    zg_bufpool_starved(&f->pool); /* window 8: all buffers */
+    zg_bufpool_refill(&f->pool, out);
+    for (uint32_t b = 0; b < NB; b++)
+        rx(f, b, "x");
+    zg_rxq_consume(&f->q, &f->pool, NB);
+    zg_bufpool_refill(&f->pool, out); /* all 8 back to the kernel */
+    /* Nothing is spare while the window covers the ring. */
+    assert_int_equal(zg_bufpool_tick(&f->pool, out, NB, 0), 0);
+    /* A busy period: every buffer filled and returned; no shrinking. */
+    for (uint32_t b = 0; b < NB; b++)
+        rx(f, b, "y");
+    zg_rxq_consume(&f->q, &f->pool, NB);
+    zg_bufpool_refill(&f->pool, out);
+    zg_bufpool_tick(&f->pool, out, NB, 0);
+    assert_int_equal(f->pool.window, 8);
+    /* Quiet periods: 8 -> 4 -> 2 (the start size). */
+    zg_bufpool_tick(&f->pool, out, NB, 0);
+    assert_int_equal(f->pool.window, 4);
+    zg_bufpool_tick(&f->pool, out, NB, 0);
+    assert_int_equal(f->pool.window, 2);
+    /* The kernel returns what it held; only 2 go back to it. */
+    for (uint32_t b = 0; b < NB; b++)
+        rx(f, b, "z");
+    zg_rxq_consume(&f->q, &f->pool, NB);
+    n = zg_bufpool_refill(&f->pool, out);
+    assert_int_equal(n, 2);
+    assert_int_equal(f->pool.nspare, 6);
+    /* The 4 deepest spare buffers (below the top `window`) were touched:
+     * handed out once, at most max at a time. */
+    got = zg_bufpool_tick(&f->pool, out, 3, 0);
+    assert_int_equal(got, 3);
+    got += zg_bufpool_tick(&f->pool, out, 3, 0);
+    assert_int_equal(got, 4);
+    assert_int_equal(zg_bufpool_tick(&f->pool, out, 3, 0), 0);
+    /* Taking them back out of the stack makes them count as touched. */
+    zg_bufpool_starved(&f->pool);
+    zg_bufpool_starved(&f->pool);
+    zg_bufpool_refill(&f->pool, out);
+    assert_int_equal(f->pool.nspare, 0);
+    assert_int_equal(f->pool.clean, 0);
+}
+
+/* Published buffers the kernel has not started to fill are given back on
+ * a quiet tick when the owner says it is safe, once each; a buffer filled
+ * since counts as holding memory again. */
+static void test_window_gives_back_idle_published_buffers(void **state)
+{
+    fix_t *f = *state;
+    uint16_t out[NB];
+    uint32_t n;
+
+    assert_int_equal(zg_bufpool_window(&f->pool, 4), 0);
+    rx(f, 0, "a"); /* buffer 0 is in use: not given */
+    n = zg_bufpool_tick(&f->pool, out, NB, 0);
+    assert_int_equal(n, 0); /* not allowed: nothing published is given */
+    n = zg_bufpool_tick(&f->pool, out, NB, 1);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[2], 3);
+    assert_int_equal(zg_bufpool_tick(&f->pool, out, NB, 1), 0); /* once */
+    rx(f, 1, "b"); /* filled again, then returned and republished */
+    zg_rxq_consume(&f->q, &f->pool, 2);
+    zg_bufpool_refill(&f->pool, out);
+    n = zg_bufpool_tick(&f->pool, out, NB, 1);
+    assert_true(n >= 1);
+    /* A tick after starving gives nothing published back. */
+    zg_bufpool_starved(&f->pool);
+    rx(f, 2, "c");
+    zg_rxq_consume(&f->q, &f->pool, 1);
+    zg_bufpool_refill(&f->pool, out);
+    assert_int_equal(zg_bufpool_tick(&f->pool, out, NB, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +424,13 @@ int main(void)
             test_retained_buffer_outlives_consumption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_on_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scarcity, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_window_grows_shrinks_and_recycles_hot_buffers, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_window_gives_back_touched_buffers_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_window_gives_back_idle_published_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_pieces_share_a_buffer,
                                         setup, teardown),
     };

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Description: the receive-buffer window (reactor.buffer_window) against
+# the real binary: many connections pushing more than the starting window
+# holds make receives run short (ENOBUFS); the window grows, every byte
+# still arrives intact; once quiet it shrinks back and the reactor gives
+# the memory of its idle buffers back. With the window off the whole ring
+# is published.
+import hashlib
+import os
+import re
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zgtest as zg  # noqa: E402
+
+
+def config(window):
+    cfg = zg.echo_config(reactor={"buffer_window": window, "recv_buffer_size": 16384,
+                                  "buffer_ring_entries": 1024})
+    cfg["listeners"].append({"name": "m", "listen": "127.0.0.1:0", "plugin": "stats"})
+    return cfg
+
+
+def scrape(addr):
+    s = zg.connect(addr)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    text = zg.recv_until_eof(s).decode()
+    s.close()
+    out = {}
+    for m in re.finditer(r'^(zerg_reactor_\w+)\{reactor="0"\} (\d+)$', text, re.M):
+        out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pump(addr, nconns, nbytes, results):
+    """nconns clients each send nbytes at once and read them back."""
+    def one(i):
+        data = os.urandom(nbytes)
+        s = zg.connect(addr)
+        got = bytearray()
+
+        def rd():
+            while len(got) < nbytes:
+                b = s.recv(1 << 18)
+                if not b:
+                    break
+                got.extend(b)
+        t = threading.Thread(target=rd)
+        t.start()
+        s.sendall(data)
+        t.join(60)
+        s.close()
+        results.append(hashlib.sha256(data).digest() == hashlib.sha256(bytes(got)).digest())
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(nconns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(90)
+
+
+def test_window_grows_under_load_and_shrinks_when_quiet():
+    srv = zg.start(config(True))
+    m0 = scrape(srv.addr("m"))
+    assert m0["zerg_reactor_buffer_window"] == 128, m0
+    results = []
+    peak = {"window": 0, "rss": 0}
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak["window"] = max(peak["window"],
+                                 scrape(srv.addr("m"))["zerg_reactor_buffer_window"])
+            peak["rss"] = max(peak["rss"], rss_kib(srv.pid))
+            time.sleep(0.05)
+    w = threading.Thread(target=watch)
+    w.start()
+    pump(srv.addr("e"), 48, 4 << 20, results)
+    stop.set()
+    w.join(10)
+    assert len(results) == 48 and all(results), "echo corrupted or short: %r" % results
+    m1 = scrape(srv.addr("m"))
+    assert m1["zerg_reactor_enobufs_total"] > 0, "the load never ran the window short: %r" % m1
+    assert peak["window"] > 128, "the window never grew: %r" % peak
+    # Quiet: halved each second back to the start, memory given back.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        m2 = scrape(srv.addr("m"))
+        if m2["zerg_reactor_buffer_window"] == 128 and rss_kib(srv.pid) < peak["rss"] - 2048:
+            break
+        time.sleep(0.2)
+    rss = rss_kib(srv.pid)
+    srv.stop()
+    assert m2["zerg_reactor_buffer_window"] == 128, m2
+    assert rss < peak["rss"] - 2048, "RSS %d KiB after quiet, peak %d KiB" % (rss, peak["rss"])
+
+
+def test_window_off_publishes_the_ring():
+    srv = zg.start(config(False))
+    results = []
+    pump(srv.addr("e"), 8, 1 << 20, results)
+    m = scrape(srv.addr("m"))
+    srv.stop()
+    assert all(results) and len(results) == 8
+    assert m["zerg_reactor_buffer_window"] == 1024, m
+
+
+if __name__ == "__main__":
+    zg.run_tests(globals())
