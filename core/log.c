@@ -53,6 +53,25 @@ int zg_log_open(const char *path)
     return 0;
 }
 
+int zg_log_fileno(void)
+{
+    return zg_log_fd;
+}
+
+int zg_log_move_above(int min)
+{
+    int fd;
+
+    if (zg_log_fd == STDERR_FILENO || zg_log_fd >= min)
+        return 0;
+    fd = fcntl(zg_log_fd, F_DUPFD_CLOEXEC, min);
+    if (fd < 0)
+        return -errno;
+    close(zg_log_fd);
+    zg_log_fd = fd;
+    return 0;
+}
+
 void zg_logv(int level, const char *prefix, const char *fmt, va_list ap)
 {
     char line[2048];

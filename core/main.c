@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crash.h"
 #include "engine.h"
 #include "log.h"
 #include "modtable.h"
@@ -79,8 +80,10 @@ static void zg_usage(FILE *f)
         "\n"
         "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
         "connections, open ones finish, at most shutdown_timeout_ms),\n"
-        "USR1 reopens the error log, HUP only logs that reload is not\n"
-        "supported yet.\n");
+        "USR1 reopens the error log, HUP and USR2 only log that reload\n"
+        "and binary upgrade are not supported yet. A fast stop still\n"
+        "running after shutdown_timeout_ms (at least 1 s) ends the\n"
+        "process, naming the reactor that did not stop.\n");
 }
 
 int main(int argc, char **argv)
@@ -196,6 +199,12 @@ int main(int argc, char **argv)
                     cfg->log.error_log, strerror(-ret));
             goto out;
         }
+        ret = zg_crash_init();
+        if (ret < 0)
+            zg_log(ZG_LOG_WARN,
+                   "cannot install the crash handler (%s): a crash will "
+                   "not be logged",
+                   strerror(-ret));
     }
 
     ret = zg_uring_probe(err, sizeof(err));
@@ -209,6 +218,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
+    zg_crash_note_plugins(&engine.loader);
     if (test) {
         if (dump) {
             /* stdout is the JSON alone (-T: usable as a config file); the
@@ -239,6 +249,7 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGQUIT);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (sfd < 0) {
@@ -337,6 +348,11 @@ int main(int argc, char **argv)
                    ret < 0 ? strerror(-ret) : "done");
             continue;
         }
+        if (si.ssi_signo == SIGUSR2) {
+            zg_log(ZG_LOG_WARN, "SIGUSR2: binary upgrade is not supported "
+                                "yet; ignored");
+            continue;
+        }
         if (si.ssi_signo == SIGHUP) {
             zg_log(ZG_LOG_WARN, "SIGHUP: configuration reload is not "
                                 "supported yet; restart zerg to apply changes");
@@ -349,6 +365,12 @@ int main(int argc, char **argv)
                        "draining connections (at most %u ms)",
                        cfg->shutdown_timeout_ms);
                 zg_notify("STOPPING=1\nSTATUS=draining connections");
+                /* The drain's own deadline, then a fast stop's. */
+                zg_watchdog_arm(cfg->shutdown_timeout_ms +
+                                    zg_stop_bound_ms(cfg->shutdown_timeout_ms),
+                                "shutdown_timeout_ms twice (a graceful stop, "
+                                "then a fast one)",
+                                pidfd >= 0 ? cfg->pid : NULL);
                 zg_engine_drain(&engine);
                 draining = 1;
             }
@@ -361,8 +383,13 @@ int main(int argc, char **argv)
     }
     status = 0;
 out:
+    /* A stop has a bound even when a plugin callback never returns. */
+    if (!test)
+        zg_watchdog_arm(zg_stop_bound_ms(cfg->shutdown_timeout_ms),
+                        "shutdown_timeout_ms", pidfd >= 0 ? cfg->pid : NULL);
     zg_engine_stop(&engine);
     zg_engine_free(&engine);
+    zg_watchdog_disarm();
     if (pidfd >= 0)
         zg_pidfile_remove(pidfd, cfg->pid);
     zg_config_free(cfg);
