@@ -20,6 +20,7 @@
 #include "crash.h"
 #include "engine.h"
 #include "log.h"
+#include "master.h"
 #include "modtable.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
 {
     static zg_engine_t engine;
     const char *conf_path = NULL, *verb = NULL;
-    int test = 0, dump = 0, opt, ret, status = 1, pidfd = -1;
+    int test = 0, dump = 0, opt, ret, status = 1, pidfd = -1, worker = 0;
     zg_config_t *cfg = NULL;
     char err[1024];
     sigset_t mask;
@@ -212,6 +213,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
+    if (!test && cfg->master) {
+        /* The master returns here only when it is done; its worker goes
+         * on below as a plain zerg on the master's sockets. */
+        ret = zg_master_run(cfg);
+        if (ret != ZG_MASTER_WORKER) {
+            if (ret == 0)
+                zg_log(ZG_LOG_NOTICE, "exit");
+            zg_config_free(cfg);
+            return ret;
+        }
+        worker = 1;
+    }
     zg_engine = &engine;
     ret = zg_engine_load(&engine, cfg, err, sizeof(err));
     if (ret < 0) {
@@ -260,7 +273,7 @@ int main(int argc, char **argv)
     zg_fd_limit(cfg);
     /* Lock the pid file before binding: a second zerg naming it must not
      * share a reuseport port with us. */
-    if (cfg->pid != NULL) {
+    if (cfg->pid != NULL && !worker) {
         pidfd = zg_pidfile_lock(cfg->pid, err, sizeof(err));
         if (pidfd < 0) {
             fprintf(stderr, "zerg: %s\n", err);
@@ -317,6 +330,7 @@ int main(int argc, char **argv)
         if (zg_notify(state) < 0)
             zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
                    getenv("NOTIFY_SOCKET"));
+        zg_master_ready();
     }
 
     for (int draining = 0;;) {
