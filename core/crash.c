@@ -143,16 +143,12 @@ static void sb_num(zg_sbuf_t *b, uint64_t v, unsigned base, int width)
         b->p[b->n++] = tmp[--k];
 }
 
-/* "YYYY/MM/DD HH:MM:SS [alert] pid#tid: " as log.c writes it, without
- * localtime_r (not async-signal-safe): the UTC offset is the one read at
- * start-up. */
-static void sb_head(zg_sbuf_t *b)
+/* "YYYY/MM/DD HH:MM:SS" of t, seconds since the epoch in the wanted zone,
+ * without gmtime_r or localtime_r (not async-signal-safe). */
+static void sb_date(zg_sbuf_t *b, int64_t t)
 {
-    struct timespec ts;
-    int64_t t, days, sod, z, era, doe, yoe, doy, mp, y, m, d;
+    int64_t days, sod, z, era, doe, yoe, doy, mp, y, m, d;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    t = (int64_t)ts.tv_sec + zg_gmtoff;
     days = t / 86400;
     sod = t % 86400;
     if (sod < 0) {
@@ -180,6 +176,16 @@ static void sb_head(zg_sbuf_t *b)
     sb_num(b, (uint64_t)(sod / 60 % 60), 10, 2);
     sb_str(b, ":");
     sb_num(b, (uint64_t)(sod % 60), 10, 2);
+}
+
+/* "YYYY/MM/DD HH:MM:SS [alert] pid#tid: " as log.c writes it, in local
+ * time by the UTC offset read at start-up. */
+static void sb_head(zg_sbuf_t *b)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sb_date(b, (int64_t)ts.tv_sec + zg_gmtoff);
     sb_str(b, " [alert] ");
     sb_num(b, (uint64_t)getpid(), 10, 0);
     sb_str(b, "#");
