@@ -542,6 +542,16 @@ static int zg_ask_backtrace(const zg_crash_thr_t *t)
     return atomic_load(&zg_dump.done);
 }
 
+/* The plugin a stuck thread last called, from its TLS: a racy read by
+ * design (the owner writes it without atomics), only ever of a thread that
+ * has not moved for the whole stop bound, right before the process ends;
+ * kept out of ThreadSanitizer's checks. */
+static __attribute__((noinline, no_sanitize("thread"))) const char *
+zg_peek_prefix(const zg_crash_thr_t *t)
+{
+    return *(const char *const volatile *)t->prefix;
+}
+
 static void zg_watchdog_fire(void)
 {
     uint32_t n = atomic_load(&zg_nthr), stuck = 0;
@@ -553,13 +563,11 @@ static void zg_watchdog_fire(void)
         const char *prefix, *blame;
         int dumped;
 
-        if (t->reactor < 0 || atomic_load(&t->state) != 1)
+        /* state first: it publishes the fields. */
+        if (atomic_load(&t->state) != 1 || t->reactor < 0)
             continue;
         stuck++;
-        /* The thread is not moving (or not our way): its TLS holds the
-         * plugin it last called. A racy read, but only ever of a stuck
-         * thread, right before the process ends. */
-        prefix = __atomic_load_n(t->prefix, __ATOMIC_RELAXED);
+        prefix = zg_peek_prefix(t);
         dumped = zg_ask_backtrace(t);
         blame = dumped ? zg_blame(zg_dump.bt, zg_dump.n) : NULL;
         if (blame == NULL)
@@ -574,6 +582,11 @@ static void zg_watchdog_fire(void)
         if (dumped) {
             zg_log(ZG_LOG_ALERT, "backtrace of reactor %d:", t->reactor);
             backtrace_symbols_fd(zg_dump.bt, zg_dump.n, zg_log_fileno());
+        } else {
+            zg_log(ZG_LOG_ALERT,
+                   "reactor %d did not answer the request for its "
+                   "backtrace",
+                   t->reactor);
         }
     }
     if (stuck == 0)
