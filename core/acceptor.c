@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "crash.h"
 #include "engine.h"
 #include "log.h"
 
@@ -114,6 +115,7 @@ static void *zg_acceptor_main(void *arg)
     int ret;
 
     pthread_setname_np(pthread_self(), "zg-acceptor");
+    zg_crash_thread("acceptor", -1);
     ret = zg_ring_setup(&a->ring, ac->ring_entries, ac->sqpoll, ac->sq_cpu,
                         ac->sq_idle_ms, "acceptor", &a->ring_flags);
     if (ret < 0) {

@@ -58,6 +58,7 @@ static const char *const zg_top_keys[] = {"reactors",
                                           "pid",
                                           "user",
                                           "group",
+                                          "master",
                                           "listeners",
                                           NULL};
 static const char *const zg_acceptor_keys[] = {
@@ -769,6 +770,19 @@ static int conf_root(zg_conf_ctx_t *c, json_t *root, zg_config_t *cfg)
             (group && (rc = zg_conf_dup(c, group, &cfg->group))))
             return rc;
     }
+    if ((rc = zg_conf_bool(c, root, "master", &cfg->master)))
+        return rc;
+    /* The master holds one listening socket per listener for its worker;
+     * a reuseport group has one per reactor. */
+    if (cfg->master && cfg->accept == ZG_ACCEPT_REUSEPORT &&
+        cfg->reactors > 1) {
+        zg_conf_push(c, "master", 0);
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "\"master\": true needs \"accept\": \"acceptor\" "
+                           "(or \"auto\") with %u reactors: the master holds "
+                           "one listening socket per listener",
+                           cfg->reactors);
+    }
     return 0;
 }
 
@@ -1204,6 +1218,7 @@ json_t *zg_config_json(const zg_config_t *cfg)
              &bad);
     conf_put(root, "shutdown_timeout_ms",
              json_integer(cfg->shutdown_timeout_ms), &bad);
+    conf_put(root, "master", json_boolean(cfg->master), &bad);
     arr = json_array();
     for (size_t i = 0; arr && i < cfg->nlisteners; i++) {
         if (json_array_append_new(

@@ -147,6 +147,12 @@ typedef struct zg_config_s {
      * default: the user's primary one); NULL (default): stay as started */
     char *user;
     char *group;
+    /* "master": bool, default false: a small master process holds the
+     * listening sockets and restarts the server (its worker) when it dies
+     * without being asked to (core/master.c). Off by default: a service
+     * manager (systemd's Restart=, a container runtime) restarts zerg
+     * already and should see its crashes. */
+    int master;
     size_t nlisteners; /* 1..ZG_MAX_LISTENERS */
     zg_listener_conf_t listeners[ZG_MAX_LISTENERS];
 } zg_config_t;

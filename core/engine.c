@@ -400,6 +400,7 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
                 return -EINVAL;
             }
             got->claimed = 1;
+            l->inherited = 1;
             fd = got->fd;
             if (e->cfg->accept == ZG_ACCEPT_REUSEPORT) {
                 l->rp_fds = calloc(1, sizeof(int));
@@ -560,6 +561,22 @@ void zg_engine_stop(zg_engine_t *e)
     atomic_store(&e->stopping, 1);
     zg_acceptor_join(e);
     zg_reactors_tell(e, ZG_CTL_STOP, "stop");
+    /* Stop accepting now, even where a reactor does not answer (a plugin
+     * callback that never returns): the kernel refuses new connections
+     * instead of queueing them for nobody. After the stop message, so a
+     * reactor that answers sees it before its accept fails. */
+    for (uint32_t i = 0; i < e->nlisteners; i++) {
+        zg_listener_t *l = &e->listeners[i];
+
+        if (l->inherited)
+            continue;
+        if (l->fd >= 0)
+            shutdown(l->fd, SHUT_RDWR);
+        for (uint32_t k = 0; l->rp_fds != NULL && k < e->cfg->reactors; k++) {
+            if (l->rp_fds[k] >= 0)
+                shutdown(l->rp_fds[k], SHUT_RDWR);
+        }
+    }
     for (uint32_t i = 0; i < e->nreactors; i++) {
         if (e->reactors[i] != NULL)
             zg_reactor_join(e->reactors[i]);

@@ -42,6 +42,8 @@ typedef struct zg_listener_s {
     uint32_t index;
     int fd;        /* acceptor mode: the listening socket, or -1 */
     int *rp_fds;   /* reuseport mode: one socket per reactor */
+    int inherited; /* passed in (LISTEN_FDS): never shut down, it listens on
+                      for the next server (systemd, the master) */
     char addr[64]; /* bound address, "127.0.0.1:7000" */
     /* the bound address if it is a single one (not a wildcard), else
      * bound_len 0 */
@@ -114,8 +116,10 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen);
  * one failed (then everything started is stopped again). */
 int zg_engine_start(zg_engine_t *e, char *err, size_t errlen);
 
-/* Fast stop: stop accepting, close every connection (on_close SHUTDOWN),
- * join all threads. Main thread. */
+/* Fast stop: stop accepting (listening sockets zerg bound are shut down
+ * at once, so no connection waits on a reactor that may not answer),
+ * close every connection (on_close SHUTDOWN), join all threads. Main
+ * thread. */
 void zg_engine_stop(zg_engine_t *e);
 
 /* Graceful stop: stop accepting at once, let connections finish (plugins

@@ -33,6 +33,18 @@ int zg_accept_verdict(const zg_listener_t *l, int res, uint8_t *paused)
         *paused = 1;
         return 1;
     }
+    if (res == -EINVAL) {
+        /* The socket no longer listens: shut down by whoever shares it (a
+         * master that is stopping, our own stop). Nothing can be accepted
+         * until it listens again: look every 100 ms, quietly. */
+        if (*paused != 2)
+            zg_log(ZG_LOG_INFO,
+                   "accept() on %s: the socket no longer listens, pausing "
+                   "accepts",
+                   l->addr);
+        *paused = 2;
+        return 1;
+    }
     if (res != -ECANCELED)
         zg_log(ZG_LOG_ERROR, "accept() on %s failed (%d: %s)", l->addr, -res,
                strerror(-res));

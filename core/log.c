@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -14,7 +15,9 @@
 #include "log.h"
 
 int zg_log_level = ZG_LOG_INFO;
-static int zg_log_fd = STDERR_FILENO;
+/* Threads read it for every line while the main thread reopens the log
+ * (SIGUSR1): atomic, and a reopen keeps its number (see zg_log_open). */
+static _Atomic int zg_log_fd = STDERR_FILENO;
 
 static const char *const zg_level_names[] = {
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
@@ -38,7 +41,7 @@ const char *zg_log_level_name(int level)
 
 int zg_log_open(const char *path)
 {
-    int fd;
+    int fd, cur = atomic_load(&zg_log_fd);
 
     if (path == NULL || strcmp(path, "stderr") == 0) {
         fd = STDERR_FILENO;
@@ -46,23 +49,39 @@ int zg_log_open(const char *path)
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
             return -errno;
-    }
-    if (zg_log_fd != STDERR_FILENO && fd != STDERR_FILENO) {
-        /* Reopening (SIGUSR1): put the new file in place of the old one
-         * on the same descriptor, so no other thread ever writes to a
-         * closed or reused descriptor. */
-        if (dup3(fd, zg_log_fd, O_CLOEXEC) < 0) {
-            int err = -errno;
+        if (cur != STDERR_FILENO) {
+            /* A reopen: the new file takes the old one's number in one
+             * step, so a thread writing a line meanwhile writes it to one
+             * file or the other, never to a number closed (and maybe
+             * reused) under it. */
+            int rc = dup3(fd, cur, O_CLOEXEC) < 0 ? -errno : 0;
 
             close(fd);
-            return err;
+            return rc;
         }
-        close(fd);
-        return 0;
     }
-    if (zg_log_fd != STDERR_FILENO && zg_log_fd != fd)
-        close(zg_log_fd);
-    zg_log_fd = fd;
+    if (cur != STDERR_FILENO && cur != fd)
+        close(cur);
+    atomic_store(&zg_log_fd, fd);
+    return 0;
+}
+
+int zg_log_fileno(void)
+{
+    return atomic_load_explicit(&zg_log_fd, memory_order_relaxed);
+}
+
+int zg_log_move_above(int min)
+{
+    int fd, cur = atomic_load(&zg_log_fd);
+
+    if (cur == STDERR_FILENO || cur >= min)
+        return 0;
+    fd = fcntl(cur, F_DUPFD_CLOEXEC, min);
+    if (fd < 0)
+        return -errno;
+    close(cur);
+    atomic_store(&zg_log_fd, fd);
     return 0;
 }
 
@@ -92,7 +111,7 @@ void zg_logv(int level, const char *prefix, const char *fmt, va_list ap)
         n = sizeof(line) - 2;
     line[n++] = '\n';
     /* A failed log write has nowhere to be reported. */
-    if (write(zg_log_fd, line, n) < 0)
+    if (write(zg_log_fileno(), line, n) < 0)
         return;
 }
 

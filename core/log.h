@@ -17,6 +17,15 @@ extern int zg_log_level;
  * or -errno. Main thread, before other threads start (or at reopen). */
 int zg_log_open(const char *path);
 
+/* The descriptor the log writes to (the crash handler writes there with
+ * write(2) alone). Any thread, async-signal-safe. */
+int zg_log_fileno(void);
+
+/* Move the log's descriptor to min or above, so that a master can lay out
+ * the listening sockets of its worker at 3.. (socket activation's
+ * numbers). Returns 0 or -errno. Main thread, no other thread running. */
+int zg_log_move_above(int min);
+
 /* Parse "debug".."emerg" into a level, or -1. */
 int zg_log_level_parse(const char *name);
 const char *zg_log_level_name(int level);

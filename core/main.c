@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crash.h"
 #include "engine.h"
 #include "log.h"
 #include "logsink.h"
+#include "master.h"
 #include "modtable.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -80,15 +82,17 @@ static void zg_usage(FILE *f)
         "\n"
         "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
         "connections, open ones finish, at most shutdown_timeout_ms),\n"
-        "USR1 reopens the error log, HUP only logs that reload is not\n"
-        "supported yet.\n");
+        "USR1 reopens the error log, HUP and USR2 only log that reload\n"
+        "and binary upgrade are not supported yet. A fast stop still\n"
+        "running after shutdown_timeout_ms (at least 1 s) ends the\n"
+        "process, naming the reactor that did not stop.\n");
 }
 
 int main(int argc, char **argv)
 {
     static zg_engine_t engine;
     const char *conf_path = NULL, *verb = NULL;
-    int test = 0, dump = 0, opt, ret, status = 1, pidfd = -1;
+    int test = 0, dump = 0, opt, ret, status = 1, pidfd = -1, worker = 0;
     zg_config_t *cfg = NULL;
     char err[1024];
     sigset_t mask;
@@ -197,12 +201,30 @@ int main(int argc, char **argv)
                     cfg->log.error_log, strerror(-ret));
             goto out;
         }
+        ret = zg_crash_init();
+        if (ret < 0)
+            zg_log(ZG_LOG_WARN,
+                   "cannot install the crash handler (%s): a crash will "
+                   "not be logged",
+                   strerror(-ret));
     }
 
     ret = zg_uring_probe(err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
+    }
+    if (!test && cfg->master) {
+        /* The master returns here only when it is done; its worker goes
+         * on below as a plain zerg on the master's sockets. */
+        ret = zg_master_run(cfg);
+        if (ret != ZG_MASTER_WORKER) {
+            if (ret == 0)
+                zg_log(ZG_LOG_NOTICE, "exit");
+            zg_config_free(cfg);
+            return ret;
+        }
+        worker = 1;
     }
     /* Threads inherit this mask: signals reach only the signalfd. Block
      * them before plugins load, as their init may start threads. */
@@ -212,6 +234,7 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGQUIT);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     zg_engine = &engine;
     ret = zg_engine_load(&engine, cfg, err, sizeof(err));
@@ -219,6 +242,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
+    zg_crash_note_plugins(&engine.loader);
     if (test) {
         if (dump) {
             /* stdout is the JSON alone (-T: usable as a config file); the
@@ -251,7 +275,7 @@ int main(int argc, char **argv)
     zg_fd_limit(cfg);
     /* Lock the pid file before binding: a second zerg naming it must not
      * share a reuseport port with us. */
-    if (cfg->pid != NULL) {
+    if (cfg->pid != NULL && !worker) {
         pidfd = zg_pidfile_lock(cfg->pid, err, sizeof(err));
         if (pidfd < 0) {
             fprintf(stderr, "zerg: %s\n", err);
@@ -308,6 +332,7 @@ int main(int argc, char **argv)
         if (zg_notify(state) < 0)
             zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
                    getenv("NOTIFY_SOCKET"));
+        zg_master_ready();
     }
 
     for (int draining = 0;;) {
@@ -342,6 +367,11 @@ int main(int argc, char **argv)
                    "reopening access logs: %s", ret < 0 ? err : "done");
             continue;
         }
+        if (si.ssi_signo == SIGUSR2) {
+            zg_log(ZG_LOG_WARN, "SIGUSR2: binary upgrade is not supported "
+                                "yet; ignored");
+            continue;
+        }
         if (si.ssi_signo == SIGHUP) {
             zg_log(ZG_LOG_WARN, "SIGHUP: configuration reload is not "
                                 "supported yet; restart zerg to apply changes");
@@ -354,6 +384,12 @@ int main(int argc, char **argv)
                        "draining connections (at most %u ms)",
                        cfg->shutdown_timeout_ms);
                 zg_notify("STOPPING=1\nSTATUS=draining connections");
+                /* The drain's own deadline, then a fast stop's. */
+                zg_watchdog_arm(cfg->shutdown_timeout_ms +
+                                    zg_stop_bound_ms(cfg->shutdown_timeout_ms),
+                                "shutdown_timeout_ms twice (a graceful stop, "
+                                "then a fast one)",
+                                pidfd >= 0 ? cfg->pid : NULL);
                 zg_engine_drain(&engine);
                 draining = 1;
             }
@@ -366,8 +402,13 @@ int main(int argc, char **argv)
     }
     status = 0;
 out:
+    /* A stop has a bound even when a plugin callback never returns. */
+    if (!test)
+        zg_watchdog_arm(zg_stop_bound_ms(cfg->shutdown_timeout_ms),
+                        "shutdown_timeout_ms", pidfd >= 0 ? cfg->pid : NULL);
     zg_engine_stop(&engine);
     zg_engine_free(&engine);
+    zg_watchdog_disarm();
     if (pidfd >= 0)
         zg_pidfile_remove(pidfd, cfg->pid);
     zg_config_free(cfg);

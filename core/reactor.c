@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crash.h"
 #include "log.h"
 #include "reactor.h"
 
@@ -647,15 +648,33 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         zg_slot_free(r, c);
 }
 
+/* Stop accepting on this reactor's own sockets (reuseport mode). One we
+ * bound is shut down, so the kernel refuses what waits in its backlog;
+ * an inherited one (socket activation, the master) keeps listening for
+ * the next server, so only our accept is cancelled. */
+static void zg_reactor_unlisten(zg_reactor_t *r)
+{
+    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+        zg_listener_t *li = &r->e->listeners[l];
+        struct io_uring_sqe *sqe;
+
+        if (li->rp_fds == NULL)
+            continue;
+        if (!li->inherited) {
+            shutdown(li->rp_fds[r->id], SHUT_RDWR);
+        } else if ((sqe = zg_sqe(r)) != NULL) {
+            io_uring_prep_cancel64(sqe, zg_ud(ZG_OP_ACCEPT, 0, l), 0);
+            io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CANCEL, 0, 0));
+        }
+    }
+}
+
 /* A graceful stop reached this reactor. */
 static void zg_reactor_drain(zg_reactor_t *r)
 {
     r->draining = 1;
     r->drain_deadline = r->now + r->e->cfg->shutdown_timeout_ms;
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
-        if (r->e->listeners[l].rp_fds != NULL)
-            shutdown(r->e->listeners[l].rp_fds[r->id], SHUT_RDWR);
-    }
+    zg_reactor_unlisten(r);
     for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
         const zg_plugin_t *pl;
@@ -1081,10 +1100,7 @@ static void zg_reactor_stop_all(zg_reactor_t *r)
         else if (c->flags & ZG_CF_LINGER)
             zg_linger_end(r, c);
     }
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
-        if (r->e->listeners[l].rp_fds != NULL)
-            shutdown(r->e->listeners[l].rp_fds[r->id], SHUT_RDWR);
-    }
+    zg_reactor_unlisten(r);
 }
 
 static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
@@ -1518,6 +1534,7 @@ static void *zg_reactor_main(void *arg)
 
     snprintf(name, sizeof(name), "zg-reactor-%u", r->id);
     pthread_setname_np(pthread_self(), name);
+    zg_crash_thread("reactor", (int)r->id);
     zg_tls_reactor = r;
     ret = zg_reactor_setup(r, err, sizeof(err));
     if (ret < 0) {

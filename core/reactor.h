@@ -202,9 +202,12 @@ struct zg_reactor_s {
 #define ZG_BUF_WINDOW0 128
 
 /* The reactor running on this thread (NULL elsewhere), and the log prefix
- * of the plugin being called. */
-extern __thread zg_reactor_t *zg_tls_reactor;
-extern __thread const char *zg_tls_prefix;
+ * of the plugin being called. Initial-exec TLS: the crash handler reads
+ * them from a signal handler (no __tls_get_addr, no allocation). */
+extern __thread zg_reactor_t *zg_tls_reactor
+    __attribute__((tls_model("initial-exec")));
+extern __thread const char *zg_tls_prefix
+    __attribute__((tls_model("initial-exec")));
 
 static inline zg_listener_t *zg_conn_listener(const zg_conn_t *c)
 {

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the master process (master.h). It binds the listeners once
+ * and keeps them; each worker is a fork that takes them at fds 3.. with
+ * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as from systemd, so the
+ * worker's start-up is the ordinary one. The master is single-threaded:
+ * a signalfd for the operator's signals and SIGCHLD, a pipe on which the
+ * worker says it serves, and two deadlines (a restart after back-off, a
+ * SIGKILL for a worker that outlives its stop).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crash.h"
+#include "engine.h"
+#include "log.h"
+#include "master.h"
+#include "notify.h"
+#include "pidfile.h"
+
+/* ZG_BURST unrequested exits within ZG_BURST_MS make a crash loop: the
+ * next restart waits, 1 s at first, twice as long each time the loop goes
+ * on, at most 30 s. */
+#define ZG_BURST       5
+#define ZG_BURST_MS    10000
+#define ZG_BACKOFF_MIN 1000
+#define ZG_BACKOFF_MAX 30000
+/* A worker still there this long after its own stop bound is killed. */
+#define ZG_KILL_GRACE 5000
+
+/* In a worker: the write end of the ready pipe, until it is used. */
+static int zg_ready_wr = -1;
+
+typedef struct zg_master_s {
+    zg_config_t *cfg;
+    pid_t pid;
+    sigset_t oldmask;          /* the mask to give the worker back */
+    int sfd;                   /* signalfd */
+    int pidfd;                 /* the locked pid file, or -1 */
+    int fds[ZG_MAX_LISTENERS]; /* listening sockets in listener order */
+    int own[ZG_MAX_LISTENERS]; /* bound here, not inherited: ours to
+                                  shut down at a stop */
+    uint32_t n;
+    pid_t worker;             /* 0: none running */
+    int ready_rd;             /* the worker's ready pipe, or -1 */
+    int ever_ready;           /* some worker has served */
+    int stopping;             /* a stop was asked for (or start-up failed) */
+    uint64_t kill_at;         /* ms: SIGKILL the stopping worker, 0 none */
+    uint64_t restart_at;      /* ms: start the next worker */
+    uint64_t exits[ZG_BURST]; /* times of the last unrequested exits */
+    uint32_t nexits;
+    uint32_t backoff; /* ms */
+    uint32_t restarts;
+    int status; /* the master's exit status */
+} zg_master_t;
+
+static uint64_t zg_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void zg_master_ready(void)
+{
+    if (zg_ready_wr < 0)
+        return;
+    if (write(zg_ready_wr, "R", 1) != 1) {
+        /* The master is gone or going: nothing to tell. */
+    }
+    close(zg_ready_wr);
+    zg_ready_wr = -1;
+}
+
+/* Bind (or take from socket activation) every listener, with the engine's
+ * own code on an engine that loads no plugin. */
+static int zg_master_bind(zg_master_t *m, char *err, size_t errlen)
+{
+    static zg_engine_t be;
+    int ret;
+
+    be.cfg = m->cfg;
+    be.nlisteners = (uint32_t)m->cfg->nlisteners;
+    for (uint32_t i = 0; i < be.nlisteners; i++) {
+        be.listeners[i].conf = &m->cfg->listeners[i];
+        be.listeners[i].index = i;
+        be.listeners[i].fd = -1;
+    }
+    ret = zg_engine_listen(&be, err, errlen);
+    for (uint32_t i = 0; i < be.nlisteners; i++) {
+        zg_listener_t *l = &be.listeners[i];
+        /* One socket per listener: acceptor mode, or a lone reactor's
+         * (the configuration refuses a reuseport group with a master). */
+        int fd = l->fd >= 0 ? l->fd : l->rp_fds != NULL ? l->rp_fds[0] : -1;
+
+        if (ret == 0) {
+            m->fds[i] = fd;
+            m->own[i] = !l->inherited;
+            zg_log(ZG_LOG_INFO, "master: listener \"%s\" on %s (%s)",
+                   l->conf->name, l->addr,
+                   l->inherited ? "inherited" : "bound");
+        } else if (fd >= 0) {
+            close(fd);
+        }
+        free(l->rp_fds);
+        l->rp_fds = NULL;
+    }
+    m->n = ret == 0 ? be.nlisteners : 0;
+    return ret;
+}
+
+/* In the new worker: drop what is the master's, lay the sockets out at
+ * 3.. and describe them as systemd would. */
+static void zg_master_child(zg_master_t *m, int ready_wr)
+{
+    int top = 3 + (int)m->n, tmp[ZG_MAX_LISTENERS];
+    char num[24], names[ZG_MAX_LISTENERS * 66];
+    size_t used = 0;
+
+    /* A worker nobody supervises would hold the ports: it stops with the
+     * master (SIGTERM: a fast stop). */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != m->pid)
+        _exit(1);
+    close(m->sfd);
+    if (m->pidfd >= 0)
+        close(m->pidfd);
+    sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+    /* The master speaks to systemd, for the service as a whole. */
+    unsetenv("NOTIFY_SOCKET");
+    /* Everything the worker keeps goes above the range first. */
+    if (zg_log_move_above(top) < 0)
+        _exit(1);
+    zg_ready_wr = fcntl(ready_wr, F_DUPFD_CLOEXEC, top);
+    close(ready_wr);
+    for (uint32_t i = 0; i < m->n; i++) {
+        tmp[i] = fcntl(m->fds[i], F_DUPFD_CLOEXEC, top);
+        if (tmp[i] < 0) {
+            fprintf(stderr, "zerg: worker: fcntl(F_DUPFD) failed (%s)\n",
+                    strerror(errno));
+            _exit(1);
+        }
+    }
+    for (uint32_t i = 0; i < m->n; i++)
+        close(m->fds[i]);
+    names[0] = '\0';
+    for (uint32_t i = 0; i < m->n; i++) {
+        int r;
+
+        if (dup2(tmp[i], 3 + (int)i) < 0) {
+            fprintf(stderr, "zerg: worker: dup2() failed (%s)\n",
+                    strerror(errno));
+            _exit(1);
+        }
+        close(tmp[i]);
+        r = snprintf(names + used, sizeof(names) - used, "%s%s", i ? ":" : "",
+                     m->cfg->listeners[i].name);
+        if (r > 0 && (size_t)r < sizeof(names) - used)
+            used += (size_t)r;
+    }
+    snprintf(num, sizeof(num), "%u", m->n);
+    setenv("LISTEN_FDS", num, 1);
+    snprintf(num, sizeof(num), "%ld", (long)getpid());
+    setenv("LISTEN_PID", num, 1);
+    setenv("LISTEN_FDNAMES", names, 1);
+}
+
+/* Fork a worker. Returns 1 in the worker, 0 in the master. */
+static int zg_master_spawn(zg_master_t *m)
+{
+    int p[2];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        zg_log(ZG_LOG_ALERT, "master: pipe2() failed (%s), retrying in 1 s",
+               strerror(errno));
+        m->restart_at = zg_now_ms() + 1000;
+        return 0;
+    }
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        zg_log(ZG_LOG_ALERT, "master: fork() failed (%s), retrying in 1 s",
+               strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        m->restart_at = zg_now_ms() + 1000;
+        return 0;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        zg_master_child(m, p[1]);
+        return 1;
+    }
+    close(p[1]);
+    m->worker = pid;
+    m->ready_rd = p[0];
+    zg_log(ZG_LOG_NOTICE, "master: started worker process %ld", (long)pid);
+    return 0;
+}
+
+/* Read the ready pipe: one byte once the worker serves, EOF if it ends
+ * first. */
+static void zg_master_ready_read(zg_master_t *m)
+{
+    char c, state[160];
+    ssize_t n;
+
+    if (m->ready_rd < 0)
+        return;
+    n = read(m->ready_rd, &c, 1);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    close(m->ready_rd);
+    m->ready_rd = -1;
+    if (n != 1)
+        return;
+    if (!m->ever_ready)
+        zg_log(ZG_LOG_NOTICE,
+               "master process %ld: worker %ld serves; it is restarted if "
+               "it dies unasked",
+               (long)m->pid, (long)m->worker);
+    m->ever_ready = 1;
+    snprintf(state, sizeof(state),
+             "READY=1\nMAINPID=%ld\nSTATUS=serving (worker %ld, %u "
+             "restart(s))",
+             (long)m->pid, (long)m->worker, m->restarts);
+    if (zg_notify(state) < 0)
+        zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
+               getenv("NOTIFY_SOCKET"));
+}
+
+/* "exited with status 1", "exited on signal SIGSEGV (core dumped)". */
+static void zg_describe(int st, char *buf, size_t len)
+{
+    if (WIFEXITED(st)) {
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+    } else if (WIFSIGNALED(st)) {
+        const char *name = zg_sig_name(WTERMSIG(st));
+
+        if (name != NULL)
+            snprintf(buf, len, "exited on signal %s%s", name,
+                     WCOREDUMP(st) ? " (core dumped)" : "");
+        else
+            snprintf(buf, len, "exited on signal %d%s", WTERMSIG(st),
+                     WCOREDUMP(st) ? " (core dumped)" : "");
+    } else {
+        snprintf(buf, len, "ended (wait status 0x%x)", st);
+    }
+}
+
+static void zg_master_exited(zg_master_t *m, int st)
+{
+    uint64_t now = zg_now_ms();
+    long pid = (long)m->worker;
+    char how[96];
+
+    zg_master_ready_read(m); /* it may have served just before */
+    if (m->ready_rd >= 0) {
+        close(m->ready_rd);
+        m->ready_rd = -1;
+    }
+    m->worker = 0;
+    m->kill_at = 0;
+    zg_describe(st, how, sizeof(how));
+    if (m->stopping) {
+        zg_log(ZG_LOG_NOTICE, "master: worker %ld %s", pid, how);
+        m->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+        return;
+    }
+    if (!m->ever_ready) {
+        /* It never served: a start-up failure (its message is on stderr),
+         * which restarting would only repeat. */
+        zg_log(ZG_LOG_ALERT,
+               "master: worker %ld %s before it served, not restarting it", pid,
+               how);
+        m->status = WIFEXITED(st) && WEXITSTATUS(st) != 0 ? WEXITSTATUS(st) : 1;
+        m->stopping = 1;
+        return;
+    }
+    m->restarts++;
+    m->exits[m->nexits++ % ZG_BURST] = now;
+    /* exits[nexits % ZG_BURST] is now the oldest of the last ZG_BURST. */
+    if (m->nexits >= ZG_BURST &&
+        now - m->exits[m->nexits % ZG_BURST] < ZG_BURST_MS) {
+        zg_log(ZG_LOG_ALERT,
+               "master: worker %ld %s; it exited %u times within %u s: "
+               "restarting it in %u ms (crash loop back-off)",
+               pid, how, ZG_BURST, ZG_BURST_MS / 1000, m->backoff);
+        m->restart_at = now + m->backoff;
+        m->backoff =
+            m->backoff * 2 > ZG_BACKOFF_MAX ? ZG_BACKOFF_MAX : m->backoff * 2;
+    } else {
+        zg_log(ZG_LOG_ALERT, "master: worker %ld %s, restarting", pid, how);
+        m->restart_at = now;
+        m->backoff = ZG_BACKOFF_MIN;
+    }
+}
+
+static void zg_master_reap(zg_master_t *m)
+{
+    pid_t pid;
+    int st;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (pid == m->worker)
+            zg_master_exited(m, st);
+    }
+}
+
+/* TERM, INT or QUIT: no more restarts, no more connections; the worker
+ * gets the signal and its own bound, the master a last resort past it. */
+static void zg_master_stop(zg_master_t *m, int sig)
+{
+    uint64_t at = zg_now_ms() + zg_stop_bound_ms(m->cfg->shutdown_timeout_ms) +
+                  ZG_KILL_GRACE;
+
+    if (!m->stopping) {
+        zg_log(ZG_LOG_NOTICE, "master: %s received, stopping%s",
+               zg_sig_name(sig), m->worker ? " the worker" : "");
+        zg_notify("STOPPING=1\nSTATUS=stopping");
+        /* Sockets we bound are shut down now, which also ends them in
+         * the worker: the kernel refuses new connections at once, even
+         * with a worker stuck in a plugin. Inherited ones (systemd's)
+         * keep listening for the next start. */
+        for (uint32_t i = 0; i < m->n; i++) {
+            if (m->fds[i] < 0)
+                continue;
+            if (m->own[i])
+                shutdown(m->fds[i], SHUT_RDWR);
+            close(m->fds[i]);
+            m->fds[i] = -1;
+        }
+        m->stopping = 1;
+        m->status = 0;
+    }
+    if (m->worker == 0)
+        return;
+    if (kill(m->worker, sig) < 0)
+        zg_log(ZG_LOG_ALERT, "master: kill(%ld, %s) failed (%s)",
+               (long)m->worker, zg_sig_name(sig), strerror(errno));
+    if (sig == SIGQUIT)
+        at += m->cfg->shutdown_timeout_ms;
+    if (m->kill_at == 0 || at < m->kill_at)
+        m->kill_at = at;
+}
+
+/* One signal from the signalfd. */
+static void zg_master_signal(zg_master_t *m, int sig)
+{
+    int ret;
+
+    switch (sig) {
+    case SIGCHLD:
+        zg_master_reap(m);
+        break;
+    case SIGTERM:
+    case SIGINT:
+    case SIGQUIT:
+        zg_master_stop(m, sig);
+        break;
+    case SIGUSR1:
+        ret = zg_log_open(m->cfg->log.error_log);
+        zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
+               "master: reopening error_log: %s",
+               ret < 0 ? strerror(-ret) : "done");
+        if (m->worker != 0)
+            kill(m->worker, sig); /* it reopens its own */
+        break;
+    case SIGHUP:
+        if (m->worker != 0)
+            kill(m->worker, sig);
+        break;
+    case SIGUSR2:
+        zg_log(ZG_LOG_WARN, "master: SIGUSR2: binary upgrade is not "
+                            "supported yet; ignored");
+        break;
+    default:
+        break;
+    }
+}
+
+int zg_master_run(zg_config_t *cfg)
+{
+    zg_master_t m;
+    char err[1024];
+    sigset_t mask;
+
+    memset(&m, 0, sizeof(m));
+    m.cfg = cfg;
+    m.pid = getpid();
+    m.sfd = m.pidfd = m.ready_rd = -1;
+    m.backoff = ZG_BACKOFF_MIN;
+    m.status = 1;
+    for (uint32_t i = 0; i < ZG_MAX_LISTENERS; i++)
+        m.fds[i] = -1;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGUSR2);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, &m.oldmask);
+    m.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (m.sfd < 0) {
+        fprintf(stderr, "zerg: signalfd() failed (%s)\n", strerror(errno));
+        goto out;
+    }
+    if (cfg->pid != NULL) {
+        m.pidfd = zg_pidfile_lock(cfg->pid, err, sizeof(err));
+        if (m.pidfd < 0) {
+            fprintf(stderr, "zerg: %s\n", err);
+            goto out;
+        }
+    }
+    if (zg_master_bind(&m, err, sizeof(err)) < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
+    if (m.pidfd >= 0 &&
+        zg_pidfile_write(m.pidfd, cfg->pid, err, sizeof(err)) < 0) {
+        fprintf(stderr, "zerg: %s\n", err);
+        goto out;
+    }
+    zg_log(ZG_LOG_NOTICE,
+           "master process %ld: holding %u listening socket(s), starting "
+           "the worker",
+           (long)m.pid, m.n);
+
+    for (;;) {
+        struct pollfd pfd[2];
+        struct signalfd_siginfo si;
+        uint64_t now = zg_now_ms();
+        int timeout = -1, np = 1;
+
+        if (m.worker == 0) {
+            if (m.stopping)
+                break;
+            if (now >= m.restart_at) {
+                if (zg_master_spawn(&m))
+                    return ZG_MASTER_WORKER;
+                continue;
+            }
+            timeout = (int)(m.restart_at - now);
+        } else if (m.kill_at != 0) {
+            if (now >= m.kill_at) {
+                zg_log(ZG_LOG_ALERT,
+                       "master: worker %ld has not exited %u ms after it "
+                       "was told to stop; killing it",
+                       (long)m.worker,
+                       zg_stop_bound_ms(cfg->shutdown_timeout_ms) +
+                           ZG_KILL_GRACE);
+                kill(m.worker, SIGKILL);
+                m.kill_at = 0;
+                continue;
+            }
+            timeout = (int)(m.kill_at - now);
+        }
+        pfd[0].fd = m.sfd;
+        pfd[0].events = POLLIN;
+        if (m.ready_rd >= 0) {
+            pfd[1].fd = m.ready_rd;
+            pfd[1].events = POLLIN;
+            np = 2;
+        }
+        if (poll(pfd, (nfds_t)np, timeout) <= 0)
+            continue;
+        if (np == 2 && pfd[1].revents != 0)
+            zg_master_ready_read(&m);
+        if (!(pfd[0].revents & POLLIN))
+            continue;
+        if (read(m.sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            zg_log(ZG_LOG_ALERT, "master: read(signalfd) failed (%s)",
+                   strerror(errno));
+            zg_master_stop(&m, SIGTERM);
+            continue;
+        }
+        zg_master_signal(&m, (int)si.ssi_signo);
+    }
+out:
+    if (m.ready_rd >= 0)
+        close(m.ready_rd);
+    for (uint32_t i = 0; i < m.n; i++) {
+        if (m.fds[i] >= 0)
+            close(m.fds[i]);
+    }
+    if (m.sfd >= 0)
+        close(m.sfd);
+    if (m.pidfd >= 0)
+        zg_pidfile_remove(m.pidfd, cfg->pid);
+    sigprocmask(SIG_SETMASK, &m.oldmask, NULL);
+    return m.status;
+}

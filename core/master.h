@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: the master process ("master": true): a small supervisor
+ * that binds and holds the listening sockets, runs the server as its
+ * worker (a fork that goes on as a plain zerg, taking the sockets the way
+ * socket activation passes them), restarts the worker at once when it
+ * dies without being asked to, backs off when it keeps dying, forwards
+ * the operator's signals, and owns the pid file.
+ */
+#ifndef ZG_MASTER_H
+#define ZG_MASTER_H
+
+#include "config.h"
+
+/* What zg_master_run returns in the worker. */
+#define ZG_MASTER_WORKER (-1)
+
+/*
+ * Run the master for cfg (which asks for it). The calling process must be
+ * single-threaded (nothing started yet) with the error log open. Returns
+ * ZG_MASTER_WORKER in a newly forked worker: it carries on as a plain
+ * zerg (no pid file, no sd_notify: the master does both) on sockets
+ * passed as LISTEN_FDS; call zg_master_ready() once it serves. In the
+ * master, returns its exit status once it is done (the worker's status
+ * after a requested stop; 1 if the first worker never became ready, or on
+ * a set-up failure, with one line on stderr).
+ */
+int zg_master_run(zg_config_t *cfg);
+
+/* In a worker: tell the master this worker serves (its first READY). A
+ * no-op in a process that is not a master's worker. */
+void zg_master_ready(void);
+
+#endif /* ZG_MASTER_H */
