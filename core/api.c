@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "reactor.h"
 
 static int zg_api_usable(const zg_conn_t *c)
@@ -206,6 +208,125 @@ static int zg_api_draining(void)
     return zg_engine != NULL && atomic_load(&zg_engine->draining);
 }
 
+static int zg_api_post(uint64_t conn_id,
+                       void (*fn)(zg_conn_t *c, void *conn_data, void *arg),
+                       void *arg)
+{
+    zg_engine_t *e = zg_engine;
+    zg_reactor_t *r;
+    uint64_t seq;
+    uint32_t ri, slot;
+    int ret;
+
+    if (fn == NULL || e == NULL || !atomic_load(&e->post_ready))
+        return -EINVAL;
+    ri = (uint32_t)((conn_id >> e->slot_bits) &
+                    ((1ull << (e->id_shift - e->slot_bits)) - 1));
+    slot = (uint32_t)(conn_id & ((1ull << e->slot_bits) - 1));
+    seq = conn_id >> e->id_shift;
+    if (ri >= e->nreactors || (r = e->reactors[ri]) == NULL || seq == 0 ||
+        seq > atomic_load_explicit(&r->seq, memory_order_acquire) ||
+        slot >= r->conf->max_connections)
+        return -EINVAL;
+    ret = zg_postq_push(&r->postq, conn_id, fn, arg, zg_tls_reactor == r);
+    if (ret == 0 && zg_tls_reactor == r)
+        r->post_more = 1; /* run it before the loop next blocks */
+    return ret;
+}
+
+static zg_conn_t *zg_api_connect(const zg_connect_t *o, int *err)
+{
+    int dummy;
+
+    if (err == NULL)
+        err = &dummy;
+    *err = -EINVAL;
+    if (o == NULL ||
+        o->struct_size < offsetof(zg_connect_t, from) + sizeof(o->from) ||
+        !zg_api_usable(o->from) || o->addr == NULL || o->ops == NULL ||
+        o->ops->struct_size <
+            offsetof(zg_outbound_t, on_close) + sizeof(o->ops->on_close) ||
+        o->ops->on_data == NULL || o->ops->on_close == NULL)
+        return NULL;
+    if (!(o->addr->sa_family == AF_INET &&
+          o->addr_len == sizeof(struct sockaddr_in)) &&
+        !(o->addr->sa_family == AF_INET6 &&
+          o->addr_len == sizeof(struct sockaddr_in6)))
+        return NULL;
+    return zg_conn_connect(o->from->r, o, err);
+}
+
+static int zg_api_view_retain(const zg_view_t *v, zg_view_t *out)
+{
+    zg_reactor_t *r = zg_tls_reactor;
+    int32_t bid;
+    void *copy;
+
+    if (r == NULL || v == NULL || out == NULL || v->data == NULL || v->len == 0)
+        return -EINVAL;
+    bid = zg_bufpool_bid_of(&r->pool, v->data);
+    if (bid >= 0 && zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) == bid &&
+        zg_bufpool_held(&r->pool, (uint32_t)bid) &&
+        !zg_bufpool_scarce(&r->pool)) {
+        zg_bufpool_ref(&r->pool, (uint32_t)bid);
+        *out = *v;
+        return 0;
+    }
+    /* A heap copy is never inside the buffer mapping: view_release can
+     * tell the two apart by address. */
+    copy = malloc(v->len);
+    if (copy == NULL)
+        return -ENOMEM;
+    memcpy(copy, v->data, v->len);
+    out->data = copy;
+    out->len = v->len;
+    return 0;
+}
+
+static void zg_api_view_release(const zg_view_t *v)
+{
+    zg_reactor_t *r = zg_tls_reactor;
+    int32_t bid;
+
+    if (r == NULL || v == NULL || v->data == NULL || v->len == 0)
+        return;
+    bid = zg_bufpool_bid_of(&r->pool, v->data);
+    if (bid >= 0)
+        zg_bufpool_unref(&r->pool, (uint32_t)bid);
+    else
+        free((void *)(uintptr_t)v->data);
+}
+
+static int zg_api_half_open(zg_conn_t *c, int on)
+{
+    if (!zg_api_usable(c))
+        return -EINVAL;
+    if (on)
+        c->flags |= ZG_CF_HALF_OPEN;
+    else
+        c->flags &= ~ZG_CF_HALF_OPEN;
+    zg_dirty(c->r, c);
+    return 0;
+}
+
+static zg_logsink_t *zg_api_log_open(const char *path, size_t buffer,
+                                     uint32_t flush_ms, char *errbuf,
+                                     size_t errlen)
+{
+    if (zg_tls_reactor != NULL) {
+        snprintf(errbuf, errlen, "log_open is for init only");
+        return NULL;
+    }
+    return zg_logsink_open(path, buffer, flush_ms, errbuf, errlen);
+}
+
+static void zg_api_count_requests(zg_conn_t *c, uint32_t n)
+{
+    if (!zg_api_usable(c) || (c->flags & ZG_CF_OUTBOUND))
+        return;
+    ZG_STAT_ADD(c->r->lstat[c->lidx].requests, n);
+}
+
 const zg_api_t zg_host_api = {
     .struct_size = sizeof(zg_api_t),
     .abi_major = ZG_ABI_MAJOR,
@@ -226,4 +347,13 @@ const zg_api_t zg_host_api = {
     .want_writable = zg_api_want_writable,
     .draining = zg_api_draining,
     .set_peer_addr = zg_api_set_peer_addr,
+    .post = zg_api_post,
+    .connect = zg_api_connect,
+    .view_retain = zg_api_view_retain,
+    .view_release = zg_api_view_release,
+    .half_open = zg_api_half_open,
+    .log_open = zg_api_log_open,
+    .log_write = zg_logsink_write,
+    .count_requests = zg_api_count_requests,
+    .metrics = zg_metrics_text,
 };

@@ -18,7 +18,10 @@
 #include "compat.h"
 #include "engine.h"
 #include "log.h"
+#include "logsink.h"
+#include "metrics.h"
 #include "modtable.h"
+#include "reactor.h"
 
 zg_engine_t *zg_engine;
 
@@ -470,16 +473,33 @@ int zg_engine_start(zg_engine_t *e, char *err, size_t errlen)
 {
     int ret;
 
+    uint32_t most = 1, rbits = 0;
+
     e->nreactors = e->cfg->reactors;
     e->reactors = calloc(e->nreactors, sizeof(*e->reactors));
     if (e->reactors == NULL)
         return -ENOMEM;
+    /* Connection ids carry their slot and reactor (see zg_engine_t). */
+    for (uint32_t i = 0; i < e->nreactors; i++) {
+        if (e->cfg->reactor[i].max_connections > most)
+            most = e->cfg->reactor[i].max_connections;
+    }
+    e->slot_bits = 1;
+    while ((1u << e->slot_bits) < most)
+        e->slot_bits++;
+    while ((1u << rbits) < e->nreactors)
+        rbits++;
+    e->id_shift = e->slot_bits + rbits;
     for (uint32_t i = 0; i < e->nreactors; i++) {
         ret = zg_reactor_create(e, i, &e->reactors[i]);
         if (ret < 0) {
             snprintf(err, errlen, "reactor %u: out of memory", i);
             goto fail;
         }
+    }
+    atomic_store(&e->post_ready, 1);
+    zg_metrics_started();
+    for (uint32_t i = 0; i < e->nreactors; i++) {
         ret = zg_reactor_start(e->reactors[i], err, errlen);
         if (ret < 0)
             goto fail;
@@ -548,14 +568,12 @@ void zg_engine_stop(zg_engine_t *e)
 
 void zg_engine_free(zg_engine_t *e)
 {
-    for (uint32_t i = 0; i < e->nreactors; i++)
-        zg_reactor_destroy(e->reactors[i]);
-    free(e->reactors);
-    e->reactors = NULL;
-    e->nreactors = 0;
+    /* Plugins' fini first: it joins their threads, which may still post
+     * (and get -ESHUTDOWN from the stopped reactors) until then. */
     for (uint32_t i = 0; i < e->nlisteners; i++) {
         zg_listener_t *l = &e->listeners[i];
 
+        zg_tls_prefix = l->prefix; /* its log lines carry its name */
         if (l->inited && l->mod->desc.fini != NULL)
             l->mod->desc.fini(l->plugin_data);
         l->inited = 0;
@@ -563,6 +581,7 @@ void zg_engine_free(zg_engine_t *e)
         for (uint32_t j = 0; j < l->nmods; j++) {
             zg_instance_t *in = &l->mods[j];
 
+            zg_tls_prefix = in->prefix;
             if (in->inited && in->mod->desc.fini != NULL)
                 in->mod->desc.fini(in->data);
             in->inited = 0;
@@ -580,6 +599,14 @@ void zg_engine_free(zg_engine_t *e)
         l->fd = -1;
         l->rp_fds = NULL;
     }
+    zg_tls_prefix = NULL;
+    atomic_store(&e->post_ready, 0);
+    for (uint32_t i = 0; i < e->nreactors; i++)
+        zg_reactor_destroy(e->reactors[i]);
+    free(e->reactors);
+    e->reactors = NULL;
+    e->nreactors = 0;
+    zg_logsink_free_all();
     zg_loader_free(&e->loader);
     zg_ctl_free();
 }

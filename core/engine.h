@@ -74,7 +74,11 @@ typedef struct zg_engine_s {
     uint32_t nreactors;
     zg_acceptor_t *acceptor;
     int ctl_ring_ready;
-    _Atomic uint64_t next_conn_id;
+    /* Connection ids: seq << id_shift | reactor << slot_bits | slot, so
+     * that post() finds the reactor and the slot from the id alone. */
+    uint32_t slot_bits;
+    uint32_t id_shift;
+    _Atomic int post_ready; /* reactors[] is set: post() may look */
     _Atomic int stopping;
     _Atomic int draining;
 } zg_engine_t;
@@ -187,7 +191,7 @@ typedef struct zg_startsync_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int state; /* 0 pending, 1 ready, <0 -errno */
-    char err[256];
+    char err[768];
 } zg_startsync_t;
 
 void zg_startsync_init(zg_startsync_t *s);
@@ -212,6 +216,14 @@ void zg_uring_features(char *buf, size_t len);
 /* A hint with the fix for a ring setup error ("" if none). */
 const char *zg_ring_hint(int err);
 
+/* The locked memory a ring of entries SQEs (4 x as many CQEs) and a
+ * buffer ring of bufs entries are charged, in bytes. */
+size_t zg_ring_mem_bytes(uint32_t entries, uint32_t bufs);
+
+/* zg_ring_hint, with the numbers of RLIMIT_MEMLOCK for -ENOMEM. */
+void zg_ring_memlock_hint(char *buf, size_t len, int err, uint32_t entries,
+                          uint32_t bufs);
+
 /* user_data layout: kind (8 bits) | generation (24 bits) | slot (32 bits). */
 enum {
     ZG_OP_RECV = 1,
@@ -223,6 +235,8 @@ enum {
     ZG_OP_MSGRING, /* our own MSG_RING's completion; slot = fd */
     ZG_OP_CTL,     /* control message; slot = ZG_CTL_* */
     ZG_OP_TIMEOUT,
+    ZG_OP_POST,    /* the post queue's eventfd was written */
+    ZG_OP_CONNECT, /* an outbound connect ended */
 };
 enum { ZG_CTL_STOP = 1, ZG_CTL_DRAIN };
 

@@ -47,6 +47,19 @@ int zg_log_open(const char *path)
         if (fd < 0)
             return -errno;
     }
+    if (zg_log_fd != STDERR_FILENO && fd != STDERR_FILENO) {
+        /* Reopening (SIGUSR1): put the new file in place of the old one
+         * on the same descriptor, so no other thread ever writes to a
+         * closed or reused descriptor. */
+        if (dup3(fd, zg_log_fd, O_CLOEXEC) < 0) {
+            int err = -errno;
+
+            close(fd);
+            return err;
+        }
+        close(fd);
+        return 0;
+    }
     if (zg_log_fd != STDERR_FILENO && zg_log_fd != fd)
         close(zg_log_fd);
     zg_log_fd = fd;

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "logsink.h"
 #include "modtable.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -203,6 +204,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
+    /* Threads inherit this mask: signals reach only the signalfd. Block
+     * them before plugins load, as their init may start threads. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     zg_engine = &engine;
     ret = zg_engine_load(&engine, cfg, err, sizeof(err));
     if (ret < 0) {
@@ -232,14 +242,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* Threads inherit this mask: signals reach only the signalfd. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGQUIT);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (sfd < 0) {
         fprintf(stderr, "zerg: signalfd() failed (%s)\n", strerror(errno));
@@ -335,6 +337,9 @@ int main(int argc, char **argv)
             zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
                    "reopening error_log: %s",
                    ret < 0 ? strerror(-ret) : "done");
+            ret = zg_logsink_reopen(err, sizeof(err));
+            zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
+                   "reopening access logs: %s", ret < 0 ? err : "done");
             continue;
         }
         if (si.ssi_signo == SIGHUP) {

@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,7 +102,10 @@ static void zg_conn_end(zg_reactor_t *r, zg_conn_t *c, zg_close_reason_t reason)
     c->flags &= ~ZG_CF_WANT_CLOSE;
     c->reason = (uint8_t)reason;
     zg_tw_unlink(r, c);
-    if (c->flags & ZG_CF_PLUGIN) {
+    if (c->flags & ZG_CF_OUTBOUND) {
+        zg_tls_prefix = zg_conn_listener(c)->prefix;
+        c->ops->on_close(c, c->data, reason);
+    } else if (c->flags & ZG_CF_PLUGIN) {
         zg_tls_prefix = zg_conn_listener(c)->prefix;
         zg_conn_plugin(c)->on_close(c, c->data, reason);
     }
@@ -113,7 +120,7 @@ static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
     if (c->flags & ZG_CF_CLOSED)
         return;
     zg_conn_end(r, c, reason);
-    if (c->flags & (ZG_CF_RECV | ZG_CF_SEND))
+    if (c->flags & (ZG_CF_RECV | ZG_CF_SEND | ZG_CF_CONNECTING))
         zg_cancel(r, c, 1);
     zg_dirty(r, c);
 }
@@ -122,11 +129,23 @@ static void zg_conn_finish(zg_reactor_t *r, zg_conn_t *c,
  * the peer may still be sending (it asked, or input went unread), so
  * that unread bytes do not turn our close into a reset that destroys the
  * output before the peer reads it. */
-static int zg_should_linger(const zg_reactor_t *r, const zg_conn_t *c)
+static int zg_should_linger(const zg_reactor_t *r, zg_conn_t *c)
 {
-    return (c->how == ZG_CLOSE_LINGER || (c->flags & ZG_CF_UNREAD)) &&
-           !(c->flags & ZG_CF_EOF) && !r->stopping &&
-           zg_conn_listener(c)->conf->linger_ms > 0;
+    int inq = 0;
+
+    if ((c->flags & ZG_CF_EOF) || r->stopping ||
+        zg_conn_listener(c)->conf->linger_ms == 0)
+        return 0;
+    if (c->how == ZG_CLOSE_LINGER || (c->flags & ZG_CF_UNREAD))
+        return 1;
+    /* No receive was armed while the close was pending (or while c was
+     * paused): bytes the peer sent meanwhile sit in the socket, unseen,
+     * and would turn the close into a reset just the same. */
+    if (ioctl(c->fd, SIOCINQ, &inq) == 0 && inq > 0) {
+        c->flags |= ZG_CF_UNREAD;
+        return 1;
+    }
+    return 0;
 }
 
 /* Shut down our write side (our FIN), through the ring when it has room. */
@@ -171,8 +190,11 @@ void zg_conn_close(zg_reactor_t *r, zg_conn_t *c, zg_close_how_t how,
                    zg_close_reason_t reason)
 {
     if (c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE)) {
-        /* An abort may still overtake a pending flush-close. */
-        if (!(c->flags & ZG_CF_CLOSED) && how == ZG_CLOSE_ABORT) {
+        /* An abort may still overtake a pending flush-close, and any
+         * full close a pending shutdown of our write side. */
+        if (!(c->flags & ZG_CF_CLOSED) &&
+            (how == ZG_CLOSE_ABORT ||
+             (c->how == ZG_CLOSE_WRITE && how != ZG_CLOSE_WRITE))) {
             c->how = (uint8_t)how;
             c->reason = (uint8_t)reason;
             zg_dirty(r, c);
@@ -231,8 +253,11 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
         close(c->fd);
     }
     zg_outq_drop(&c->out, &r->chunks);
-    atomic_fetch_sub_explicit(&zg_conn_listener(c)->active, 1,
-                              memory_order_relaxed);
+    if (!(c->flags & ZG_CF_OUTBOUND)) {
+        atomic_fetch_sub_explicit(&zg_conn_listener(c)->active, 1,
+                                  memory_order_relaxed);
+        ZG_STAT_ADD(r->lstat[c->lidx].closed[c->reason & 7], 1);
+    }
     c->flags = 0;
     c->fd = -1;
     c->gen = (c->gen + 1) & 0xffffff;
@@ -260,6 +285,7 @@ void zg_conn_refuse(zg_reactor_t *r, zg_conn_t *c, uint32_t j, int busy)
 
     c->refused_by = (uint8_t)(j + 1);
     atomic_fetch_add_explicit(&l->refused, 1, memory_order_relaxed);
+    ZG_STAT_ADD(r->lstat[c->lidx].refused_mod[j], 1);
     if (busy && pl->over_limit_response != NULL &&
         pl->over_limit_response_len > 0)
         zg_outq_append(&c->out, &r->chunks, pl->over_limit_response,
@@ -311,6 +337,7 @@ static int zg_chain_next(zg_reactor_t *r, zg_conn_t *c)
     zg_tls_prefix = l->prefix;
     rc = l->mod->desc.on_accept(c, r->rdata[c->lidx], &c->data);
     if (rc != 0) {
+        ZG_STAT_ADD(r->lstat[c->lidx].errors, 1);
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
         return -1;
     }
@@ -372,7 +399,14 @@ void zg_conn_timeout(zg_reactor_t *r, zg_conn_t *c)
         }
         return;
     }
-    if ((c->flags & ZG_CF_PLUGIN) && l->mod->desc.on_timeout != NULL) {
+    if (c->flags & ZG_CF_OUTBOUND) {
+        void (*fn)(zg_conn_t *, void *) = ZG_OPS_FN(c->ops, on_timeout);
+
+        if (fn != NULL) {
+            zg_tls_prefix = l->prefix;
+            fn(c, c->data);
+        }
+    } else if ((c->flags & ZG_CF_PLUGIN) && l->mod->desc.on_timeout != NULL) {
         zg_tls_prefix = l->prefix;
         l->mod->desc.on_timeout(c, c->data);
     }
@@ -478,7 +512,10 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
         return;
     }
     zg_tls_prefix = l->prefix;
-    n = l->mod->desc.on_data(c, c->data, &in);
+    if (c->flags & ZG_CF_OUTBOUND)
+        n = c->ops->on_data(c, c->data, &in);
+    else
+        n = l->mod->desc.on_data(c, c->data, &in);
     c->rsv = 0;
     if (c->flags & ZG_CF_CLOSED)
         return;
@@ -489,10 +526,14 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
     if ((size_t)n > in.total) {
         zg_log(ZG_LOG_ERROR, "%s: on_data consumed %ld of %zu bytes, closing",
                l->prefix, n, in.total);
+        ZG_STAT_ADD(r->lstat[c->lidx].errors, 1);
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
         return;
     }
     zg_rxq_consume(&c->rx, &r->pool, (size_t)n);
+    if (c->rx.held >
+        atomic_load_explicit(&r->rstat.held_max, memory_order_relaxed))
+        ZG_STAT_SET(r->rstat.held_max, c->rx.held);
     if (c->flags & ZG_CF_WANT_CLOSE)
         return;
     /* The limit is for a plugin that leaves input unconsumed without
@@ -512,7 +553,7 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LIMIT);
         return;
     }
-    if (c->flags & ZG_CF_EOF) {
+    if ((c->flags & (ZG_CF_EOF | ZG_CF_HALF_OPEN)) == ZG_CF_EOF) {
         zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_PEER);
         return;
     }
@@ -539,12 +580,14 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         if ((f & (ZG_CF_WANT_WR | ZG_CF_PLUGIN)) ==
                 (ZG_CF_WANT_WR | ZG_CF_PLUGIN) &&
             c->out.pending <= zg_wm_low(c) && !(f & ZG_CF_WANT_CLOSE)) {
-            const zg_plugin_t *pl = zg_conn_plugin(c);
+            void (*fn)(zg_conn_t *, void *) =
+                (f & ZG_CF_OUTBOUND) ? ZG_OPS_FN(c->ops, on_writable)
+                                     : zg_conn_plugin(c)->on_writable;
 
             c->flags &= ~ZG_CF_WANT_WR;
-            if (pl->on_writable != NULL) {
+            if (fn != NULL) {
                 zg_tls_prefix = zg_conn_listener(c)->prefix;
-                pl->on_writable(c, c->data);
+                fn(c, c->data);
             }
         }
         f = c->flags;
@@ -557,7 +600,8 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         zg_conn_finish(r, c, (zg_close_reason_t)c->reason);
     /* Draining without the plugin's help: close once nothing is pending. */
     if (r->draining && zg_conn_plugin(c)->on_drain == NULL &&
-        !(c->flags & (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SEND)) &&
+        !(c->flags &
+          (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SEND | ZG_CF_OUTBOUND)) &&
         c->rx.held == 0 && c->out.pending == 0)
         zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
     /* A close is pending: held input will never be read. */
@@ -568,7 +612,7 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         zg_rxq_release(&c->rx, &r->pool);
     }
     if (!(c->flags & ZG_CF_CLOSED)) {
-        if (c->out.pending > 0 && !(c->flags & ZG_CF_SEND))
+        if (c->out.pending > 0 && !(c->flags & (ZG_CF_SEND | ZG_CF_CONNECTING)))
             zg_send(r, c);
         if ((c->flags & ZG_CF_WANT_CLOSE) && c->out.pending == 0 &&
             !(c->flags & ZG_CF_SEND)) {
@@ -590,15 +634,16 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
 
         if (stop_reading && (f & ZG_CF_RECV))
             zg_cancel(r, c, 0);
-        else if (!stop_reading &&
-                 !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_PARKED | ZG_CF_CANCEL)))
+        else if (!stop_reading && !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_PARKED |
+                                         ZG_CF_CANCEL | ZG_CF_CONNECTING)))
             zg_arm_recv(r, c);
     } else if ((f & ZG_CF_LINGER) &&
                !(f & (ZG_CF_RECV | ZG_CF_EOF | ZG_CF_CANCEL))) {
         zg_arm_recv(r, c);
     }
     if ((c->flags & ZG_CF_CLOSED) &&
-        !(c->flags & (ZG_CF_RECV | ZG_CF_SEND | ZG_CF_LINGER)))
+        !(c->flags &
+          (ZG_CF_RECV | ZG_CF_SEND | ZG_CF_LINGER | ZG_CF_CONNECTING)))
         zg_slot_free(r, c);
 }
 
@@ -615,7 +660,8 @@ static void zg_reactor_drain(zg_reactor_t *r)
         zg_conn_t *c = &r->conns[i];
         const zg_plugin_t *pl;
 
-        if (!(c->flags & ZG_CF_USED) || (c->flags & ZG_CF_CLOSED))
+        if (!(c->flags & ZG_CF_USED) ||
+            (c->flags & (ZG_CF_CLOSED | ZG_CF_OUTBOUND)))
             continue;
         pl = zg_conn_plugin(c);
         if (!(c->flags & ZG_CF_PLUGIN)) {
@@ -636,6 +682,7 @@ static void zg_park(zg_reactor_t *r, zg_conn_t *c)
         return;
     c->flags |= ZG_CF_PARKED;
     r->parked[r->nparked++] = c->slot;
+    ZG_STAT_ADD(r->rstat.enobufs, 1);
     r->compact_all = 1;
 }
 
@@ -692,6 +739,8 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             if (c != NULL && res > 0) {
                 c->dropped += (uint32_t)res;
                 c->bytes_in += (uint32_t)res;
+                if (!(c->flags & ZG_CF_OUTBOUND))
+                    ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
                 if (!(c->flags & ZG_CF_CLOSED))
                     c->flags |= ZG_CF_UNREAD;
             }
@@ -701,6 +750,8 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             c->flags |= ZG_CF_NEW;
             c->last_active = r->now;
             c->bytes_in += (uint32_t)res;
+            if (!(c->flags & ZG_CF_OUTBOUND))
+                ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
             if (c->flags & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE))
                 c->late += (uint32_t)res;
         }
@@ -750,6 +801,8 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_outq_sent(&c->out, &r->chunks, (size_t)cqe->res);
         c->last_active = r->now;
         c->bytes_out += (uint64_t)cqe->res;
+        if (!(c->flags & ZG_CF_OUTBOUND))
+            ZG_STAT_ADD(r->lstat[c->lidx].bytes_out, (uint64_t)cqe->res);
     }
     zg_dirty(r, c);
 }
@@ -769,30 +822,21 @@ static void zg_log_full(zg_reactor_t *r)
     r->full_dropped = 0;
 }
 
-static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
+/* A fresh slot for socket fd of listener lidx, or NULL if all are taken. */
+static zg_conn_t *zg_slot_new(zg_reactor_t *r, int fd, uint32_t lidx)
 {
-    zg_listener_t *l;
+    const zg_engine_t *e = r->e;
     zg_conn_t *c;
+    uint64_t seq;
 
-    if (lidx >= r->e->nlisteners || fd < 0) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    l = &r->e->listeners[lidx];
-    if (r->stopping || (r->nfree == 0 && r->fresh == r->nconns)) {
-        if (!r->stopping)
-            zg_log_full(r);
-        atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
-        zg_listener_refuse(l, fd);
-        return;
-    }
     if (r->nfree > 0) {
         c = &r->conns[r->freelist[--r->nfree]];
-    } else {
+    } else if (r->fresh < r->nconns) {
         c = &r->conns[r->fresh];
         c->slot = r->fresh++;
         c->r = r;
+    } else {
+        return NULL;
     }
     r->live++;
     c->flags = ZG_CF_USED;
@@ -802,8 +846,10 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     c->how = 0;
     c->data = NULL;
     c->rsv = 0;
-    c->id =
-        atomic_fetch_add_explicit(&r->e->next_conn_id, 1, memory_order_relaxed);
+    /* Published for post(), which checks that an id was ever issued. */
+    seq = atomic_load_explicit(&r->seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&r->seq, seq, memory_order_release);
+    c->id = seq << e->id_shift | (uint64_t)r->id << e->slot_bits | c->slot;
     c->last_active = r->now;
     c->timer_at = 0;
     c->linger_at = 0;
@@ -816,9 +862,127 @@ static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
     c->refused_by = 0;
     c->peer = NULL;
     c->mdata = NULL;
+    c->ops = NULL;
     zg_wheel_link_init(&c->tw);
     memset(&c->rx, 0, sizeof(c->rx));
     memset(&c->out, 0, sizeof(c->out));
+    return c;
+}
+
+zg_conn_t *zg_conn_by_id(zg_reactor_t *r, uint64_t id)
+{
+    uint32_t slot = (uint32_t)(id & ((1ull << r->e->slot_bits) - 1));
+    zg_conn_t *c;
+
+    if (slot >= r->fresh)
+        return NULL;
+    c = &r->conns[slot];
+    if ((c->flags & (ZG_CF_USED | ZG_CF_CLOSED)) != ZG_CF_USED || c->id != id)
+        return NULL;
+    return c;
+}
+
+zg_conn_t *zg_conn_connect(zg_reactor_t *r, const zg_connect_t *o, int *err)
+{
+    struct io_uring_sqe *sqe;
+    zg_conn_t *c;
+    int fd, one = 1;
+
+    if (r->stopping) {
+        *err = -ESHUTDOWN;
+        return NULL;
+    }
+    if (r->nfree == 0 && r->fresh == r->nconns) {
+        *err = -EBUSY;
+        return NULL;
+    }
+    fd = socket(o->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    /* A relay forwards what it has at once, as nginx's proxy does. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c = zg_slot_new(r, fd, o->from->lidx);
+    c->peer = calloc(1, sizeof(*c->peer));
+    if (c->peer == NULL) {
+        c->flags |= ZG_CF_CLOSED | ZG_CF_OUTBOUND;
+        zg_slot_free(r, c);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    memcpy(c->peer, o->addr, o->addr_len);
+    c->flags |= ZG_CF_OUTBOUND | ZG_CF_PLUGIN | ZG_CF_CONNECTING;
+    c->ops = o->ops;
+    c->data = o->conn_data;
+    c->stage = 255; /* no module phase */
+    c->cts.tv_sec = (o->timeout_ms ? o->timeout_ms : 60000) / 1000;
+    c->cts.tv_nsec = (long long)(o->timeout_ms % 1000) * 1000000;
+    /* The connect and its linked timeout go in the same submission. */
+    if (io_uring_sq_space_left(&r->ring) < 2)
+        io_uring_submit(&r->ring);
+    sqe = zg_sqe(r);
+    io_uring_prep_connect(sqe, fd, (const struct sockaddr *)c->peer,
+                          o->addr_len);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CONNECT, c->gen, c->slot));
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = zg_sqe(r);
+    io_uring_prep_link_timeout(sqe, &c->cts, 0);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CLOSE, 0, 0));
+    zg_tw_file(r, c);
+    return c;
+}
+
+/* An outbound connect ended: established, failed or timed out. */
+static void zg_on_connect(zg_reactor_t *r, const struct io_uring_cqe *cqe)
+{
+    zg_conn_t *c = zg_conn_of(r, cqe->user_data);
+    void (*fn)(zg_conn_t *, void *, int);
+    int res = cqe->res;
+
+    if (c == NULL)
+        return;
+    c->flags &= ~ZG_CF_CONNECTING;
+    zg_dirty(r, c);
+    if (c->flags & ZG_CF_CLOSED)
+        return;
+    /* Cancelled by the linked timeout, unless the owner closed it. */
+    if (res == -ECANCELED && !(c->flags & ZG_CF_WANT_CLOSE))
+        res = -ETIMEDOUT;
+    c->last_active = r->now;
+    fn = ZG_OPS_FN(c->ops, on_connect);
+    if (fn != NULL && !(c->flags & ZG_CF_WANT_CLOSE)) {
+        zg_tls_prefix = zg_conn_listener(c)->prefix;
+        fn(c, c->data, res);
+    }
+    if (res < 0)
+        zg_conn_finish(r, c,
+                       res == -ETIMEDOUT ? ZG_CLOSE_TIMEOUT : ZG_CLOSE_ERROR);
+    else
+        zg_tw_file(r, c);
+}
+
+static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
+{
+    zg_listener_t *l;
+    zg_conn_t *c;
+
+    if (lidx >= r->e->nlisteners || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    l = &r->e->listeners[lidx];
+    if (r->stopping || (c = zg_slot_new(r, fd, lidx)) == NULL) {
+        if (!r->stopping) {
+            zg_log_full(r);
+            ZG_STAT_ADD(r->lstat[lidx].refused_full, 1);
+        }
+        atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
+        zg_listener_refuse(l, fd);
+        return;
+    }
     if (l->nmods > 0) {
         c->mdata = calloc(l->nmods, sizeof(*c->mdata));
         if (c->mdata == NULL) {
@@ -864,6 +1028,46 @@ static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_prep_accept_pause(sqe, lidx);
 }
 
+/* Keep a read armed on the post queue's eventfd: its completion is the
+ * wake-up for calls posted from other threads. */
+static void zg_arm_post(zg_reactor_t *r)
+{
+    struct io_uring_sqe *sqe;
+
+    if (r->stopping && r->live == 0)
+        return;
+    sqe = zg_sqe(r);
+    if (sqe == NULL)
+        return;
+    io_uring_prep_read(sqe, r->postq.efd, &r->post_val, sizeof(r->post_val), 0);
+    io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_POST, 0, 0));
+    r->post_armed = 1;
+}
+
+/* Most posted calls run per loop iteration, so that a call that posts
+ * again cannot keep the loop from its other work. */
+#define ZG_POSTS_PER_PASS 1024
+
+/* Run the posted calls that are queued (all of them: c == NULL). */
+static void zg_run_posts(zg_reactor_t *r, int all)
+{
+    zg_post_item_t *n;
+    uint32_t k = 0;
+
+    r->post_more = 0;
+    while ((n = zg_postq_pop(&r->postq)) != NULL) {
+        zg_conn_t *c = all ? NULL : zg_conn_by_id(r, n->conn_id);
+
+        zg_tls_prefix = c != NULL ? zg_conn_listener(c)->prefix : NULL;
+        n->fn(c, c != NULL ? c->data : NULL, n->arg);
+        free(n);
+        if (++k == ZG_POSTS_PER_PASS && !all) {
+            r->post_more = 1;
+            break;
+        }
+    }
+}
+
 /* Begin a fast stop: every connection ends with SHUTDOWN. */
 static void zg_reactor_stop_all(zg_reactor_t *r)
 {
@@ -892,7 +1096,16 @@ static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_on_send(r, cqe);
         break;
     case ZG_OP_NEWCONN:
+        ZG_STAT_ADD(r->rstat.handoffs, 1);
         zg_on_newconn(r, zg_ud_slot(cqe->user_data), cqe->res);
+        break;
+    case ZG_OP_CONNECT:
+        zg_on_connect(r, cqe);
+        break;
+    case ZG_OP_POST:
+        r->post_armed = 0;
+        zg_postq_woken(&r->postq);
+        zg_arm_post(r);
         break;
     case ZG_OP_ACCEPT:
         zg_on_accept_cqe(r, cqe);
@@ -958,6 +1171,7 @@ static void zg_loop(zg_reactor_t *r)
 {
     struct __kernel_timespec idle_ts = zg_us_timespec(r->conf->cq_timeout_us);
     struct __kernel_timespec tick_ts = zg_us_timespec(ZG_TICK_MS * 1000);
+    struct __kernel_timespec zero_ts = {0, 0};
     int have_idle_ts = r->conf->cq_timeout_us > 0;
     uint32_t batch = r->conf->batch_cqes;
 
@@ -970,8 +1184,13 @@ static void zg_loop(zg_reactor_t *r)
         struct __kernel_timespec *tsp;
         unsigned head, seen = 0;
 
+        /* A wake-up read that could not be armed is retried here. */
+        if (!r->post_armed)
+            zg_arm_post(r);
         /* With timers pending, wake at least once per wheel tick. */
-        if (r->wheel.count > 0 || r->draining)
+        if (r->post_more)
+            tsp = &zero_ts;
+        else if (r->wheel.count > 0 || r->draining || r->log_pending)
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
@@ -993,6 +1212,7 @@ static void zg_loop(zg_reactor_t *r)
                    r->id, r->live);
             zg_reactor_stop_all(r);
         }
+        zg_run_posts(r, 0);
         /* Connections queued while processing are handled in this pass. */
         while (r->ndirty > 0) {
             uint32_t slot = r->dirty[r->dhead];
@@ -1005,6 +1225,11 @@ static void zg_loop(zg_reactor_t *r)
         if (r->compact_all)
             zg_compact_all(r);
         zg_publish(r);
+        if (r->log_pending && r->now >= r->log_flush_at)
+            zg_logsink_flush(r);
+        ZG_STAT_SET(r->rstat.conns, r->live);
+        ZG_STAT_SET(r->rstat.bufs_used,
+                    r->pool.nbufs - r->pool.nkernel - r->pool.nret);
     }
 }
 
@@ -1037,11 +1262,14 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     ret = zg_ring_setup(&r->ring, rc->ring_entries, rc->sqpoll, rc->sq_cpu,
                         rc->sq_idle_ms, r->who, &r->ring_flags);
     if (ret < 0) {
+        char hint[400];
+
+        zg_ring_memlock_hint(hint, sizeof(hint), ret, rc->ring_entries,
+                             rc->buffer_ring_entries);
         snprintf(err, errlen,
                  "%s: io_uring_queue_init_params(%u) failed "
                  "(%d: %s)%s",
-                 r->who, rc->ring_entries, -ret, strerror(-ret),
-                 zg_ring_hint(ret));
+                 r->who, rc->ring_entries, -ret, strerror(-ret), hint);
         return ret;
     }
     r->ring_ok = 1;
@@ -1088,10 +1316,17 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
     }
     if (ret < 0) {
+        char hint[400];
+
+        if (ret == -ENOMEM)
+            zg_ring_memlock_hint(hint, sizeof(hint), ret, rc->ring_entries,
+                                 rc->buffer_ring_entries);
+        else
+            snprintf(hint, sizeof(hint), "; kernel 5.19 or newer is needed");
         snprintf(err, errlen,
-                 "%s: io_uring_register_buf_ring(%u entries) "
-                 "failed (%d: %s); kernel 5.19 or newer is needed",
-                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret));
+                 "%s: io_uring_register_buf_ring(%u entries) failed (%d: "
+                 "%s)%s",
+                 r->who, rc->buffer_ring_entries, -ret, strerror(-ret), hint);
         return ret;
     }
     r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
@@ -1168,12 +1403,16 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         if (r->e->listeners[l].rp_fds != NULL)
             zg_arm_accept(r, l);
     }
+    zg_arm_post(r);
     return 0;
 }
 
 static void zg_reactor_teardown(zg_reactor_t *r)
 {
     atomic_store(&r->done, 1);
+    /* Every call posted before the queue closed runs, once. */
+    zg_postq_close(&r->postq);
+    zg_run_posts(r, 1);
     for (uint32_t l = 0; l < r->e->nlisteners; l++) {
         zg_listener_t *li = &r->e->listeners[l];
 
@@ -1193,6 +1432,7 @@ static void zg_reactor_teardown(zg_reactor_t *r)
             r->mrinited[k] = 0;
         }
     }
+    zg_logsink_flush(r);
     if (r->ring_ok)
         io_uring_queue_exit(&r->ring);
     r->ring_ok = 0;
@@ -1215,7 +1455,7 @@ static void zg_reactor_teardown(zg_reactor_t *r)
 static void *zg_reactor_main(void *arg)
 {
     zg_reactor_t *r = arg;
-    char err[256] = "";
+    char err[768] = "";
     char name[16];
     int ret;
 
@@ -1268,8 +1508,10 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
                        sizeof(*r->mrdata));
     r->mrinited =
         calloc((e->nlisteners ? e->nlisteners : 1) * ZG_MAX_MODULES, 1);
+    r->lstat = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->lstat));
     if (r->rdata == NULL || r->rinited == NULL || r->acc_paused == NULL ||
-        r->mrdata == NULL || r->mrinited == NULL) {
+        r->mrdata == NULL || r->mrinited == NULL || r->lstat == NULL) {
+        free(r->lstat);
         free(r->rdata);
         free(r->rinited);
         free(r->acc_paused);
@@ -1279,6 +1521,10 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
         return -ENOMEM;
     }
     zg_startsync_init(&r->sync);
+    if (zg_postq_init(&r->postq) < 0) {
+        zg_reactor_destroy(r);
+        return -ENOMEM;
+    }
     *out = r;
     return 0;
 }
@@ -1324,6 +1570,8 @@ void zg_reactor_destroy(zg_reactor_t *r)
     free(r->acc_paused);
     free(r->mrdata);
     free(r->mrinited);
+    free(r->lstat);
+    zg_postq_free(&r->postq);
     pthread_mutex_destroy(&r->sync.mu);
     pthread_cond_destroy(&r->sync.cv);
     free(r);

@@ -14,6 +14,8 @@
 #include "compat.h"
 #include "engine.h"
 #include "outq.h"
+#include "logsink.h"
+#include "post.h"
 #include "rxbuf.h"
 #include "wheel.h"
 
@@ -22,28 +24,31 @@
 
 /* Connection flags. */
 enum {
-    ZG_CF_USED = 1u << 0,       /* slot holds a connection */
-    ZG_CF_RECV = 1u << 1,       /* a multishot recv is armed */
-    ZG_CF_SEND = 1u << 2,       /* a send is in flight */
-    ZG_CF_EOF = 1u << 3,        /* the peer sent FIN */
-    ZG_CF_EOF_SEEN = 1u << 4,   /* on_data saw ZG_IN_EOF */
-    ZG_CF_NEW = 1u << 5,        /* bytes arrived since the last on_data */
-    ZG_CF_PAUSED = 1u << 6,     /* the plugin paused reading */
-    ZG_CF_PARKED = 1u << 7,     /* recv ended on -ENOBUFS: waits for buffers */
-    ZG_CF_DIRTY = 1u << 8,      /* on the dirty list */
-    ZG_CF_WANT_CLOSE = 1u << 9, /* close once output is flushed */
-    ZG_CF_CLOSED = 1u << 10,    /* on_close ran; waiting for ops to end */
-    ZG_CF_CANCEL = 1u << 11,    /* a cancel for the recv was submitted */
-    ZG_CF_BACKOFF = 1u << 12,   /* output over the high watermark */
-    ZG_CF_SHUT_WR = 1u << 13,   /* our write side is shut down */
-    ZG_CF_WANT_WR = 1u << 14,   /* the plugin wants on_writable */
-    ZG_CF_DRAINED = 1u << 15,   /* on_drain ran */
-    ZG_CF_LINGER = 1u << 16,    /* lingering close: dropping input until the
-                                   peer's FIN or linger_at (CLOSED is set) */
-    ZG_CF_UNREAD = 1u << 17,    /* input was dropped unread: a FLUSH close
-                                   lingers */
-    ZG_CF_PREREAD = 1u << 18,   /* a module's preread phase gets the input */
-    ZG_CF_PLUGIN = 1u << 19,    /* the plugin's on_accept ran: it knows c */
+    ZG_CF_USED = 1u << 0,        /* slot holds a connection */
+    ZG_CF_RECV = 1u << 1,        /* a multishot recv is armed */
+    ZG_CF_SEND = 1u << 2,        /* a send is in flight */
+    ZG_CF_EOF = 1u << 3,         /* the peer sent FIN */
+    ZG_CF_EOF_SEEN = 1u << 4,    /* on_data saw ZG_IN_EOF */
+    ZG_CF_NEW = 1u << 5,         /* bytes arrived since the last on_data */
+    ZG_CF_PAUSED = 1u << 6,      /* the plugin paused reading */
+    ZG_CF_PARKED = 1u << 7,      /* recv ended on -ENOBUFS: waits for buffers */
+    ZG_CF_DIRTY = 1u << 8,       /* on the dirty list */
+    ZG_CF_WANT_CLOSE = 1u << 9,  /* close once output is flushed */
+    ZG_CF_CLOSED = 1u << 10,     /* on_close ran; waiting for ops to end */
+    ZG_CF_CANCEL = 1u << 11,     /* a cancel for the recv was submitted */
+    ZG_CF_BACKOFF = 1u << 12,    /* output over the high watermark */
+    ZG_CF_SHUT_WR = 1u << 13,    /* our write side is shut down */
+    ZG_CF_WANT_WR = 1u << 14,    /* the plugin wants on_writable */
+    ZG_CF_DRAINED = 1u << 15,    /* on_drain ran */
+    ZG_CF_LINGER = 1u << 16,     /* lingering close: dropping input until the
+                                    peer's FIN or linger_at (CLOSED is set) */
+    ZG_CF_UNREAD = 1u << 17,     /* input was dropped unread: a FLUSH close
+                                    lingers */
+    ZG_CF_PREREAD = 1u << 18,    /* a module's preread phase gets the input */
+    ZG_CF_PLUGIN = 1u << 19,     /* the plugin's on_accept ran: it knows c */
+    ZG_CF_OUTBOUND = 1u << 20,   /* opened by api->connect: c->ops */
+    ZG_CF_CONNECTING = 1u << 21, /* the connect is in flight */
+    ZG_CF_HALF_OPEN = 1u << 22,  /* the peer's FIN does not end c */
 };
 
 /*
@@ -57,6 +62,37 @@ enum {
  * the plugin's on_close only a lingering close (LINGER) receives, and it
  * drops everything until its deadline, which nothing extends.
  */
+
+/* Counters of one reactor, written only by it: an update is a relaxed
+ * load and store (plain instructions, no lock, no shared cache line), so
+ * metrics read them from any thread, possibly a little stale, never
+ * torn. */
+#define ZG_STAT_ADD(field, n)                                                  \
+    atomic_store_explicit(                                                     \
+        &(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),  \
+        memory_order_relaxed)
+#define ZG_STAT_SET(field, v)                                                  \
+    atomic_store_explicit(&(field), (v), memory_order_relaxed)
+
+/* Per listener, on one reactor. */
+typedef struct zg_lstat_s {
+    _Atomic uint64_t closed[8];                   /* by zg_close_reason_t */
+    _Atomic uint64_t refused_mod[ZG_MAX_MODULES]; /* by module of the chain */
+    _Atomic uint64_t refused_full;                /* no free connection slot */
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t requests; /* api->count_requests */
+    _Atomic uint64_t errors;   /* plugin misbehaviour (see reactor.c) */
+} zg_lstat_t;
+
+/* Per reactor. */
+typedef struct zg_rstat_s {
+    _Atomic uint64_t conns;     /* slots in use (gauge) */
+    _Atomic uint64_t bufs_used; /* receive buffers not in the kernel's hands */
+    _Atomic uint64_t enobufs;   /* receives parked for want of buffers */
+    _Atomic uint64_t held_max;  /* most input one connection held */
+    _Atomic uint64_t handoffs;  /* sockets received from the acceptor */
+} zg_rstat_t;
 
 struct zg_conn_s {
     uint32_t flags;
@@ -82,7 +118,9 @@ struct zg_conn_s {
     struct sockaddr_storage *peer; /* set_peer_addr(), or NULL */
     uint8_t stage;      /* module chain: next phase (2j admit, 2j+1 preread) */
     uint8_t refused_by; /* 1 + the module that refused it, or 0 */
-    zg_wheel_link_t tw; /* where the wheel files it */
+    const zg_outbound_t *ops;     /* OUTBOUND: its callbacks */
+    struct __kernel_timespec cts; /* OUTBOUND: the connect timeout */
+    zg_wheel_link_t tw;           /* where the wheel files it */
     zg_rxq_t rx;
     zg_outq_t out;
     struct msghdr msg;
@@ -144,6 +182,15 @@ struct zg_reactor_s {
     zg_wheel_t wheel; /* connection deadlines, by slot */
     time_t full_logged;
     uint64_t full_dropped;
+    zg_postq_t postq;      /* api->post: calls for this reactor */
+    uint64_t post_val;     /* where the eventfd read lands */
+    int post_more;         /* posts are waiting: do not block */
+    int post_armed;        /* the eventfd read is in flight */
+    _Atomic uint64_t seq;  /* connection ids issued so far */
+    int log_pending;       /* a log sink buffer of ours holds lines */
+    uint64_t log_flush_at; /* when they must be written */
+    zg_lstat_t *lstat;     /* per listener */
+    zg_rstat_t rstat;
 };
 
 #define ZG_BGID 0
@@ -162,6 +209,19 @@ static inline const zg_plugin_t *zg_conn_plugin(const zg_conn_t *c)
 {
     return &zg_conn_listener(c)->mod->desc;
 }
+
+/* An optional callback of an outbound connection's ops, or NULL when the
+ * plugin's struct predates it. */
+#define ZG_OPS_FN(ops, fn)                                                     \
+    ((ops)->struct_size >= offsetof(zg_outbound_t, fn) + sizeof((ops)->fn)     \
+         ? (ops)->fn                                                           \
+         : NULL)
+
+/* The open connection with this id on r, or NULL (closed, or never). */
+zg_conn_t *zg_conn_by_id(zg_reactor_t *r, uint64_t id);
+
+/* Open an outbound connection (api->connect). */
+zg_conn_t *zg_conn_connect(zg_reactor_t *r, const zg_connect_t *o, int *err);
 
 /* Queue c for zg_process at the end of this loop iteration. */
 static inline void zg_dirty(zg_reactor_t *r, zg_conn_t *c)

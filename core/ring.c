@@ -117,11 +117,47 @@ const char *zg_ring_hint(int err)
         return "; io_uring is disabled: check sysctl kernel.io_uring_disabled "
                "(must be 0) and any seccomp policy of the container";
     case ENOMEM:
-        return "; lower ring_entries or raise the memory limit "
-               "(ulimit -l on kernels before 5.12)";
+        return "; io_uring charges its rings to RLIMIT_MEMLOCK for users "
+               "without CAP_IPC_LOCK: raise it (ulimit -l, LimitMEMLOCK=) or "
+               "lower ring_entries";
     default:
         return "";
     }
+}
+
+size_t zg_ring_mem_bytes(uint32_t entries, uint32_t bufs)
+{
+    size_t page = 4096, sqes, rings, br;
+
+    /* 64-byte SQEs; the CQ (4 x entries 16-byte CQEs), the SQ index array
+     * and the ring header share a region; the buffer ring is 16 bytes an
+     * entry. The kernel charges each region in whole pages. */
+    sqes = (size_t)entries * 64;
+    rings = (size_t)entries * 4 * 16 + (size_t)entries * 4 + 256;
+    br = (size_t)bufs * 16;
+    return (sqes + page - 1) / page * page + (rings + page - 1) / page * page +
+           (br + page - 1) / page * page;
+}
+
+void zg_ring_memlock_hint(char *buf, size_t len, int err, uint32_t entries,
+                          uint32_t bufs)
+{
+    struct rlimit rl;
+
+    if (err != -ENOMEM || getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+        rl.rlim_cur == RLIM_INFINITY) {
+        snprintf(buf, len, "%s", zg_ring_hint(err));
+        return;
+    }
+    snprintf(buf, len,
+             "; io_uring charges its rings to the locked-memory limit of "
+             "users without CAP_IPC_LOCK (RLIMIT_MEMLOCK, %llu KiB, shared "
+             "by every process of the user): this reactor needs about %zu "
+             "KiB (ring_entries x 132 bytes + buffer_ring_entries x 16 "
+             "bytes, in whole pages); raise the limit (ulimit -l, "
+             "LimitMEMLOCK= in the systemd unit) or lower ring_entries",
+             (unsigned long long)rl.rlim_cur / 1024,
+             zg_ring_mem_bytes(entries, bufs) / 1024);
 }
 
 int zg_uring_probe(char *err, size_t errlen)
@@ -169,9 +205,10 @@ int zg_uring_probe(char *err, size_t errlen)
                rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (64u << 20)) {
         snprintf(err, errlen,
                  "io_uring is not available: io_uring_setup() "
-                 "failed (%d: %s); RLIMIT_MEMLOCK is %llu KiB, too low on "
-                 "kernels before 5.12: raise it (ulimit -l unlimited, or "
-                 "LimitMEMLOCK=infinity in the systemd unit)",
+                 "failed (%d: %s); RLIMIT_MEMLOCK is %llu KiB, and io_uring "
+                 "charges its rings to it for users without CAP_IPC_LOCK: "
+                 "raise it (ulimit -l unlimited, or LimitMEMLOCK=infinity in "
+                 "the systemd unit)",
                  -ret, strerror(-ret), (unsigned long long)rl.rlim_cur / 1024);
     } else {
         snprintf(err, errlen,

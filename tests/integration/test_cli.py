@@ -486,5 +486,36 @@ def test_fx_v11_raw_json_config_loads_and_serves():
     srv.stop()
 
 
+def test_fx_v12_host_owned_config_loads_and_serves():
+    # A plugin built against the ABI 1.2 header (tests/plugins/abi12/),
+    # older than the host: its key table and descriptor have the 1.2
+    # layout; the host fills its config and serves it.
+    so = zg.fixture("fx_v12")
+    srv = zg.start({"reactors": 1, "listeners": [listener(
+        "v", 0, so, config={"greeting": "hey", "limit": "2k", "words": ["a", "b", "c"]})]})
+    err = srv.stderr_text()
+    assert re.search(re.escape(so) + r".*fx_v12.*ABI 1\.2", err), \
+        "no start-up log line naming %s, fx_v12 and ABI 1.2:\n%s" % (so, err)
+    msg = zg.pattern(7, 50000)
+    s = zg.connect(srv.addr("v"))
+    s.sendall(msg)
+    s.shutdown(socket.SHUT_WR)
+    got = zg.recv_until_eof(s)
+    s.close()
+    assert got == b"hey 2048 3\n" + msg, "got %r..." % got[:40]
+    s = zg.connect(srv.addr("v"))
+    assert zg.recv_exact(s, 11) == b"hey 2048 3\n"
+    s.sendall(b"linger\n")
+    assert zg.recv_until_eof(s) == b""
+    s.close()
+    # And -T shows its defaults from the 1.2 key table.
+    cfg = zg.write_config({"reactors": 1, "listeners": [listener("v", 0, so)]})
+    r = zg.run_zerg(["-T", "-c", cfg])
+    assert r.returncode == 0, r.stderr
+    conf = json.loads(r.stdout)["listeners"][0]["config"]
+    assert conf == {"greeting": "hello", "limit": 4096, "words": []}, conf
+    srv.stop()
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())

@@ -67,10 +67,30 @@ def test_usage_and_man_page_list_the_same_options():
 
 
 
-def test_keys_schema_is_generated_from_the_tables():
-    r = zg.run_zerg(["-S"])
+def _plugin_names():
+    return sorted(d for d in os.listdir(os.path.join(zg.ROOT, "plugins"))
+                  if os.path.isdir(os.path.join(zg.ROOT, "plugins", d)))
+
+
+def _schema_run():
+    """zerg -S as make schema runs it: one listener per in-tree plugin,
+    with plugins/NAME/config.sample.json as its config if there is one."""
+    listeners = []
+    for n in _plugin_names():
+        lst = {"name": n, "listen": "127.0.0.1:0", "plugin": n}
+        sample = os.path.join(zg.ROOT, "plugins", n, "config.sample.json")
+        if os.path.exists(sample):
+            with open(sample) as f:
+                lst["config"] = json.load(f)
+        listeners.append(lst)
+    conf = zg.write_config({"listeners": listeners})
+    r = zg.run_zerg(["-S", "-c", conf])
     assert r.returncode == 0, r.stderr
-    gen = json.loads(r.stdout)
+    return json.loads(r.stdout)
+
+
+def test_keys_schema_is_generated_from_the_tables():
+    gen = _schema_run()
     with open(os.path.join(zg.ROOT, "conf", "zerg.keys.schema.json")) as f:
         committed = json.load(f)
     assert gen == committed, ("conf/zerg.keys.schema.json is stale: run make schema")
@@ -81,8 +101,27 @@ def test_keys_schema_is_generated_from_the_tables():
         assert "zerg.keys.schema.json#/$defs/" + name in main, \
             "conf/zerg.schema.json does not refer to " + name
     assert "module_access" in gen["$defs"] and "plugin_http" in gen["$defs"]
+    for n in _plugin_names():
+        assert "plugin_" + n in gen["$defs"], "no schema for plugins/" + n
     http = gen["$defs"]["plugin_http"]["properties"]
     assert "routes" in http and http["routes"]["type"] == "array", http.keys()
+
+
+def test_man_page_documents_every_proxy_key():
+    props = _schema_run()["$defs"]["plugin_proxy"]["properties"]
+    keys = dict(props)
+    keys.update(props["upstreams"]["items"]["properties"])
+    section = _man_section(_read("conf", "zerg.8"), "PROXY")
+    for key, spec in keys.items():
+        m = re.search(r"^\.TP\n\.B %s\n(.*?)(?=^\.TP|^\.PP|\Z)" % re.escape(key), section,
+                      re.M | re.S)
+        assert m, "zerg.8 PROXY has no entry for key %s" % key
+        if "default" in spec:
+            d = spec["default"]
+            d = ("true" if d else "false") if isinstance(d, bool) else str(d)
+            assert re.search(r"\(default\s+\\fB%s\\fR" % re.escape(d), m.group(1)), \
+                "zerg.8 PROXY does not give %s's default %s:\n%s" % (key, d, m.group(1))
+
 
 if __name__ == "__main__":
     zg.run_tests(globals())

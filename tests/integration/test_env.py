@@ -5,6 +5,7 @@
 # connection slots it has not used nor CPU.
 import errno
 import os
+import shutil
 import subprocess
 import time
 
@@ -39,6 +40,31 @@ def test_seccomp_eperm_names_the_policy():
 def test_enosys_names_the_kernel():
     line = _denied(errno.ENOSYS)
     assert "lacks io_uring" in line and "Linux 6.1" in line, line
+
+
+def test_memlock_error_gives_the_numbers():
+    # Without CAP_IPC_LOCK, io_uring charges its rings to RLIMIT_MEMLOCK
+    # (per user). A 64 KiB limit cannot hold a 1024-entry ring: the error
+    # names the limit, what a reactor needs and the fix.
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        raise zgtest.Skip("needs root and setpriv to run as nobody")
+    cfg = zgtest.write_config(zgtest.echo_config(reactor={"ring_entries": 1024,
+                                                          "buffer_ring_entries": 1024}))
+    os.chmod(cfg, 0o644)
+    probe = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                            "--clear-groups", "sh", "-c",
+                            'test -x "$0" && test -r "$1" && test -r "$2"',
+                            zgtest.ZERG, cfg, os.path.join(zgtest.ROOT, "plugins", "echo",
+                                                           "echo.so")], cwd="/", timeout=10)
+    if probe.returncode != 0:
+        raise zgtest.Skip("the build tree is not readable by nobody")
+    p = subprocess.run(["prlimit", "--memlock=65536:65536", "setpriv", "--reuid=nobody",
+                        "--regid=nogroup", "--clear-groups", zgtest.ZERG, "-c", cfg],
+                       capture_output=True, text=True, timeout=20, cwd="/")
+    assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
+    line = [l for l in p.stderr.splitlines() if l.startswith("zerg: ")][-1]
+    assert "RLIMIT_MEMLOCK, 64 KiB" in line, line
+    assert "needs about 152 KiB" in line and "LimitMEMLOCK=" in line, line
 
 
 def _rss_kib(pid):

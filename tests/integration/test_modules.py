@@ -406,7 +406,8 @@ def test_configure_without_and_add_module():
         assert v.returncode == 0
         assert "configure arguments: --without-module=access " \
                "--add-module=tests/modules/refuse_all" in v.stdout, v.stdout
-        assert "built-in modules: limit_conn proxy_protocol refuse_all" in v.stdout, v.stdout
+        assert "built-in modules: access_log limit_conn proxy_protocol refuse_all" \
+            in v.stdout, v.stdout
         assert "io_uring: " in v.stdout, v.stdout
         saved, zg.ZERG = zg.ZERG, zerg
         echo = os.path.join(work, "plugins", "echo", "echo.so")

@@ -115,6 +115,9 @@ typedef enum zg_log_level_e {
     ZG_LOG_DEBUG,
 } zg_log_level_t;
 
+/* A buffered log file of the host's (api->log_open). Opaque. */
+typedef struct zg_logsink_s zg_logsink_t;
+
 /* ---- ABI 1.3: outbound connections ------------------------------------
  *
  * Callbacks of an outbound connection (api->connect). They follow the
@@ -325,6 +328,45 @@ typedef struct zg_api_s {
      * ZG_CLOSE_PEER). A proxy turns it on for both of its sides and
      * passes the FIN on with close(other, ZG_CLOSE_WRITE). */
     int (*half_open)(zg_conn_t *c, int on);
+
+    /* ---- ABI 1.3: logs and counters ---- */
+
+    /* Main thread, from init()/init_conf() only. A buffered log file for
+     * access-log style lines: path is a file (opened for appending,
+     * created with mode 0644, shared by every caller naming the same
+     * path) or "stderr". Lines are collected per reactor in buffers of
+     * buffer bytes (4096..16 MiB; the largest asked for a path wins) and
+     * reach the file with one write(2) per buffer: when it is full, at
+     * most flush_ms (1..60000; the smallest asked for wins) after its
+     * first line, and when the reactor stops (graceful or fast). SIGUSR1
+     * reopens the file (after logrotate moved it): no line is lost or
+     * torn; lines still buffered then go to the new file. NULL on
+     * failure, with a one-line reason in errbuf. The sink lives as long
+     * as the process. */
+    struct zg_logsink_s *(*log_open)(const char *path, size_t buffer,
+                                     uint32_t flush_ms, char *errbuf,
+                                     size_t errlen);
+
+    /* Any thread. Append len bytes of whole lines (each ending in '\n')
+     * to s. On a reactor thread they are buffered (see log_open); on any
+     * other thread, and when longer than the buffer, written at once. A
+     * line is never split between two writes, so lines of different
+     * reactors never interleave within a line. 0 or -errno. */
+    int (*log_write)(struct zg_logsink_s *s, const char *lines, size_t len);
+
+    /* Reactor thread. Count n requests served on c towards its listener's
+     * zerg_requests_total (a protocol plugin knows what a request is; the
+     * host does not). Two plain additions, no lock, no atomic. */
+    void (*count_requests)(zg_conn_t *c, uint32_t n);
+
+    /* Any thread. The server's metrics as text: format 0 is the
+     * Prometheus text exposition format (version 0.0.4), 1 a short
+     * human-readable status page. Written to buf (len bytes, always
+     * NUL-terminated when len > 0); returns the length of the whole text,
+     * so a result >= len means buf was too small (call again with more).
+     * Reading does not stop any reactor: values may be a few ms stale,
+     * never torn. */
+    size_t (*metrics)(int format, char *buf, size_t len);
 } zg_api_t;
 
 /* True if the host's table has member fn (it may be older than ours). */

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: buffered log sinks (see logsink.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "logsink.h"
+#include "reactor.h"
+
+#define ZG_SINKS_MAX 64
+
+typedef struct zg_sinkbuf_s {
+    char *data;
+    size_t len;
+} zg_sinkbuf_t;
+
+struct zg_logsink_s {
+    char *path; /* NULL for stderr */
+    int fd;
+    size_t size;       /* bytes per reactor buffer */
+    uint32_t flush_ms; /* longest a line waits in a buffer */
+    zg_sinkbuf_t buf[ZG_MAX_REACTORS];
+};
+
+static zg_logsink_t *zg_sinks[ZG_SINKS_MAX];
+static uint32_t zg_nsinks;
+
+zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
+                              uint32_t flush_ms, char *err, size_t errlen)
+{
+    int is_stderr = path == NULL || strcmp(path, "stderr") == 0;
+    zg_logsink_t *s;
+
+    if (buffer < 4096 || buffer > (16u << 20) || flush_ms < 1 ||
+        flush_ms > 60000) {
+        snprintf(err, errlen,
+                 "log buffer %zu (4096..16777216) or flush_ms %u (1..60000) "
+                 "out of range",
+                 buffer, flush_ms);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < zg_nsinks; i++) {
+        s = zg_sinks[i];
+        if ((s->path == NULL) == is_stderr &&
+            (is_stderr || strcmp(s->path, path) == 0)) {
+            if (buffer > s->size)
+                s->size = buffer;
+            if (flush_ms < s->flush_ms)
+                s->flush_ms = flush_ms;
+            return s;
+        }
+    }
+    if (zg_nsinks == ZG_SINKS_MAX) {
+        snprintf(err, errlen, "more than %d log files", ZG_SINKS_MAX);
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (!is_stderr && (s->path = strdup(path)) == NULL)) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->fd = STDERR_FILENO;
+    if (!is_stderr) {
+        s->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (s->fd < 0) {
+            snprintf(err, errlen, "cannot open %s (%s)", path, strerror(errno));
+            free(s->path);
+            free(s);
+            return NULL;
+        }
+    }
+    s->size = buffer;
+    s->flush_ms = flush_ms;
+    zg_sinks[zg_nsinks++] = s;
+    return s;
+}
+
+/* Write all of p, retrying short writes; a failed log write has nowhere
+ * to be reported but the error log. */
+static void zg_sink_put(zg_logsink_t *s, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(s->fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            zg_log(ZG_LOG_ERROR, "cannot write to log %s (%s): %zu bytes lost",
+                   s->path ? s->path : "stderr", strerror(errno), n);
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void zg_sinkbuf_flush(zg_logsink_t *s, zg_sinkbuf_t *b)
+{
+    if (b->len > 0)
+        zg_sink_put(s, b->data, b->len);
+    b->len = 0;
+}
+
+int zg_logsink_write(zg_logsink_t *s, const char *lines, size_t len)
+{
+    zg_reactor_t *r = zg_tls_reactor;
+    zg_sinkbuf_t *b;
+
+    if (s == NULL || lines == NULL)
+        return -EINVAL;
+    if (len == 0)
+        return 0;
+    if (r == NULL || len > s->size) {
+        if (r != NULL)
+            zg_sinkbuf_flush(s, &s->buf[r->id]); /* keep the order */
+        zg_sink_put(s, lines, len);
+        return 0;
+    }
+    b = &s->buf[r->id];
+    if (b->data == NULL) {
+        b->data = malloc(s->size);
+        if (b->data == NULL) {
+            zg_sink_put(s, lines, len);
+            return 0;
+        }
+    }
+    if (b->len + len > s->size)
+        zg_sinkbuf_flush(s, b);
+    memcpy(b->data + b->len, lines, len);
+    b->len += len;
+    if (!r->log_pending || r->now + s->flush_ms < r->log_flush_at) {
+        r->log_flush_at = r->now + s->flush_ms;
+        r->log_pending = 1;
+    }
+    return 0;
+}
+
+void zg_logsink_flush(zg_reactor_t *r)
+{
+    for (uint32_t i = 0; i < zg_nsinks; i++)
+        zg_sinkbuf_flush(zg_sinks[i], &zg_sinks[i]->buf[r->id]);
+    r->log_pending = 0;
+}
+
+int zg_logsink_reopen(char *err, size_t errlen)
+{
+    int first = 0;
+
+    for (uint32_t i = 0; i < zg_nsinks; i++) {
+        zg_logsink_t *s = zg_sinks[i];
+        int fd;
+
+        if (s->path == NULL)
+            continue;
+        fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || dup3(fd, s->fd, O_CLOEXEC) < 0) {
+            if (first == 0) {
+                first = -errno;
+                snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
+            }
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        close(fd);
+    }
+    return first;
+}
+
+void zg_logsink_free_all(void)
+{
+    for (uint32_t i = 0; i < zg_nsinks; i++) {
+        zg_logsink_t *s = zg_sinks[i];
+
+        for (uint32_t k = 0; k < ZG_MAX_REACTORS; k++) {
+            zg_sinkbuf_flush(s, &s->buf[k]);
+            free(s->buf[k].data);
+        }
+        if (s->path != NULL)
+            close(s->fd);
+        free(s->path);
+        free(s);
+    }
+    zg_nsinks = 0;
+}
