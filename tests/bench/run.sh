@@ -932,7 +932,7 @@ proxy_table() {
     }' "$TMP/median.tsv"
     echo
     echo "Each proxy: one process, one worker or thread (zerg: \"reactors\": 1; nginx: worker_processes 1, master_process off, stream proxy_pass;"
-    echo "HAProxy: nbthread 1, mode tcp), default buffers, pinned to CPU $SRV_CPU. Backend: tests/bench/backend (epoll, one thread, sendfile for large answers),"
+    echo "HAProxy: nbthread 1, mode tcp), default buffer settings, pinned to CPU $SRV_CPU. Backend: tests/bench/backend (epoll, one thread, sendfile for large answers),"
     echo "pinned to CPU $CLI_CPU with loadgen get; requests are lines \"GET <n>\", answers n bytes of 'x'; each client connection has its own connection to the backend."
     echo "proxy CPU: utime + stime of the proxy process from /proc/PID/stat over the measured run, per GiB of answers (8a) or per million requests (8b)."
     echo "vs nginx, vs HAProxy: throughput ratio (higher is better); CPU vs: CPU per unit ratio (lower is better)."
