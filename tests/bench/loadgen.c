@@ -9,6 +9,14 @@
  *       CONNS connections each keep DEPTH messages of SIZE bytes in flight
  *       and check that every byte comes back; reports messages/s, MB/s
  *       (echoed payload, one direction) and round-trip p50/p99.
+ *   loadgen get   -p PORT [-c CONNS] [-s SIZE] [-P DEPTH] [-d SECS] [-w SECS]
+ *       for tests/bench/backend behind a TCP proxy: CONNS connections each
+ *       keep DEPTH requests "GET SIZE\n" in flight and count the answers of
+ *       SIZE bytes of 'x' each; reports answers/s, MiB/s and request-to-
+ *       answer p50/p99. Bytes are checked where they are copied: all of them
+ *       for answers up to 64 KiB; for larger ones, the first 16 KiB of each,
+ *       the rest is discarded in the kernel (MSG_TRUNC), so that the client
+ *       is not what limits a proxy's throughput.
  *   loadgen churn -p PORT [-c CONNS] [-d SECS] [-w SECS] [-a NADDRS] [-u PATH]
  *                 [-x]
  *       CONNS slots each connect, send one "Connection: close" GET, read the
@@ -37,6 +45,8 @@
 #include <unistd.h>
 
 #define LG_RECV_SIZE  65536
+#define LG_CHECK_SIZE 16384      /* get: bytes checked of each large answer */
+#define LG_SINK_SIZE  (1u << 20) /* get: the most one MSG_TRUNC recv drops */
 #define LG_SQ_ENTRIES 4096
 #define LG_HIST_SUB   64 /* sub-buckets per power of two: < 1.6% error */
 #define LG_HIST_N     (2 * LG_HIST_SUB + 58 * LG_HIST_SUB)
@@ -57,6 +67,7 @@ typedef struct lg_conn_s {
     uint8_t recving;   /* a recv is in flight */
     uint8_t dead;      /* failed: no more operations */
     uint8_t ok;        /* churn: the response started with a 2xx line */
+    uint8_t trunc;     /* get: the recv in flight discards (MSG_TRUNC) */
 } lg_conn_t;
 
 static struct io_uring lg_ring;
@@ -65,7 +76,9 @@ static int lg_nconns = 64, lg_size = 64, lg_depth = 1, lg_naddrs = 1;
 static double lg_secs = 5, lg_warm = 0;
 static int lg_port = -1;
 static const char *lg_path = "/plaintext";
-static char *lg_sbuf;  /* echo: DEPTH messages; churn: the request */
+static char *lg_sbuf;  /* echo, get: DEPTH messages; churn: the request */
+static int lg_msg_len; /* echo, get: bytes of one message sent */
+static char *lg_sink;  /* get: nominal buffer of MSG_TRUNC recvs */
 static size_t lg_slen; /* churn: request length */
 static uint64_t lg_hist[LG_HIST_N];
 static uint64_t lg_count, lg_errors, lg_bad;
@@ -250,7 +263,7 @@ static void lg_echo_refill(int i)
     for (uint64_t m = 0; m < k; m++)
         c->stamp[(c->sent + m) % (uint64_t)lg_depth] = lg_now;
     c->sent += k;
-    c->send_len = (uint32_t)(k * (uint64_t)lg_size);
+    c->send_len = (uint32_t)(k * (uint64_t)lg_msg_len);
     c->send_off = 0;
     /* Every message holds the same bytes, so any k of them are a prefix
      * of the DEPTH-message buffer. */
@@ -304,6 +317,7 @@ static void lg_echo_sent(int i, int res)
 
 static int lg_echo_start(void)
 {
+    lg_msg_len = lg_size;
     lg_sbuf = malloc((size_t)lg_size * (size_t)lg_depth);
     if (lg_sbuf == NULL)
         return -ENOMEM;
@@ -322,6 +336,89 @@ static int lg_echo_start(void)
         if (c->stamp == NULL)
             return -ENOMEM;
         lg_arm_recv(i);
+        lg_echo_refill(i);
+    }
+    return 0;
+}
+
+/* ---- get ---- */
+
+static void lg_get_arm(int i)
+{
+    lg_conn_t *c = &lg_conns[i];
+    uint64_t off = c->rcvd % (uint64_t)lg_size; /* into the current answer */
+    uint64_t left = (uint64_t)lg_size - off;
+    struct io_uring_sqe *sqe = lg_sqe();
+
+    c->trunc = lg_size > LG_RECV_SIZE && off != 0;
+    if (c->trunc)
+        io_uring_prep_recv(sqe, c->fd, lg_sink,
+                           left < LG_SINK_SIZE ? (size_t)left : LG_SINK_SIZE,
+                           MSG_TRUNC);
+    else
+        io_uring_prep_recv(
+            sqe, c->fd, c->rbuf,
+            lg_size > LG_RECV_SIZE ? LG_CHECK_SIZE : LG_RECV_SIZE, 0);
+    lg_prep(sqe, LG_OP_RECV, i);
+    c->recving = 1;
+}
+
+static void lg_get_recv(int i, int res)
+{
+    lg_conn_t *c = &lg_conns[i];
+
+    c->recving = 0;
+    if (res <= 0) {
+        lg_fail(i);
+        return;
+    }
+    if (!c->trunc) {
+        unsigned char acc = 0;
+
+        for (int j = 0; j < res; j++)
+            acc |= (unsigned char)(c->rbuf[j] ^ 'x');
+        if (acc != 0)
+            lg_bad++;
+    }
+    c->rcvd += (uint64_t)res;
+    while (c->done < c->rcvd / (uint64_t)lg_size) {
+        lg_record(c->stamp[c->done % (uint64_t)lg_depth]);
+        c->done++;
+    }
+    if (c->done > c->sent) {
+        lg_bad++; /* more bytes came than were asked for */
+        lg_fail(i);
+        return;
+    }
+    lg_get_arm(i);
+    lg_echo_refill(i);
+}
+
+static int lg_get_start(void)
+{
+    char req[32];
+
+    lg_msg_len = snprintf(req, sizeof(req), "GET %d\n", lg_size);
+    lg_sbuf = malloc((size_t)lg_msg_len * (size_t)lg_depth);
+    lg_sink = malloc(LG_SINK_SIZE);
+    if (lg_sbuf == NULL || lg_sink == NULL)
+        return -ENOMEM;
+    for (int j = 0; j < lg_depth; j++)
+        memcpy(lg_sbuf + (size_t)j * (size_t)lg_msg_len, req,
+               (size_t)lg_msg_len);
+    for (int i = 0; i < lg_nconns; i++) {
+        lg_conn_t *c = &lg_conns[i];
+
+        c->fd = lg_connect_blocking((unsigned)i);
+        if (c->fd < 0) {
+            fprintf(stderr, "loadgen: connect 127.0.0.1:%d: %s\n", lg_port,
+                    strerror(-c->fd));
+            return c->fd;
+        }
+        c->stamp = calloc((size_t)lg_depth, sizeof(*c->stamp));
+        if (c->stamp == NULL)
+            return -ENOMEM;
+        lg_get_arm(i);
         lg_echo_refill(i);
     }
     return 0;
@@ -465,7 +562,7 @@ static int lg_idle(void)
 static void lg_usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen echo|churn|idle -p PORT [-c CONNS] [-n CONNS]\n"
+            "usage: loadgen echo|get|churn|idle -p PORT [-c CONNS] [-n CONNS]\n"
             "       [-s SIZE] [-P DEPTH] [-d SECS] [-w WARMUP_SECS]\n"
             "       [-a NADDRS] [-u PATH] [-x (churn: PROXY v1 header)]\n");
 }
@@ -477,7 +574,7 @@ int main(int argc, char **argv)
     struct rlimit rl;
     const char *mode;
     double elapsed;
-    int opt, ret, echo;
+    int opt, ret, echo, get;
     unsigned cq;
 
     if (argc < 2) {
@@ -543,7 +640,8 @@ int main(int argc, char **argv)
         return 1;
     if (strcmp(mode, "idle") == 0)
         return lg_idle();
-    echo = strcmp(mode, "echo") == 0;
+    get = strcmp(mode, "get") == 0;
+    echo = get || strcmp(mode, "echo") == 0; /* get: echo's send side */
     if (!echo && strcmp(mode, "churn") != 0) {
         lg_usage();
         return 2;
@@ -577,7 +675,7 @@ int main(int argc, char **argv)
     lg_now = lg_clock();
     lg_t_start = lg_now + (uint64_t)(lg_warm * 1e9);
     lg_t_end = lg_t_start + (uint64_t)(lg_secs * 1e9);
-    ret = echo ? lg_echo_start() : lg_churn_start();
+    ret = get ? lg_get_start() : echo ? lg_echo_start() : lg_churn_start();
     if (ret < 0)
         return 1;
 
@@ -601,6 +699,8 @@ int main(int argc, char **argv)
             seen++;
             if (!echo)
                 lg_churn_event(op, i, cqe->res);
+            else if (op == LG_OP_RECV && get)
+                lg_get_recv(i, cqe->res);
             else if (op == LG_OP_RECV)
                 lg_echo_recv(i, cqe->res);
             else if (op == LG_OP_SEND)
@@ -614,7 +714,16 @@ int main(int argc, char **argv)
               1e9;
     if (elapsed <= 0)
         elapsed = 1e-9;
-    if (echo)
+    if (get)
+        printf("mode=get conns=%d size=%d depth=%d secs=%.3f msgs=%llu "
+               "msgs_per_s=%.0f mib_per_s=%.2f p50_us=%.1f p99_us=%.1f "
+               "errors=%llu bad=%llu\n",
+               lg_nconns, lg_size, lg_depth, elapsed,
+               (unsigned long long)lg_count, (double)lg_count / elapsed,
+               (double)lg_count * lg_size / elapsed / 1048576.0,
+               lg_percentile_us(0.50), lg_percentile_us(0.99),
+               (unsigned long long)lg_errors, (unsigned long long)lg_bad);
+    else if (echo)
         printf("mode=echo conns=%d size=%d depth=%d secs=%.3f msgs=%llu "
                "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p99_us=%.1f "
                "errors=%llu bad=%llu\n",

@@ -1,16 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Description: make bench. Measures zerg against nginx and the raw io_uring
-# baseline (tests/bench/raw.c) in the same run, server pinned to one CPU and
-# load generator to another, loopback only, every run bounded in time. Each
-# figure is the median of 3 runs; the one markdown table goes to stdout and,
-# with the raw data and gnuplot charts, to tests/bench/results/.
+# baseline (tests/bench/raw.c) in the same run, and zerg's proxy plugin
+# against nginx's stream proxy and HAProxy; server (or proxy) pinned to one
+# CPU and load generator (and the proxies' backend) to another, loopback
+# only, every run bounded in time. Each figure is the median of 3 runs; the
+# markdown tables go to stdout and, with the raw data and gnuplot charts, to
+# tests/bench/results/.
 #
 # Environment: BENCH_QUICK=1 (one short run per figure, a smoke test),
 # BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
 # BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
 # BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale
-# modules).
+# modules proxy, or the sections' numbers 1 to 8: BENCH_ONLY=8 is proxy).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -23,7 +25,18 @@ else
     RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
 fi
 WARM=1                                  # seconds of warm-up before each run
-ONLY=${BENCH_ONLY:-keepalive pipeline churn echo memory scale modules}
+SECTIONS="keepalive pipeline churn echo memory scale modules proxy"
+ONLY=
+for w in ${BENCH_ONLY:-$SECTIONS}; do
+    case $w in
+    [1-8]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
+    esac
+    case " $SECTIONS " in
+    *" $w "*) ONLY="$ONLY $w" ;;
+    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-8)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
+    esac
+done
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 SRV_CPU=${BENCH_SERVER_CPU:-0}
 CLI_CPU=${BENCH_CLIENT_CPU:-1}
 BIG=${BENCH_IDLE_CONNS:-10000}          # idle and largest scale test
@@ -31,6 +44,12 @@ NADDRS=16                               # 127.0.0.1 .. 127.0.0.16
 ECHO_CONNS=50
 HTTP_CONNS=64
 CHURN_CONNS=64
+PROXY_BIG=1048576                       # 8a: bytes per answer
+PROXY_BIG_CONNS=16
+PROXY_SMALL=64                          # 8b: bytes per answer
+PROXY_SMALL_CONNS=50
+PROXY_DEPTH=16                          # 8b: requests in flight per connection
+PROXY_MAXC=4096                         # connection limit of each proxy
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
@@ -40,28 +59,57 @@ die() { say "bench: $*"; exit 1; }
 find_nginx() {
     command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }
 }
+find_haproxy() {
+    command -v haproxy 2>/dev/null || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; }
+}
+# nginx's stream module: "static" when built in, else the path of the
+# dynamic module (Debian: libnginx-mod-stream), else nothing.
+find_stream() {
+    ngx=$(find_nginx)
+    [ -n "$ngx" ] || return 0
+    if "$ngx" -V 2>&1 | tr ' ' '\n' | grep -qx -- --with-stream; then
+        echo static
+        return 0
+    fi
+    for d in /usr/lib/nginx/modules /usr/lib64/nginx/modules /usr/share/nginx/modules; do
+        [ -f "$d/ngx_stream_module.so" ] && { echo "$d/ngx_stream_module.so"; return 0; }
+    done
+}
 
 missing=
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 [ -n "$(find_nginx)" ] || missing="$missing nginx"
 command -v gnuplot >/dev/null 2>&1 || missing="$missing gnuplot"
+if want proxy; then
+    [ -n "$(find_haproxy)" ] || missing="$missing haproxy"
+    [ -n "$(find_stream)" ] || missing="$missing nginx-stream"
+fi
 for t in taskset ss curl; do
     command -v "$t" >/dev/null 2>&1 || die "$t not found (util-linux, iproute2, curl)"
 done
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        pkgs=$(echo "$missing" | sed 's/nginx/nginx-light/; s/gnuplot/gnuplot-nox/')
+        pkgs=
+        for t in $missing; do
+            case $t in
+            nginx) t=nginx-light ;;
+            gnuplot) t=gnuplot-nox ;;
+            nginx-stream) t=libnginx-mod-stream ;;
+            esac
+            pkgs="$pkgs $t"
+        done
         say "bench: installing$pkgs"
         # shellcheck disable=SC2086 # a list of package names
         DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs >&2 ||
             { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs >&2; }
     elif [ "$(id -u)" = 0 ] && command -v dnf >/dev/null 2>&1; then
-        say "bench: installing$missing"
+        pkgs=$(echo "$missing" | sed 's/nginx-stream/nginx-mod-stream/')
+        say "bench: installing$pkgs"
         # shellcheck disable=SC2086
-        dnf install -y $missing >&2
+        dnf install -y $pkgs >&2
     else
         say "bench: missing:$missing; install them with your package manager" \
-            "(Debian: apt-get install nginx-light wrk gnuplot-nox)"
+            "(Debian: apt-get install nginx-light wrk gnuplot-nox haproxy libnginx-mod-stream)"
     fi
 fi
 command -v wrk >/dev/null 2>&1 || die "wrk is required"
@@ -69,11 +117,18 @@ NGINX=$(find_nginx)
 [ -n "$NGINX" ] || die "nginx is required"
 HAVE_GNUPLOT=0
 command -v gnuplot >/dev/null 2>&1 && HAVE_GNUPLOT=1
+HAPROXY=$(find_haproxy)
+NGX_STREAM=$(find_stream)
+if want proxy; then
+    [ -n "$HAPROXY" ] || say "bench: no haproxy: its TCP proxy figures are skipped"
+    [ -n "$NGX_STREAM" ] || say "bench: no nginx stream module (libnginx-mod-stream): its TCP proxy figures are skipped"
+fi
 
 # ---- scratch space, cleanup -------------------------------------------------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/zerg-bench.XXXXXX") || die "mktemp failed"
 PIDS=           # processes started here and not yet reaped
+BPID=           # section 8's backend, while it runs
 track() { PIDS="$PIDS $1"; }
 untrack() { PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' '); }
 cleanup() {
@@ -92,7 +147,7 @@ NOTES=$TMP/notes
 if [ ! -f Makefile ]; then
     ./configure >&2 || die "./configure failed"
 fi
-make -s zerg plugins/echo/echo.so $B/raw $B/loadgen >&2 || die "build failed"
+make -s zerg plugins/echo/echo.so $B/raw $B/loadgen $B/backend >&2 || die "build failed"
 HAVE_HTTP=0
 if [ -d plugins/http ] && make -s plugins/http/http.so >&2; then
     printf '{"listeners":[{"name":"t","listen":"127.0.0.1:0","plugin":"http"}]}\n' \
@@ -105,6 +160,26 @@ if [ -d plugins/http ] && make -s plugins/http/http.so >&2; then
     fi
 fi
 [ $HAVE_HTTP = 1 ] || say "bench: no working plugins/http/http.so: zerg HTTP figures are skipped"
+# zerg's proxy plugin (section 8) may not exist yet: skip it until it does.
+HAVE_PROXY=0
+PROXY_SKIP=
+if want proxy; then
+    if [ ! -d plugins/proxy ]; then
+        PROXY_SKIP="no plugins/proxy in this tree"
+    elif ! make -s plugins/proxy/proxy.so >&2; then
+        PROXY_SKIP="plugins/proxy/proxy.so does not build"
+    else
+        printf '{"listeners":[{"name":"t","listen":"127.0.0.1:0","plugin":"proxy","config":{"upstreams":[{"address":"127.0.0.1:9"}]}}]}\n' \
+            >"$TMP/proxy-test.json"
+        if ./zerg -t -c "$TMP/proxy-test.json" >"$TMP/proxy-test.out" 2>&1; then
+            HAVE_PROXY=1
+        else
+            PROXY_SKIP="plugins/proxy/proxy.so does not load"
+            sed 's/^/    /' "$TMP/proxy-test.out" >&2
+        fi
+    fi
+    [ $HAVE_PROXY = 1 ] || say "bench: $PROXY_SKIP: zerg's TCP proxy figures are skipped (nginx and HAProxy still run)"
+fi
 # Idle connections go to the HTTP listener of each server.
 IDLE_PLUGIN="echo"
 [ $HAVE_HTTP = 1 ] && IDLE_PLUGIN=http
@@ -225,6 +300,58 @@ http {
 EOF
 }
 
+# Section 8: the three TCP proxies, one worker or thread each, forwarding
+# to the backend on 127.0.0.1:BPORT.
+zerg_proxy_conf() {
+    cat <<EOF
+{
+  "reactors": 1,
+  "reactor": { "cpu_affinity": $SRV_CPU, "max_connections": $PROXY_MAXC },
+  "log": { "level": "warn" },
+  "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "proxy",
+                   "backlog": 65535, "max_connections": $PROXY_MAXC,
+                   "config": { "upstreams": [ { "address": "127.0.0.1:$BPORT" } ] } } ]
+}
+EOF
+}
+
+nginx_stream_conf() { # dir port
+    [ "$NGX_STREAM" = static ] || echo "load_module $NGX_STREAM;"
+    cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+worker_rlimit_nofile $NGX_NOFILE;
+events { worker_connections $PROXY_MAXC; }
+stream {
+    server {
+        listen 127.0.0.1:$2 backlog=65535;
+        proxy_pass 127.0.0.1:$BPORT;
+    }
+}
+EOF
+}
+
+haproxy_conf() { # port
+    cat <<EOF
+global
+    nbthread 1
+    maxconn $PROXY_MAXC
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend bench
+    bind 127.0.0.1:$1 backlog 65535
+    default_backend backend
+backend backend
+    server b1 127.0.0.1:$BPORT
+EOF
+}
+
 # Start a server of kind $1 pinned to SRV_CPU; sets SPID and SPORT.
 srv_start() {
     kind=$1 out=$TMP/server.out
@@ -242,8 +369,22 @@ srv_start() {
         zerg-idle) zerg_conf 1 "$IDLE_PLUGIN" $MAXC >"$TMP/zerg.json" ;;
         zerg-small) zerg_conf 1 "$IDLE_PLUGIN" $SMALL >"$TMP/zerg.json" ;;
         zerg-default) zerg_default_conf >"$TMP/zerg.json" ;;
+        zerg-proxy) zerg_proxy_conf >"$TMP/zerg.json" ;;
         esac
         taskset -c "$SRV_CPU" ./zerg -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
+        ;;
+    nginx-stream)
+        rm -rf "$TMP/nginx"
+        mkdir -p "$TMP/nginx"
+        SPORT=$(free_port)
+        nginx_stream_conf "$TMP/nginx" "$SPORT" >"$TMP/nginx/nginx.conf"
+        taskset -c "$SRV_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+            -e "$TMP/nginx/error.log" >"$out" 2>"$out.err" &
+        ;;
+    haproxy)
+        SPORT=$(free_port)
+        haproxy_conf "$SPORT" >"$TMP/haproxy.cfg"
+        taskset -c "$SRV_CPU" "$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$out" 2>"$out.err" &
         ;;
     raw-http | raw-echo)
         taskset -c "$SRV_CPU" $B/raw "${kind#raw-}" 0 >"$out" 2>"$out.err" &
@@ -266,7 +407,7 @@ srv_start() {
     track "$SPID"
     i=0
     while [ $i -lt 100 ]; do
-        if [ "${kind%%-*}" = nginx ]; then
+        if [ "${kind%%-*}" = nginx ] || [ "$kind" = haproxy ]; then
             ss -Hltn "sport = :$SPORT" | grep -q . && return 0
         else
             SPORT=$(sed -n 's/^listening bench .*:\([0-9][0-9]*\)$/\1/p;s/^listening raw .*:\([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
@@ -311,23 +452,29 @@ child_ticks() {
 }
 
 # run_measured CMD...: run the load generator CMD in this shell (output in
-# $TMP/load.out) and set T_SRV, the server's CPU ticks meanwhile, and
-# NOISE, the largest share (%) of the server's or the load generator's CPU
-# that other processes took: the machine is shared, and a noisy run is
-# worth repeating.
+# $TMP/load.out) and set T_SRV, the server's CPU ticks meanwhile, T_CLI,
+# the load generator's and (section 8) the backend's, and NOISE, the
+# largest share (%) of the server's or the load generator's CPU that other
+# processes took: the machine is shared, and a noisy run is worth
+# repeating.
 run_measured() {
     times >"$TMP/times0"
     s0=$(cpu_stat "$SRV_CPU")
     c0=$(cpu_stat "$CLI_CPU")
+    b0=0
+    [ -n "$BPID" ] && b0=$(cpu_ticks "$BPID")
     t0=$(cpu_ticks "$SPID")
     "$@" >"$TMP/load.out" 2>&1
     t1=$(cpu_ticks "$SPID")
+    b1=0
+    [ -n "$BPID" ] && b1=$(cpu_ticks "$BPID")
     s1=$(cpu_stat "$SRV_CPU")
     c1=$(cpu_stat "$CLI_CPU")
     times >"$TMP/times1"
     T_SRV=$((t1 - t0))
+    T_CLI=$(($(child_ticks "$TMP/times1") - $(child_ticks "$TMP/times0") + b1 - b0))
     NOISE=$(awk -v s0="$s0" -v s1="$s1" -v c0="$c0" -v c1="$c1" -v srv="$T_SRV" \
-        -v cli=$(($(child_ticks "$TMP/times1") - $(child_ticks "$TMP/times0"))) '
+        -v cli="$T_CLI" '
         function share(a, b, own,   x, y, f) {
             split(a, x, " "); split(b, y, " ")
             if (y[2] - x[2] <= 0) return 0
@@ -402,7 +549,7 @@ lg_run() {
         attempt=2
         wait_quiet
     done
-    if [ "$mode" = echo ]; then n=$(kv msgs "$line"); else n=$(kv conns_done "$line"); fi
+    if [ "$mode" = churn ]; then n=$(kv conns_done "$line"); else n=$(kv msgs "$line"); fi
     if [ -z "$n" ]; then
         echo "$scen $server: loadgen gave no result" >>"$NOTES"
         return 1
@@ -411,7 +558,75 @@ lg_run() {
         "$(kv p50_us "$line")" "$(kv p99_us "$line")" \
         $(($(kv errors "$line") + $(kv bad "$line")))
     [ "$mode" = echo ] && rec "$scen" "$server" mbs "$(kv mb_per_s "$line")"
+    if [ "$mode" = get ]; then
+        secs=$(kv secs "$line")
+        mib=$(kv mib_per_s "$line")
+        rec "$scen" "$server" mibs "$mib"
+        # proxy CPU seconds per GiB of answers
+        rec "$scen" "$server" cpu_g "$(awk -v t="$T_SRV" -v hz="$HZ" -v m="$mib" -v s="$secs" \
+            'BEGIN { if (m > 0) printf "%.3f", t / hz / (m * s / 1024) }')"
+        rec "$scen" "$server" cli_util "$(awk -v t="$T_CLI" -v s="$secs" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / s * 100 }')"
+        say "  $scen $server: $(kv msgs_per_s "$line") answers/s, $mib MiB/s, proxy CPU $(awk -v t="$T_SRV" -v s="$secs" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / s * 100 }')% (noise $NOISE%)"
+        return 0
+    fi
     say "  $scen $server: $(kv msgs_per_s "$line")$(kv conns_per_s "$line") /s (noise $NOISE%)"
+}
+
+# Section 8's backend (tests/bench/backend.c), pinned to the load
+# generator's CPU; sets BPID and BPORT.
+backend_start() {
+    : >"$TMP/backend.out"
+    BPORT=
+    taskset -c "$CLI_CPU" $B/backend 0 >"$TMP/backend.out" 2>"$TMP/backend.err" &
+    BPID=$!
+    track "$BPID"
+    i=0
+    while [ $i -lt 50 ]; do
+        BPORT=$(sed -n 's/^listening backend .*:\([0-9][0-9]*\)$/\1/p' "$TMP/backend.out")
+        [ -n "$BPORT" ] && return 0
+        gone "$BPID" && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    say "bench: the backend did not start:"
+    sed 's/^/    /' "$TMP/backend.err" >&2
+    backend_stop
+    return 1
+}
+
+backend_stop() {
+    kill -TERM "$BPID" 2>/dev/null
+    wait "$BPID" 2>/dev/null
+    untrack "$BPID"
+    BPID=
+}
+
+# Section 8, one round: each shape through each proxy, the proxies in a
+# different order every round so that drift does not favour one.
+proxy_round() { # round
+    backend_start || return 1
+    case $(($1 % 3)) in
+    1) order="zerg nginx haproxy" ;;
+    2) order="nginx haproxy zerg" ;;
+    *) order="haproxy zerg nginx" ;;
+    esac
+    for shape in big small; do
+        for px in $order; do
+            case $px in
+            zerg) [ $HAVE_PROXY = 1 ] || continue; kind=zerg-proxy ;;
+            nginx) [ -n "$NGX_STREAM" ] || continue; kind=nginx-stream ;;
+            haproxy) [ -n "$HAPROXY" ] || continue; kind=haproxy ;;
+            esac
+            srv_start "$kind" || continue
+            if [ $shape = big ]; then
+                lg_run proxybig "$px" get -c $PROXY_BIG_CONNS -s $PROXY_BIG
+            else
+                lg_run proxysmall "$px" get -c $PROXY_SMALL_CONNS -s $PROXY_SMALL -P $PROXY_DEPTH
+            fi
+            srv_stop
+        done
+    done
+    backend_stop
 }
 
 # Memory of server $1 (zerg or nginx). RSS at start: zerg with its default
@@ -501,8 +716,6 @@ fi
 
 # ---- the runs ------------------------------------------------------------------
 
-want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
-
 bench_t0=$(date +%s)
 rep=1
 while [ $rep -le "$RUNS" ]; do
@@ -545,6 +758,7 @@ while [ $rep -le "$RUNS" ]; do
             fi
         done
     fi
+    want proxy && proxy_round "$rep"
     rep=$((rep + 1))
 done
 elapsed=$(($(date +%s) - bench_t0))
@@ -560,14 +774,8 @@ mode=full
 [ "${BENCH_QUICK:-0}" = 1 ] && mode="quick (BENCH_QUICK=1)"
 stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-TABLE=$TMP/table.md
-{
-    echo "### zerg benchmark, $stamp"
-    echo
-    echo "$(nproc) x $cpu, Linux $(uname -r); $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)," \
-        "zerg $(git rev-parse --short HEAD 2>/dev/null || echo '?'); server on CPU $SRV_CPU, load generator on CPU $CLI_CPU;" \
-        "$mode: median of $RUNS run(s) of ${DUR}s after ${WARM}s warm-up; total ${elapsed}s."
-    echo
+# Sections 1 to 7: one table.
+main_table() {
     awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS '
     { m[$1, $2, $3] = $4 }
     function has(s, v, k) { return ((s, v, k) in m) }
@@ -670,6 +878,82 @@ TABLE=$TMP/table.md
     echo "Throughput for 2 reactors: both reactors pinned to CPU $SRV_CPU with the rest of the server."
     echo "Memory per idle conn: RSS growth with the connections open, plus the resident cost of one preallocated connection slot"
     echo "((RSS sized for $MAXC conns - RSS sized for $SMALL) / $((MAXC - SMALL))); zerg: $IDLE_PLUGIN listener, nginx: worker_connections. At start: zerg's default config, nginx with worker_connections 8192."
+}
+
+# Section 8: a table of its own (two units of work, HAProxy as a second
+# reference).
+proxy_table() {
+    echo
+    echo "#### 8. TCP proxy: loadgen (CPU $CLI_CPU) -> proxy (CPU $SRV_CPU) -> backend (CPU $CLI_CPU)"
+    echo
+    awk -F '\t' -v skip="$PROXY_SKIP" -v have_zerg="$HAVE_PROXY" \
+        -v big_conns=$PROXY_BIG_CONNS -v small_conns=$PROXY_SMALL_CONNS \
+        -v small=$PROXY_SMALL -v depth=$PROXY_DEPTH -v bigsz=$PROXY_BIG '
+    { m[$1, $2, $3] = $4 }
+    function has(s, v, k) { return ((s, v, k) in m) }
+    function grp(x,   s) {   # 1234567 -> "1 234 567"
+        x = sprintf("%.0f", x); s = ""
+        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
+        return x s
+    }
+    function ratio(s, v, ref, k) {
+        if (v == ref || !has(s, v, k) || !has(s, ref, k) || m[s, ref, k] == 0) return ""
+        return sprintf("%.2fx", m[s, v, k] / m[s, ref, k])
+    }
+    function pct(s, v, k) { return has(s, v, k) ? sprintf("%.0f%%", m[s, v, k]) : "" }
+    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
+    # s: scenario; big: 1 = MiB/s and CPU per GiB, 0 = req/s and CPU per M
+    function row(title, label, s, v, big,   tk, ck, thr, cpu) {
+        tk = big ? "mibs" : "rps"; ck = big ? "cpu_g" : "cpu_m"
+        if (v == "zerg" && have_zerg != 1) {
+            printf "| %s | %s | skipped: %s | | | | | | | | | | |\n", title, label, skip
+            return
+        }
+        if (!has(s, v, tk)) {
+            printf "| %s | %s | n/a | | | | | | | | | | |\n", title, label
+            return
+        }
+        thr = big ? sprintf("%s MiB/s (%s answers/s)", grp(m[s, v, "mibs"]), grp(m[s, v, "rps"])) : grp(m[s, v, "rps"]) " req/s"
+        cpu = has(s, v, ck) ? sprintf("%.3f s / %s", m[s, v, ck], big ? "GiB" : "M req") : ""
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", title, label, thr,
+            ratio(s, v, "nginx", tk), ratio(s, v, "haproxy", tk), cpu,
+            ratio(s, v, "nginx", ck), ratio(s, v, "haproxy", ck),
+            pct(s, v, "util"), pct(s, v, "cli_util"), pct(s, v, "noise"), us(s, v, "p50"), us(s, v, "p99")
+    }
+    END {
+        print "| shape | proxy | throughput | vs nginx | vs HAProxy | proxy CPU | CPU vs nginx | CPU vs HAProxy | proxy CPU use | loadgen + backend CPU | noise | p50 | p99 |"
+        print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        split("zerg nginx haproxy", vs, " ")
+        split("zerg (proxy plugin, 1 reactor)|nginx (stream, 1 worker)|HAProxy (mode tcp, nbthread 1)", ls, "|")
+        for (i = 1; i <= 3; i++)
+            row(i == 1 ? sprintf("8a. %d KiB answers, %d conns, 1 in flight each", bigsz / 1024, big_conns) : "", ls[i], "proxybig", vs[i], 1)
+        for (i = 1; i <= 3; i++)
+            row(i == 1 ? sprintf("8b. %d B answers, %d conns, %d pipelined each", small, small_conns, depth) : "", ls[i], "proxysmall", vs[i], 0)
+    }' "$TMP/median.tsv"
+    echo
+    echo "Each proxy: one process, one worker or thread (zerg: \"reactors\": 1; nginx: worker_processes 1, master_process off, stream proxy_pass;"
+    echo "HAProxy: nbthread 1, mode tcp), default buffer settings, pinned to CPU $SRV_CPU. Backend: tests/bench/backend (epoll, one thread, sendfile for large answers),"
+    echo "pinned to CPU $CLI_CPU with loadgen get; requests are lines \"GET <n>\", answers n bytes of 'x'; each client connection has its own connection to the backend."
+    echo "proxy CPU: utime + stime of the proxy process from /proc/PID/stat over the measured run, per GiB of answers (8a) or per million requests (8b)."
+    echo "vs nginx, vs HAProxy: throughput ratio (higher is better); CPU vs: CPU per unit ratio (lower is better)."
+    echo "proxy CPU use, loadgen + backend CPU: share of one core (proxy below ~95% with loadgen + backend near 100%: the client side was the limit)."
+    echo "Latency: loadgen's, request sent to answer complete."
+}
+
+TABLE=$TMP/table.md
+{
+    echo "### zerg benchmark, $stamp"
+    echo
+    haproxy_v=
+    want proxy && [ -n "$HAPROXY" ] && haproxy_v=" $("$HAPROXY" -v 2>&1 | head -n 1 | cut -d' ' -f1,3),"
+    echo "$(nproc) x $cpu, Linux $(uname -r); $("$NGINX" -v 2>&1 | sed 's/.*: //'),$haproxy_v $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)," \
+        "zerg $(git rev-parse --short HEAD 2>/dev/null || echo '?'); server on CPU $SRV_CPU, load generator on CPU $CLI_CPU;" \
+        "$mode: median of $RUNS run(s) of ${DUR}s after ${WARM}s warm-up; total ${elapsed}s."
+    echo
+    main=0
+    for w in keepalive pipeline churn echo memory scale modules; do want $w && main=1; done
+    [ $main = 1 ] && main_table
+    want proxy && proxy_table
     if [ -s "$NOTES" ]; then
         echo
         sort -u "$NOTES" | sed 's/^/Note: /'
