@@ -740,6 +740,15 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     zg_conn_t *c = zg_conn_of(r, cqe->user_data);
     int res = cqe->res;
 
+    /* Many receives for one connection in one iteration (a fast sender):
+     * rather than copy its queue into the heap to make room (and lose
+     * zero-copy forwarding), hand the plugin what it has now. */
+    if ((cqe->flags & IORING_CQE_F_BUFFER) && c != NULL && res > 0 &&
+        c->rx.n == ZG_RXQ_SEGS && (c->flags & (ZG_CF_PLUGIN | ZG_CF_PREREAD)) &&
+        !(c->flags &
+          (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF | ZG_CF_CLOSED)) &&
+        c->out.pending < zg_wm_high(c))
+        zg_deliver(r, c);
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, off;
         int more = r->inc && (cqe->flags & IORING_CQE_F_BUF_MORE);
