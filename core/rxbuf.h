@@ -51,7 +51,7 @@ typedef struct zg_bufpool_s {
 } zg_bufpool_t;
 
 /* Segments a receive queue keeps before it compacts into its heap. */
-#define ZG_RXQ_SEGS 8
+#define ZG_RXQ_SEGS 32
 
 typedef struct zg_rxseg_s {
     uint32_t off; /* first unconsumed byte, from the buffer start */
