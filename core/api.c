@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf_keys.h"
 #include "log.h"
 #include "reactor.h"
 
@@ -307,6 +308,17 @@ static int zg_api_half_open(zg_conn_t *c, int on)
     return 0;
 }
 
+/* Main thread (no reactor), while a plugin's init_conf runs: the node
+ * and its arena are the plugin's config's. */
+static int zg_api_conf_fill(const zg_conf_node_t *node, const zg_key_t *keys,
+                            size_t conf_size, void **conf, char *errbuf,
+                            size_t errlen)
+{
+    if (zg_tls_reactor != NULL || keys == NULL)
+        return -EINVAL;
+    return zg_conf_node_fill(node, keys, conf_size, conf, errbuf, errlen);
+}
+
 const zg_api_t zg_host_api = {
     .struct_size = sizeof(zg_api_t),
     .abi_major = ZG_ABI_MAJOR,
@@ -332,4 +344,5 @@ const zg_api_t zg_host_api = {
     .view_retain = zg_api_view_retain,
     .view_release = zg_api_view_release,
     .half_open = zg_api_half_open,
+    .conf_fill = zg_api_conf_fill,
 };
