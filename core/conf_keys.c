@@ -203,6 +203,26 @@ static int zg_fill_number(zg_fill_t *f, const zg_key_t *k, unsigned type,
     return 0;
 }
 
+/* Keep obj (NULL: the key is absent) for a later conf_fill, at the
+ * current key path. */
+static int zg_fill_node(zg_fill_t *f, json_t *obj, unsigned char *dst)
+{
+    zg_conf_node_t *node = zg_conf_arena_alloc(f->arena, sizeof(*node));
+
+    if (node == NULL)
+        return zg_conf_nomem(f->c);
+    node->obj = obj;
+    node->text = f->c->text;
+    node->len = f->c->len;
+    node->file = f->c->file;
+    node->depth = f->c->depth < ZG_CONF_DEPTH ? f->c->depth : ZG_CONF_DEPTH;
+    memcpy(node->path, f->c->path, sizeof(node->path));
+    node->arena = f->arena;
+    node->who = f->who;
+    *(const zg_conf_node_t **)dst = node;
+    return 0;
+}
+
 /* Store v (of k's type, or type for a list element) at dst. */
 static int zg_fill_value(zg_fill_t *f, const zg_key_t *k, unsigned type,
                          json_t *v, unsigned char *dst)
@@ -340,26 +360,11 @@ static int zg_fill_value(zg_fill_t *f, const zg_key_t *k, unsigned type,
         list->n = cnt;
         return 0;
     }
-    case ZG_KEY_NODE: {
-        zg_conf_node_t *node;
-
+    case ZG_KEY_NODE:
         if (!json_is_object(v))
             return zg_conf_err(f->c, ZG_AT_VALUE, "expected an object, got %s",
                                zg_conf_type(v));
-        node = zg_conf_arena_alloc(f->arena, sizeof(*node));
-        if (node == NULL)
-            return zg_conf_nomem(f->c);
-        node->obj = v;
-        node->text = f->c->text;
-        node->len = f->c->len;
-        node->file = f->c->file;
-        node->depth = f->c->depth < ZG_CONF_DEPTH ? f->c->depth : ZG_CONF_DEPTH;
-        memcpy(node->path, f->c->path, sizeof(node->path));
-        node->arena = f->arena;
-        node->who = f->who;
-        *(const zg_conf_node_t **)dst = node;
-        return 0;
-    }
+        return zg_fill_node(f, v, dst);
     default:
         return zg_conf_err(f->c, ZG_AT_NONE,
                            "%s: key \"%s\" has unknown type %u", f->who,
@@ -422,7 +427,8 @@ static int zg_fill_object(zg_fill_t *f, json_t *obj, const zg_key_t *keys,
                                        "missing required key \"%s\"", k->name);
                 return zg_conf_require(f->c, obj, k->name);
             }
-            if (k->def != NULL && (rc = zg_fill_default(f, k, dst)))
+            if (k->def != NULL && k->type != ZG_KEY_NODE &&
+                (rc = zg_fill_default(f, k, dst)))
                 return rc;
             if (k->def == NULL && k->type == ZG_KEY_CIDR)
                 ((zg_cidr_t *)dst)->family = ZG_CIDR_NONE;
@@ -430,6 +436,15 @@ static int zg_fill_object(zg_fill_t *f, json_t *obj, const zg_key_t *keys,
             if (k->def == NULL && k->type == ZG_KEY_OBJECT &&
                 (rc = zg_fill_object(f, NULL, k->sub, dst)))
                 return rc;
+            /* ... also one checked later: its node knows where it would
+             * have been. */
+            if (k->type == ZG_KEY_NODE) {
+                zg_conf_push(f->c, k->name, 0);
+                rc = zg_fill_node(f, NULL, dst);
+                zg_conf_pop(f->c);
+                if (rc)
+                    return rc;
+            }
             continue;
         }
         zg_conf_push(f->c, k->name, 0);
@@ -548,8 +563,6 @@ static json_t *zg_dump_value(const zg_key_t *k, unsigned type,
     case ZG_KEY_NODE: {
         const zg_conf_node_t *node = *(const zg_conf_node_t *const *)src;
 
-        if (node == NULL)
-            return json_null();
         if (node->keys != NULL)
             return zg_dump_object(node->keys, node->conf);
         return json_deep_copy(node->obj);
@@ -589,8 +602,11 @@ static json_t *zg_dump_object(const zg_key_t *keys, const unsigned char *base)
          * can be fed back as a configuration. */
         if ((k->type == ZG_KEY_CIDR &&
              ((const zg_cidr_t *)src)->family == ZG_CIDR_NONE) ||
-            ((k->type == ZG_KEY_STRING || k->type == ZG_KEY_NODE) &&
-             *(const void *const *)src == NULL))
+            (k->type == ZG_KEY_STRING && *(const char *const *)src == NULL) ||
+            (k->type == ZG_KEY_NODE &&
+             (*(const zg_conf_node_t *const *)src == NULL ||
+              ((*(const zg_conf_node_t *const *)src)->obj == NULL &&
+               (*(const zg_conf_node_t *const *)src)->keys == NULL))))
             continue;
         v = zg_dump_value(k, k->type, src);
 

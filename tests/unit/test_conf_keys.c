@@ -340,8 +340,21 @@ static void test_node_is_checked_later(void **state)
     json_t *j;
 
     (void)state;
+    /* absent: the defaults, and nothing in the dump */
     assert_int_equal(fill("{}"), 0);
-    assert_null(C.later);
+    assert_non_null(C.later);
+    j = zg_conf_keys_dump(keys, &C);
+    assert_null(json_object_get(j, "later"));
+    json_decref(j);
+    assert_int_equal(zg_conf_node_fill(C.later, inner_keys, sizeof(inner_t),
+                                       (void **)&in, err, sizeof(err)),
+                     0);
+    assert_int_equal(in->n, 4);
+    j = zg_conf_keys_dump(keys, &C);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "later"), "n")),
+        4);
+    json_decref(j);
     expect_err("{\"later\": 5}", "later: expected an object, got integer");
     /* unknown keys inside are not the host's business until conf_fill */
     assert_int_equal(fill("{\"later\": {\"n\": 3, \"nn\": 1}}"), 0);

@@ -399,8 +399,10 @@ typedef enum zg_key_type_e {
     /* ABI 1.4. const zg_conf_node_t *: any JSON object, kept for the
      * plugin to check later with api->conf_fill() against a table it
      * only learns at start-up (the keys of an HTTP route's handler,
-     * which the route names). NULL when absent. Until conf_fill() runs
-     * the host checks nothing inside it. */
+     * which the route names). Until conf_fill() runs the host checks
+     * nothing inside it. An absent object has a node too (never NULL),
+     * which conf_fill() fills with the defaults; the key's check, if
+     * any, runs only when the object is present; def is ignored. */
     ZG_KEY_NODE,
 } zg_key_type_t;
 
