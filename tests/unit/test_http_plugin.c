@@ -19,6 +19,7 @@
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
+#include "http/handler.c"
 #include "http/http.c"
 
 #include "../fuzz/host_conf.h"
@@ -315,7 +316,7 @@ static void test_descriptor(void **state)
     (void)state;
     assert_int_equal(d->magic, ZG_PLUGIN_MAGIC);
     assert_int_equal(d->abi_major, ZG_ABI_MAJOR);
-    assert_int_equal(d->abi_minor, 2);
+    assert_int_equal(d->abi_minor, 4);
     assert_int_equal(d->struct_size, sizeof(zg_plugin_t));
     assert_string_equal(d->name, "http");
     assert_non_null(d->on_drain);
