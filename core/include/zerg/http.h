@@ -194,6 +194,10 @@ typedef struct zg_http_handler_s {
      * valid until fini() returns. *route_data is given to every request
      * of the route (req->route_data). A non-zero return refuses the
      * configuration; errbuf (errlen bytes) takes a one-line reason.
+     * init() runs before the server blocks the signals it handles on its
+     * main thread (INT, TERM, QUIT, HUP, USR1): start threads here with
+     * every signal blocked (pthread_sigmask around pthread_create), or a
+     * stop signal may be delivered to them and kill the process.
      * Optional. */
     int (*init)(const zg_http_api_t *api, const void *conf, void **route_data,
                 char *errbuf, size_t errlen);

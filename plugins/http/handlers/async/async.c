@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: the "async" HTTP handler, the example of a handler that
- * answers later (copy it): GET /delay?ms=N answers "done" (text/plain)
+ * answers later (copy it): GET /delay?ms=N (whatever the route's path)
+ * answers "done" (text/plain)
  * after N milliseconds (0..max_ms), without holding up its reactor. The
  * request is handed to a worker thread, which keeps the waiting ones in
  * a heap ordered by deadline and, when one is due, has its answer sent by
@@ -17,6 +18,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,8 +209,6 @@ static int async_handle(const zg_http_request_t *req, zg_http_response_t *r)
     zg_view_t v;
     int64_t ms;
 
-    if (!zg_http_view_is(&req->path, "/delay"))
-        return async_reply(r, 404, "Not Found\n");
     if (!zg_http_view_is(&req->method, "GET") &&
         !zg_http_view_is(&req->method, "HEAD")) {
         http->add_header(r, "Allow", 5, "GET, HEAD", 9);
@@ -241,6 +241,8 @@ static int async_init(const zg_http_api_t *api, const void *conf,
 {
     async_route_t *ar = calloc(1, sizeof(*ar));
     pthread_condattr_t ca;
+    sigset_t all, old;
+    int rc;
 
     http = api;
     if (ar == NULL)
@@ -255,7 +257,13 @@ static int async_init(const zg_http_api_t *api, const void *conf,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ar->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&ar->worker, NULL, async_worker, ar) != 0) {
+    /* The server takes its signals on its main thread (signalfd): a
+     * thread of ours must not be where one is delivered. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&ar->worker, NULL, async_worker, ar);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         snprintf(errbuf, errlen, "cannot start its worker thread");
         pthread_cond_destroy(&ar->cv);
         pthread_mutex_destroy(&ar->mu);
