@@ -418,28 +418,33 @@ static int zg_http_api_status(zg_http_response_t *r, unsigned status)
     return 0;
 }
 
-/* Fields the plugin writes itself (lower case). */
+/* 1 if n[0..len) is lc (lower case) without regard to case. */
+static int zg_http_is(const char *n, size_t len, const char *lc)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (zg_http_lc((unsigned char)n[i]) != lc[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Fields the plugin writes itself. */
 static int zg_http_owned(const char *n, size_t len)
 {
-    static const char *const owned[] = {"content-length",
-                                        "transfer-encoding",
-                                        "connection",
-                                        "keep-alive",
-                                        "upgrade",
-                                        "trailer",
-                                        "date",
-                                        "server",
-                                        NULL};
-
-    for (size_t k = 0; owned[k] != NULL; k++) {
-        size_t i = 0;
-
-        if (strlen(owned[k]) != len)
-            continue;
-        while (i < len && zg_http_lc((unsigned char)n[i]) == owned[k][i])
-            i++;
-        if (i == len)
-            return 1;
+    switch (len) {
+    case 4:
+        return zg_http_is(n, 4, "date");
+    case 6:
+        return zg_http_is(n, 6, "server");
+    case 7:
+        return zg_http_is(n, 7, "upgrade") || zg_http_is(n, 7, "trailer");
+    case 10:
+        return zg_http_is(n, 10, "connection") ||
+               zg_http_is(n, 10, "keep-alive");
+    case 14:
+        return zg_http_is(n, 14, "content-length");
+    case 17:
+        return zg_http_is(n, 17, "transfer-encoding");
     }
     return 0;
 }
@@ -566,10 +571,14 @@ void zg_http_resp_free(zg_http_response_t *r)
     free(r);
 }
 
+/* Fill the table once (every listener's init_conf gets the same host
+ * table; none runs while reactors do). */
 static void zg_http_api_setup(const zg_api_t *host)
 {
     zg_http_api_t *a = &zg_http_handler_api;
 
+    if (a->struct_size != 0)
+        return;
     a->struct_size = sizeof(*a);
     a->abi_major = ZG_HTTP_ABI_MAJOR;
     a->abi_minor = ZG_HTTP_ABI_MINOR;

@@ -696,6 +696,11 @@ static int http_dispatch(http_conn_t *hc, http_out_t *o, const zg_input_t *in)
         hc->body = NULL;
         hc->body_cap = 0;
     }
+    if (hc->hcopy_cap > HTTP_BODY_KEEP) {
+        free(hc->hcopy);
+        hc->hcopy = NULL;
+        hc->hcopy_cap = 0;
+    }
     if (r->finished)
         return r->status == 0 ? HTTP_CLOSE : http_done(hc, o);
     if (rc == ZG_HTTP_LATER) {

@@ -17,7 +17,6 @@
  * (other paths get 404 from it).
  */
 #include <stdint.h>
-#include <stdio.h>
 
 #include <zerg/http.h>
 
@@ -65,6 +64,24 @@ static int arena_body_int(const zg_view_t *body, int64_t *n)
     return zg_http_view_i64(&v, n);
 }
 
+/* sum in decimal into d (24 bytes); returns the length. */
+static size_t arena_itoa(char *d, int64_t sum)
+{
+    uint64_t u = sum < 0 ? 0 - (uint64_t)sum : (uint64_t)sum;
+    char tmp[24];
+    size_t n = 0, k = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (sum < 0)
+        d[k++] = '-';
+    while (n > 0)
+        d[k++] = tmp[--n];
+    return k;
+}
+
 static int arena_handle(const zg_http_request_t *req, zg_http_response_t *r)
 {
     int get = zg_http_view_is(&req->method, "GET") ||
@@ -87,9 +104,7 @@ static int arena_handle(const zg_http_request_t *req, zg_http_response_t *r)
     if (post && (arena_body_int(&req->body, &n) < 0 ||
                  __builtin_add_overflow(sum, n, &sum)))
         return arena_reply(r, 400, "bad number\n", 11);
-    return arena_reply(
-        r, 200, text,
-        (size_t)snprintf(text, sizeof(text), "%lld", (long long)sum));
+    return arena_reply(r, 200, text, arena_itoa(text, sum));
 not_allowed:
     http->add_header(r, "Allow", 5, "GET, HEAD, POST", 15);
     return arena_reply(r, 405, "Method Not Allowed\n", 19);
