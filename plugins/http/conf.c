@@ -28,8 +28,9 @@
  *     "match":        "exact" (default) | "prefix": the request's path
  *                     starts with "path"; an exact route wins, then the
  *                     longest prefix
- *     "handler":      a handler's name (searched in $ZERG_PLUGIN_PATH
- *                     and beside http.so) or an absolute path to its .so:
+ *     "handler":      a handler's name (searched in $ZERG_PLUGIN_PATH,
+ *                     beside http.so and in the plugin directory) or an
+ *                     absolute path to its .so:
  *                     the handler answers (handler.c)
  *     "config":       the handler's configuration, checked against its
  *                     key table once it is loaded

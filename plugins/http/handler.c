@@ -56,7 +56,8 @@ static int zg_http_own_dir(char *dir, size_t len)
 
 /* Find the .so of spec: an absolute path as is; a name (".so" optional)
  * in each directory of $ZERG_PLUGIN_PATH (DIR/NAME.so, DIR/NAME/NAME.so),
- * then beside http.so (DIR/NAME.so, DIR/handlers/NAME/NAME.so). */
+ * then beside http.so (DIR/NAME.so, DIR/handlers/NAME/NAME.so), then in
+ * the plugin directory configure chose. */
 static int zg_http_resolve(const char *spec, char *path, char *err,
                            size_t errlen)
 {
@@ -107,6 +108,15 @@ static int zg_http_resolve(const char *spec, char *path, char *err,
             zg_http_try(cand, path, tried, sizeof(tried), &used))
             return 0;
     }
+#ifdef ZG_HTTP_PLUGINDIR
+    /* The installed plugin directory, when http.so runs from elsewhere
+     * (the build tree). */
+    n = snprintf(cand, sizeof(cand), "%s/%.*s.so", ZG_HTTP_PLUGINDIR, (int)len,
+                 spec);
+    if (n > 0 && (size_t)n < sizeof(cand) &&
+        zg_http_try(cand, path, tried, sizeof(tried), &used))
+        return 0;
+#endif
     snprintf(err, errlen, "\"%s\": not found (searched: %s)", spec,
              used ? tried : "nothing: no $ZERG_PLUGIN_PATH, no own directory");
     return -ENOENT;
