@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf_keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "reactor.h"
@@ -327,6 +328,17 @@ static void zg_api_count_requests(zg_conn_t *c, uint32_t n)
     ZG_STAT_ADD(c->r->lstat[c->lidx].requests, n);
 }
 
+/* Main thread (no reactor), while a plugin's init_conf runs: the node
+ * and its arena are the plugin's config's. */
+static int zg_api_conf_fill(const zg_conf_node_t *node, const zg_key_t *keys,
+                            size_t conf_size, void **conf, char *errbuf,
+                            size_t errlen)
+{
+    if (zg_tls_reactor != NULL || keys == NULL)
+        return -EINVAL;
+    return zg_conf_node_fill(node, keys, conf_size, conf, errbuf, errlen);
+}
+
 const zg_api_t zg_host_api = {
     .struct_size = sizeof(zg_api_t),
     .abi_major = ZG_ABI_MAJOR,
@@ -356,4 +368,5 @@ const zg_api_t zg_host_api = {
     .log_write = zg_logsink_write,
     .count_requests = zg_api_count_requests,
     .metrics = zg_metrics_text,
+    .conf_fill = zg_api_conf_fill,
 };

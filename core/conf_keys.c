@@ -64,10 +64,29 @@ static size_t zg_key_size(unsigned t)
         return sizeof(zg_cidr_t);
     case ZG_KEY_LIST:
         return sizeof(zg_list_t);
+    case ZG_KEY_NODE:
+        return sizeof(const zg_conf_node_t *);
     default:
         return 0;
     }
 }
+
+/* A ZG_KEY_NODE value: an object of the operator's file kept unchecked,
+ * with what conf_fill() needs to check it later as if it were checked
+ * now (the file, the key path), and what it filled, for -T. Lives in the
+ * plugin's arena; obj is the config tree's, which outlives the arena. */
+struct zg_conf_node_s {
+    json_t *obj;
+    const char *text;
+    size_t len;
+    const char *file;
+    zg_conf_comp_t path[ZG_CONF_DEPTH];
+    int depth;
+    zg_conf_arena_t *arena;
+    const char *who;
+    const zg_key_t *keys; /* after conf_fill(): the table and the values */
+    void *conf;
+};
 
 typedef struct zg_fill_s {
     zg_conf_ctx_t *c;
@@ -181,6 +200,26 @@ static int zg_fill_number(zg_fill_t *f, const zg_key_t *k, unsigned type,
     if (type == ZG_KEY_MSEC && (n < 0 || n > (int64_t)UINT32_MAX))
         return zg_conf_err(f->c, ZG_AT_VALUE, "%" PRId64 " is out of range", n);
     *out = n;
+    return 0;
+}
+
+/* Keep obj (NULL: the key is absent) for a later conf_fill, at the
+ * current key path. */
+static int zg_fill_node(zg_fill_t *f, json_t *obj, unsigned char *dst)
+{
+    zg_conf_node_t *node = zg_conf_arena_alloc(f->arena, sizeof(*node));
+
+    if (node == NULL)
+        return zg_conf_nomem(f->c);
+    node->obj = obj;
+    node->text = f->c->text;
+    node->len = f->c->len;
+    node->file = f->c->file;
+    node->depth = f->c->depth < ZG_CONF_DEPTH ? f->c->depth : ZG_CONF_DEPTH;
+    memcpy(node->path, f->c->path, sizeof(node->path));
+    node->arena = f->arena;
+    node->who = f->who;
+    *(const zg_conf_node_t **)dst = node;
     return 0;
 }
 
@@ -321,6 +360,11 @@ static int zg_fill_value(zg_fill_t *f, const zg_key_t *k, unsigned type,
         list->n = cnt;
         return 0;
     }
+    case ZG_KEY_NODE:
+        if (!json_is_object(v))
+            return zg_conf_err(f->c, ZG_AT_VALUE, "expected an object, got %s",
+                               zg_conf_type(v));
+        return zg_fill_node(f, v, dst);
     default:
         return zg_conf_err(f->c, ZG_AT_NONE,
                            "%s: key \"%s\" has unknown type %u", f->who,
@@ -383,7 +427,8 @@ static int zg_fill_object(zg_fill_t *f, json_t *obj, const zg_key_t *keys,
                                        "missing required key \"%s\"", k->name);
                 return zg_conf_require(f->c, obj, k->name);
             }
-            if (k->def != NULL && (rc = zg_fill_default(f, k, dst)))
+            if (k->def != NULL && k->type != ZG_KEY_NODE &&
+                (rc = zg_fill_default(f, k, dst)))
                 return rc;
             if (k->def == NULL && k->type == ZG_KEY_CIDR)
                 ((zg_cidr_t *)dst)->family = ZG_CIDR_NONE;
@@ -391,6 +436,15 @@ static int zg_fill_object(zg_fill_t *f, json_t *obj, const zg_key_t *keys,
             if (k->def == NULL && k->type == ZG_KEY_OBJECT &&
                 (rc = zg_fill_object(f, NULL, k->sub, dst)))
                 return rc;
+            /* ... also one checked later: its node knows where it would
+             * have been. */
+            if (k->type == ZG_KEY_NODE) {
+                zg_conf_push(f->c, k->name, 0);
+                rc = zg_fill_node(f, NULL, dst);
+                zg_conf_pop(f->c);
+                if (rc)
+                    return rc;
+            }
             continue;
         }
         zg_conf_push(f->c, k->name, 0);
@@ -431,6 +485,43 @@ int zg_conf_fill(const zg_config_t *cfg, const zg_conf_comp_t *path, int depth,
     return zg_fill_object(&f, obj, keys, out);
 }
 
+int zg_conf_node_fill(const zg_conf_node_t *cnode, const zg_key_t *keys,
+                      size_t conf_size, void **conf, char *err, size_t errlen)
+{
+    zg_conf_node_t *node = (zg_conf_node_t *)cnode;
+    zg_conf_ctx_t c;
+    zg_fill_t f = {&c, NULL, NULL};
+    void *out;
+    int rc;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (node == NULL || conf == NULL)
+        return -EINVAL;
+    if (node->keys != NULL)
+        return -EALREADY;
+    memset(&c, 0, sizeof(c));
+    c.text = node->text;
+    c.len = node->len;
+    c.file = node->file;
+    c.err = err;
+    c.errlen = errlen;
+    memcpy(c.path, node->path, sizeof(c.path));
+    c.depth = node->depth;
+    f.arena = node->arena;
+    f.who = node->who;
+    out = zg_conf_arena_alloc(node->arena, conf_size);
+    if (out == NULL)
+        return zg_conf_nomem(&c);
+    rc = zg_fill_object(&f, node->obj, keys, out);
+    if (rc < 0)
+        return rc;
+    node->keys = keys;
+    node->conf = out;
+    *conf = out;
+    return 0;
+}
+
 /* ---- the effective config, for -T ---- */
 
 static json_t *zg_dump_object(const zg_key_t *keys, const unsigned char *base);
@@ -469,6 +560,13 @@ static json_t *zg_dump_value(const zg_key_t *k, unsigned type,
     }
     case ZG_KEY_OBJECT:
         return zg_dump_object(k->sub, src);
+    case ZG_KEY_NODE: {
+        const zg_conf_node_t *node = *(const zg_conf_node_t *const *)src;
+
+        if (node->keys != NULL)
+            return zg_dump_object(node->keys, node->conf);
+        return json_deep_copy(node->obj);
+    }
     case ZG_KEY_LIST: {
         const zg_list_t *list = (const zg_list_t *)src;
         size_t esz =
@@ -504,7 +602,11 @@ static json_t *zg_dump_object(const zg_key_t *keys, const unsigned char *base)
          * can be fed back as a configuration. */
         if ((k->type == ZG_KEY_CIDR &&
              ((const zg_cidr_t *)src)->family == ZG_CIDR_NONE) ||
-            (k->type == ZG_KEY_STRING && *(const char *const *)src == NULL))
+            (k->type == ZG_KEY_STRING && *(const char *const *)src == NULL) ||
+            (k->type == ZG_KEY_NODE &&
+             (*(const zg_conf_node_t *const *)src == NULL ||
+              ((*(const zg_conf_node_t *const *)src)->obj == NULL &&
+               (*(const zg_conf_node_t *const *)src)->keys == NULL))))
             continue;
         v = zg_dump_value(k, k->type, src);
 
@@ -589,6 +691,10 @@ static json_t *zg_schema_value(const zg_key_t *k, unsigned type, int elem)
     case ZG_KEY_OBJECT:
         json_decref(o);
         return zg_schema_object(k->sub);
+    case ZG_KEY_NODE:
+        /* Its keys are only known at start-up. */
+        json_object_set_new(o, "type", json_string("object"));
+        break;
     case ZG_KEY_LIST:
         json_object_set_new(o, "type", json_string("array"));
         json_object_set_new(o, "items", zg_schema_value(k, k->elem, 1));

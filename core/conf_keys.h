@@ -39,6 +39,17 @@ int zg_conf_fill(const zg_config_t *cfg, const zg_conf_comp_t *path, int depth,
                  size_t errlen);
 
 /*
+ * api->conf_fill (ABI 1.4): check the object kept at node (a ZG_KEY_NODE
+ * value filled by zg_conf_fill) against keys, with messages at its place
+ * in the file, and fill a zeroed block of conf_size bytes from the node's
+ * arena, returned in *conf. The node remembers keys and the block for
+ * zg_conf_keys_dump. Returns 0, -EINVAL with one line in err, -ENOMEM, or
+ * -EALREADY if the node was filled before.
+ */
+int zg_conf_node_fill(const zg_conf_node_t *node, const zg_key_t *keys,
+                      size_t conf_size, void **conf, char *err, size_t errlen);
+
+/*
  * The effective config of a plugin or module as JSON: every key of keys
  * with its value in conf (as filled by zg_conf_fill). NULL if memory is
  * short. For `zerg -T`.

@@ -24,14 +24,26 @@
  *     (ms, or a string with ms, s, m or h: "10s") }
  *   "default_routes": true|false, default true: /plaintext and /json
  *   "routes": up to 1024 of {
- *     "path":         "/x", required, exact match (the query is ignored)
+ *     "path":         "/x", required (the query is ignored)
+ *     "match":        "exact" (default) | "prefix": the request's path
+ *                     starts with "path"; an exact route wins, then the
+ *                     longest prefix
+ *     "handler":      a handler's name (searched in $ZERG_PLUGIN_PATH,
+ *                     beside http.so and in the plugin directory) or an
+ *                     absolute path to its .so:
+ *                     the handler answers (handler.c)
+ *     "config":       the handler's configuration, checked against its
+ *                     key table once it is loaded
+ *     "max_body_size": bytes of a request body on this route; 0 (the
+ *                     default): limits.max_body_size (413 past it)
  *     "type":         "static" (default) | "echo" (the request body back)
  *     "status":       200..599, default 200
  *     "content_type": default "text/plain" (static),
  *                     "application/octet-stream" (echo)
  *     "body":         static only, up to 1 MiB, default ""
  *     "methods":      1..16 tokens, default ["GET", "HEAD"] (static),
- *                     ["POST", "PUT"] (echo); others get 405 with Allow
+ *                     ["POST", "PUT"] (echo), all (handler); others get
+ *                     405 with Allow
  *     "buffering":    echo only, default true: the whole body is read
  *                     (up to max_body_size) before the status is sent;
  *                     false streams it back as it arrives }
@@ -325,12 +337,60 @@ static int zg_http_check_buffering(void *value, char *err, size_t errlen)
     return 0;
 }
 
+static int zg_http_check_config(void *value, char *err, size_t errlen)
+{
+    zg_http_route_cfg_t *r =
+        (zg_http_route_cfg_t *)((char *)value -
+                                offsetof(zg_http_route_cfg_t, config));
+
+    (void)err;
+    (void)errlen;
+    r->config_set = 1;
+    return 0;
+}
+
+/* A handler: a name ([a-z0-9_-], searched) or an absolute path. */
+static int zg_http_check_handler(void *value, char *err, size_t errlen)
+{
+    const char *s = *(const char **)value;
+
+    if (s[0] == '/')
+        return 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return zg_http_cerr(err, errlen,
+                                "expected a handler name ([a-z0-9_-], "
+                                "searched in $ZERG_PLUGIN_PATH and beside "
+                                "http.so) or an absolute path to a .so");
+    }
+    return 0;
+}
+
 /* Rules across a route's keys, once all of them are stored. */
 static int zg_http_check_route(void *value, char *err, size_t errlen)
 {
     const zg_http_route_cfg_t *r = value;
     int echo = r->type == ZG_HTTP_ROUTE_ECHO;
     int empty = r->status == 204 || r->status == 304;
+
+    if (r->handler != NULL) {
+        if (echo)
+            return zg_http_cerr(err, errlen,
+                                "handler: a handler route has no \"type\": "
+                                "its handler answers");
+        if (r->body != NULL || r->content_type != NULL || r->status != 200)
+            return zg_http_cerr(err, errlen,
+                                "handler: a handler route takes no "
+                                "\"%s\": its handler answers",
+                                r->body != NULL           ? "body"
+                                : r->content_type != NULL ? "content_type"
+                                                          : "status");
+    } else if (r->config_set) {
+        return zg_http_cerr(err, errlen,
+                            "config: only a route with a \"handler\" takes "
+                            "a \"config\"");
+    }
 
     if (!echo && r->buffering_set)
         return zg_http_cerr(err, errlen,
@@ -354,6 +414,7 @@ static int zg_http_check_route(void *value, char *err, size_t errlen)
 /* ---- the key table ---- */
 
 static const char *const zg_http_route_types[] = {"static", "echo", NULL};
+static const char *const zg_http_matches[] = {"exact", "prefix", NULL};
 
 static const zg_key_t zg_http_limit_keys[] = {
     {.name = "max_request_line",
@@ -415,9 +476,39 @@ static const zg_key_t zg_http_route_keys[] = {
      .flags = ZG_KEY_REQUIRED,
      .offset = offsetof(zg_http_route_cfg_t, path),
      .max = ZG_HTTP_MAX_PATH,
-     .doc = "exact match against the request-target's path (the query is "
+     .doc = "matched against the request-target's path (the query is "
             "ignored): '/' then URI path characters",
      .check = zg_http_check_path},
+    {.name = "match",
+     .type = ZG_KEY_ENUM,
+     .offset = offsetof(zg_http_route_cfg_t, match),
+     .def = "\"exact\"",
+     .doc = "\"exact\": the path is the request's; \"prefix\": the "
+            "request's path starts with it (an exact route wins, then the "
+            "longest prefix)",
+     .names = zg_http_matches},
+    {.name = "handler",
+     .type = ZG_KEY_STRING,
+     .offset = offsetof(zg_http_route_cfg_t, handler),
+     .min = 1,
+     .max = 4096,
+     .doc = "an application handler answers: its name (searched in "
+            "$ZERG_PLUGIN_PATH and beside http.so) or the absolute path of "
+            "its .so",
+     .check = zg_http_check_handler},
+    {.name = "config",
+     .type = ZG_KEY_NODE,
+     .offset = offsetof(zg_http_route_cfg_t, config),
+     .doc = "the handler's configuration, checked against its keys",
+     .check = zg_http_check_config},
+    {.name = "max_body_size",
+     .type = ZG_KEY_SIZE,
+     .offset = offsetof(zg_http_route_cfg_t, max_body_size),
+     .min = 0,
+     .max = (int64_t)1 << 40,
+     .def = "0",
+     .doc = "bytes of a request body on this route, decoded; 0: "
+            "limits.max_body_size; over it: 413"},
     {.name = "type",
      .type = ZG_KEY_ENUM,
      .offset = offsetof(zg_http_route_cfg_t, type),
@@ -451,7 +542,7 @@ static const zg_key_t zg_http_route_keys[] = {
      .min = 1,
      .max = ZG_HTTP_MAX_METHODS,
      .doc = "methods served, case-sensitive (default GET, HEAD; echo: POST, "
-            "PUT); others get 405",
+            "PUT; handler: all); others get 405",
      .check = zg_http_check_methods},
     {.name = "buffering",
      .type = ZG_KEY_BOOL,
@@ -487,7 +578,8 @@ const zg_key_t zg_http_conf_keys[] = {
      .offset = offsetof(zg_http_cfg_t, routes),
      .max = ZG_HTTP_MAX_ROUTES,
      .def = "[]",
-     .doc = "routes by exact path; a route may replace a default one",
+     .doc = "routes by path (exact or prefix); a route may replace a "
+            "default one",
      .sub = zg_http_route_keys,
      .elem_size = sizeof(zg_http_route_cfg_t),
      .check = zg_http_check_route},
@@ -502,10 +594,14 @@ static int zg_http_default_route(zg_http_conf_t *c, const char *path,
 {
     zg_http_route_t *r;
 
-    if (zg_http_route_find(c, (const unsigned char *)path, strlen(path)))
-        return 0; /* the operator's route wins */
+    for (size_t i = 0; i < c->nroutes; i++) {
+        if (c->routes[i].match == ZG_HTTP_MATCH_EXACT &&
+            strcmp(c->routes[i].path, path) == 0)
+            return 0; /* the operator's route wins */
+    }
     r = &c->routes[c->nroutes];
     memset(r, 0, sizeof(*r));
+    r->max_body = c->limits.max_body_size;
     r->path = zg_http_strndup(path, strlen(path));
     r->body = zg_http_strndup(body, strlen(body));
     if (r->path == NULL || r->body == NULL)
@@ -518,8 +614,10 @@ static int zg_http_default_route(zg_http_conf_t *c, const char *path,
     zg_http_method_add(r, "HEAD");
     return zg_http_route_heads(r, ctype);
 }
+
 static int zg_http_route_build(zg_http_route_t *r,
-                               const zg_http_route_cfg_t *rc)
+                               const zg_http_route_cfg_t *rc,
+                               const zg_http_limits_t *lim)
 {
     const char *const *m = rc->methods.items;
     const char *body = rc->body != NULL ? rc->body : "";
@@ -531,8 +629,19 @@ static int zg_http_route_build(zg_http_route_t *r,
     r->body = zg_http_strndup(body, r->body_len);
     if (r->path == NULL || r->body == NULL)
         return -1;
-    r->type = rc->type == ZG_HTTP_ROUTE_ECHO ? ZG_HTTP_ROUTE_ECHO
-                                             : ZG_HTTP_ROUTE_STATIC;
+    r->match = rc->match == ZG_HTTP_MATCH_PREFIX ? ZG_HTTP_MATCH_PREFIX
+                                                 : ZG_HTTP_MATCH_EXACT;
+    r->max_body =
+        rc->max_body_size > 0 ? rc->max_body_size : lim->max_body_size;
+    if (rc->handler != NULL) {
+        r->handler_spec = zg_http_strndup(rc->handler, strlen(rc->handler));
+        if (r->handler_spec == NULL)
+            return -1;
+        r->handler_conf = rc->config;
+    }
+    r->type = rc->handler != NULL              ? ZG_HTTP_ROUTE_HANDLER
+              : rc->type == ZG_HTTP_ROUTE_ECHO ? ZG_HTTP_ROUTE_ECHO
+                                               : ZG_HTTP_ROUTE_STATIC;
     r->buffering =
         r->type == ZG_HTTP_ROUTE_ECHO ? (uint8_t) !!rc->buffering : 1;
     r->status = (unsigned)rc->status;
@@ -541,7 +650,9 @@ static int zg_http_route_build(zg_http_route_t *r,
                                               : "text/plain";
     for (size_t i = 0; i < rc->methods.n && i < ZG_HTTP_MAX_METHODS; i++)
         zg_http_method_add(r, m[i]);
-    if (r->nmethods == 0 && r->type == ZG_HTTP_ROUTE_ECHO) {
+    if (r->nmethods == 0 && r->type == ZG_HTTP_ROUTE_HANDLER) {
+        r->any_method = 1;
+    } else if (r->nmethods == 0 && r->type == ZG_HTTP_ROUTE_ECHO) {
         zg_http_method_add(r, "POST");
         zg_http_method_add(r, "PUT");
     } else if (r->nmethods == 0) {
@@ -578,7 +689,8 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
         /* The host checked each route alone; a second route with the same
          * path is the one rule across routes. */
         for (size_t j = 0; j < c->nroutes; j++) {
-            if (strcmp(c->routes[j].path, rcs[i].path) == 0) {
+            if (strcmp(c->routes[j].path, rcs[i].path) == 0 &&
+                (int)c->routes[j].match == rcs[i].match) {
                 rc = zg_http_cerr(err, errlen,
                                   "routes[%zu].path: \"%s\" is already "
                                   "routes[%zu].path",
@@ -587,7 +699,7 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
             }
         }
         c->nroutes++;
-        if (zg_http_route_build(r, &rcs[i]) < 0)
+        if (zg_http_route_build(r, &rcs[i], &c->limits) < 0)
             goto nomem;
     }
     if (cfg->default_routes &&
@@ -596,6 +708,14 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
          zg_http_default_route(c, "/json", "application/json",
                                "{\"message\":\"Hello, World!\"}") < 0))
         goto nomem;
+    c->max_body_any = c->limits.max_body_size;
+    for (size_t i = 0; i < c->nroutes; i++) {
+        if (c->routes[i].max_body > c->max_body_any)
+            c->max_body_any = c->routes[i].max_body;
+        c->nhandlers += c->routes[i].type == ZG_HTTP_ROUTE_HANDLER;
+    }
+    c->limits_any = c->limits;
+    c->limits_any.max_body_size = c->max_body_any;
     *out = c;
     return 0;
 nomem:
@@ -615,6 +735,7 @@ void zg_http_conf_free(zg_http_conf_t *conf)
         free(conf->routes[i].head);
         free(conf->routes[i].h405);
         free(conf->routes[i].hoptions);
+        free(conf->routes[i].handler_spec);
     }
     free(conf->routes);
     free(conf);
@@ -623,18 +744,28 @@ void zg_http_conf_free(zg_http_conf_t *conf)
 const zg_http_route_t *zg_http_route_find(const zg_http_conf_t *conf,
                                           const unsigned char *path, size_t len)
 {
+    const zg_http_route_t *best = NULL;
+
     for (size_t i = 0; i < conf->nroutes; i++) {
         const zg_http_route_t *r = &conf->routes[i];
 
-        if (r->path_len == len && memcmp(r->path, path, len) == 0)
-            return r;
+        if (r->path_len > len || memcmp(r->path, path, r->path_len) != 0)
+            continue;
+        if (r->match == ZG_HTTP_MATCH_EXACT) {
+            if (r->path_len == len)
+                return r;
+        } else if (best == NULL || r->path_len > best->path_len) {
+            best = r;
+        }
     }
-    return NULL;
+    return best;
 }
 
 int zg_http_route_allows(const zg_http_route_t *r, const unsigned char *m,
                          size_t len)
 {
+    if (r->any_method)
+        return 1;
     for (unsigned i = 0; i < r->nmethods; i++) {
         if (r->methods[i].len == len && memcmp(r->methods[i].name, m, len) == 0)
             return 1;

@@ -23,7 +23,16 @@
 typedef enum zg_http_route_type_e {
     ZG_HTTP_ROUTE_STATIC = 0, /* a fixed response */
     ZG_HTTP_ROUTE_ECHO,       /* the request body comes back */
+    ZG_HTTP_ROUTE_HANDLER,    /* an application handler (.so) answers */
 } zg_http_route_type_t;
+
+/* How a route's path matches the request's. */
+typedef enum zg_http_match_e {
+    ZG_HTTP_MATCH_EXACT = 0,
+    ZG_HTTP_MATCH_PREFIX, /* the request's path starts with it */
+} zg_http_match_t;
+
+struct zg_http_hmod_s; /* a loaded handler (handler.h) */
 
 typedef struct zg_http_method_s {
     char name[ZG_HTTP_MAX_METHOD_LEN];
@@ -32,10 +41,21 @@ typedef struct zg_http_method_s {
 
 /* One route. Every string is owned by the conf and lives as long. */
 typedef struct zg_http_route_s {
-    char *path; /* exact match against the target's path */
+    char *path; /* matched against the target's path */
     size_t path_len;
     zg_http_route_type_t type;
-    uint8_t buffering; /* echo: read the whole body before answering */
+    zg_http_match_t match;
+    uint8_t buffering;  /* echo: read the whole body before answering */
+    uint8_t any_method; /* handler without "methods": it takes them all */
+    uint64_t max_body;  /* bytes of a request body (decoded) */
+    /* Handler routes: the spec as configured (a name or a path), the
+     * operator's "config" object (unchecked until the handler is
+     * loaded), the loaded handler and what its init() stored. */
+    char *handler_spec;
+    const zg_conf_node_t *handler_conf;
+    struct zg_http_hmod_s *hmod;
+    void *route_data;
+    uint8_t inited; /* the handler's init() ran: its fini() is owed */
     unsigned status;
     unsigned nmethods;
     zg_http_method_t methods[ZG_HTTP_MAX_METHODS];
@@ -57,6 +77,9 @@ typedef struct zg_http_route_s {
 
 typedef struct zg_http_conf_s {
     zg_http_limits_t limits;
+    uint64_t max_body_any;         /* the largest max_body of any route */
+    zg_http_limits_t limits_any;   /* limits, with max_body_any */
+    size_t nhandlers;              /* routes a handler answers */
     uint32_t header_timeout_ms;    /* a request head must arrive within */
     uint32_t keepalive_timeout_ms; /* an idle keep-alive connection closes */
     zg_http_route_t *routes;
@@ -66,14 +89,20 @@ typedef struct zg_http_conf_s {
 /* One element of "routes", as the host fills it (strings and the methods
  * array are the host's, valid until the plugin's fini). */
 typedef struct zg_http_route_cfg_s {
-    const char *path;         /* required */
-    int type;                 /* zg_http_route_type_t */
-    int64_t status;           /* 200..599 */
-    const char *content_type; /* NULL: by type */
-    const char *body;         /* NULL: absent */
-    zg_list_t methods;        /* of const char *; n == 0: by type */
-    int buffering;            /* echo only */
-    int buffering_set;        /* "buffering" was given (set by its check) */
+    const char *path;             /* required */
+    int type;                     /* zg_http_route_type_t */
+    int64_t status;               /* 200..599 */
+    const char *content_type;     /* NULL: by type */
+    const char *body;             /* NULL: absent */
+    zg_list_t methods;            /* of const char *; n == 0: by type */
+    int buffering;                /* echo only */
+    int buffering_set;            /* "buffering" was given (set by its check) */
+    int match;                    /* zg_http_match_t */
+    const char *handler;          /* NULL: not a handler route */
+    const zg_conf_node_t *config; /* the handler's "config" (a node even
+                                     when absent) */
+    int config_set;               /* "config" was given (set by its check) */
+    uint64_t max_body_size;       /* 0: limits.max_body_size */
 } zg_http_route_cfg_t;
 
 /* "limits" and "timeouts", as the host fills them. */
@@ -116,7 +145,9 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
 /* Free a conf (NULL is fine). */
 void zg_http_conf_free(zg_http_conf_t *conf);
 
-/* The route whose path is exactly path[0..len), or NULL. Any thread. */
+/* The route for a request's path[0..len): the route whose path equals
+ * it, else the prefix route with the longest path it starts with, else
+ * NULL. Any thread. */
 const zg_http_route_t *zg_http_route_find(const zg_http_conf_t *conf,
                                           const unsigned char *path,
                                           size_t len);

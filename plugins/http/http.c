@@ -5,16 +5,20 @@
  * complete pipelined request of a callback in order, formatting responses
  * in place in the connection's output (reserve/commit), so a burst costs
  * one send. Per-connection state is allocated at accept; nothing is
- * allocated or logged per request.
+ * allocated or logged per request. Routes a handler answers (handler.c)
+ * get the whole request, and their response may come later (a pending
+ * response holds the connection's next requests back).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <zerg/http.h>
 #include <zerg/plugin.h>
 
 #include "conf.h"
+#include "handler.h"
 #include "parse.h"
 
 /* Output a connection may have queued before we stop reading requests
@@ -40,10 +44,20 @@ typedef struct http_reactor_s {
     size_t date_len;
     char date[48]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
     unsigned char *scratch;
+    unsigned char *hbuf; /* a handler's request head, gathered (if any) */
 } http_reactor_t;
 
-/* What a connection is reading. */
-enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_CLOSE, PH_LINGER };
+/* What a connection is reading (PH_PENDING: nothing, a handler answers
+ * later). */
+enum { PH_HEAD = 0, PH_BODY, PH_CHUNKED, PH_CLOSE, PH_LINGER, PH_PENDING };
+
+/* Where responses are formatted: the room of the last reserve(). */
+typedef struct http_out_s {
+    zg_conn_t *c;
+    unsigned char *p;
+    size_t room;
+    size_t used;
+} http_out_t;
 
 /* What the pending response is. */
 enum {
@@ -55,6 +69,7 @@ enum {
 };
 
 typedef struct http_conn_s {
+    zg_conn_t *c;
     zg_http_head_t head;       /* the head being parsed */
     zg_http_chunked_t chunked; /* PH_CHUNKED */
     http_reactor_t *rd;
@@ -76,6 +91,27 @@ typedef struct http_conn_s {
     uint8_t timer;                /* what the armed plugin timer means: HT_* */
     uint32_t served;              /* requests answered (timer re-arming) */
     size_t held;                  /* input left unconsumed by on_data */
+    uint64_t body_limit;          /* this request's max body size */
+    uint8_t count_only;           /* a HEAD echo: the body is counted */
+    /* A handler route's request: where its head is (in this call's input
+     * at h_pos while h_held, else copied to hcopy) and its parts, as
+     * offsets into the head; its body, read in place (h_direct, at
+     * h_body_off in this call's input) or copied into body. */
+    uint8_t handler;
+    uint8_t h_held;
+    uint8_t h_direct;
+    uint8_t eof;  /* the peer's FIN came with a request left pending */
+    uint8_t half; /* half_open() is on for it */
+    uint32_t h_len;
+    uint32_t h_method_off, h_method_len;
+    uint32_t h_target_off, h_target_len;
+    uint32_t h_fields;
+    size_t h_pos, h_body_off;
+    unsigned char *hcopy;
+    size_t hcopy_cap;
+    zg_http_response_t *rcache;  /* a response answered at once, reused */
+    zg_http_response_t *pending; /* the response a handler answers later */
+    http_out_t *o;               /* the output of the running on_data */
 } http_conn_t;
 
 /* The one plugin timer of a connection guards, depending on its state: */
@@ -84,14 +120,6 @@ enum {
     HT_HEADER,    /* a request head must complete (slowloris) */
     HT_KEEPALIVE, /* idle between requests */
 };
-
-/* Where responses are formatted: the room of the last reserve(). */
-typedef struct http_out_s {
-    zg_conn_t *c;
-    unsigned char *p;
-    size_t room;
-    size_t used;
-} http_out_t;
 
 /* Loop verdicts of the request steps. */
 enum { HTTP_GO = 0, HTTP_WAIT = 1, HTTP_CLOSE = -1 };
@@ -367,7 +395,7 @@ static int http_keep(http_conn_t *hc, const unsigned char *p, size_t n)
     size_t need = hc->body_len + n, cap;
     unsigned char *b;
 
-    if (!hc->is_head && need > hc->body_cap) {
+    if (!hc->count_only && need > hc->body_cap) {
         cap = hc->body_cap < 4096 ? 4096 : hc->body_cap;
         while (cap < need)
             cap *= 2;
@@ -379,7 +407,7 @@ static int http_keep(http_conn_t *hc, const unsigned char *p, size_t n)
         hc->body = b;
         hc->body_cap = cap;
     }
-    if (!hc->is_head)
+    if (!hc->count_only)
         memcpy(hc->body + hc->body_len, p, n);
     hc->body_len = need;
     return 0;
@@ -517,12 +545,279 @@ static int http_done(http_conn_t *hc, http_out_t *o)
     return HTTP_GO;
 }
 
+/* ---- handler routes ---- */
+
+/* The n bytes at off of in if one view holds them all, else NULL. */
+static const unsigned char *http_contig(const zg_input_t *in, size_t off,
+                                        size_t n)
+{
+    for (unsigned i = 0; i < in->nviews; i++) {
+        const zg_view_t *v = &in->views[i];
+
+        if (off < v->len)
+            return n <= v->len - off ? v->data + off : NULL;
+        off -= v->len;
+    }
+    return n == 0 ? (const unsigned char *)"" : NULL;
+}
+
+/* The whole response of a handler: status line, Server, the handler's
+ * fields, Content-Length (but for 204/304), Date, Connection, blank line,
+ * then the body unless HEAD. */
+static int http_resp_write(http_conn_t *hc, http_out_t *o,
+                           const zg_http_response_t *r)
+{
+    const http_reactor_t *rd = hc->rd;
+    const char *reason = zg_http_reason(r->status);
+    size_t rlen = strlen(reason), clen, need, blen = r->body_len;
+    const char *conn = http_conn_line(hc, &clen);
+    int nobody = r->status == 204 || r->status == 304;
+    char *d;
+
+    if (nobody || hc->is_head)
+        blen = 0;
+    need = 9 + 4 + rlen + 16 + r->fields_len + 40 + rd->date_len + clen + 2;
+    if (blen <= HTTP_INLINE_MAX)
+        need += blen;
+    d = (char *)http_room(o, need);
+    if (d == NULL)
+        return -1;
+    memcpy(d, "HTTP/1.1 ", 9);
+    d += 9;
+    d += http_utoa(d, r->status, 10);
+    *d++ = ' ';
+    memcpy(d, reason, rlen);
+    d += rlen;
+    memcpy(d, "\r\nServer: zerg\r\n", 16);
+    d += 16;
+    if (r->fields_len > 0)
+        memcpy(d, r->fields, r->fields_len);
+    d += r->fields_len;
+    if (!nobody)
+        d += http_length_line(d, r->body_len);
+    memcpy(d, rd->date, rd->date_len);
+    d += rd->date_len;
+    memcpy(d, conn, clen);
+    d += clen;
+    *d++ = '\r';
+    *d++ = '\n';
+    if (blen <= HTTP_INLINE_MAX) {
+        if (blen > 0)
+            memcpy(d, r->body, blen);
+        d += blen;
+        o->used += (size_t)(d - (char *)(o->p + o->used));
+        return 0;
+    }
+    o->used += (size_t)(d - (char *)(o->p + o->used));
+    return http_write(o, r->body, blen);
+}
+
+/* A view of the head (h) at off, len bytes. */
+static zg_view_t http_hview(const unsigned char *h, size_t off, size_t len)
+{
+    zg_view_t v = {h + off, len};
+
+    return v;
+}
+
+/* Hand the complete request to its route's handler. The head is in
+ * this call's input or copied; the body in place or copied. */
+static int http_dispatch(http_conn_t *hc, http_out_t *o, const zg_input_t *in)
+{
+    static const unsigned char slash[] = "/";
+    const zg_http_route_t *rt = hc->route;
+    zg_http_request_t req;
+    zg_http_hreq_t hr;
+    zg_http_response_t *r;
+    const unsigned char *h, *t;
+    size_t i = 0, tl = hc->h_target_len, plen, qoff;
+    int rc;
+
+    h = hc->h_held ? zg_http_gather(in, hc->h_pos, hc->h_len, hc->rd->hbuf)
+                   : hc->hcopy;
+    memset(&req, 0, sizeof(req));
+    req.struct_size = sizeof(req);
+    req.version_minor = hc->minor;
+    req.keep_alive = hc->keep;
+    req.method = http_hview(h, hc->h_method_off, hc->h_method_len);
+    req.target = http_hview(h, hc->h_target_off, tl);
+    t = req.target.data;
+    /* The path, as the parser found it: after the authority of an
+     * absolute-form target, up to the '?'. */
+    if (t[0] != '/') {
+        while (i < tl && t[i] != ':')
+            i++;
+        i += 3;
+        while (i < tl && t[i] != '/' && t[i] != '?')
+            i++;
+    }
+    qoff = i;
+    while (qoff < tl && t[qoff] != '?')
+        qoff++;
+    plen = qoff - i;
+    req.path.data = plen > 0 ? t + i : slash;
+    req.path.len = plen > 0 ? plen : 1;
+    req.query.data = qoff < tl ? t + qoff + 1 : t + tl;
+    req.query.len = qoff < tl ? tl - qoff - 1 : 0;
+    if (hc->h_direct)
+        req.body.data = http_contig(in, hc->h_body_off, hc->body_len);
+    else
+        req.body.data = hc->body_len > 0 ? hc->body : (const unsigned char *)"";
+    req.body.len = hc->body_len;
+    req.route.data = (const unsigned char *)rt->path;
+    req.route.len = rt->path_len;
+    req.rest.data = req.path.data +
+                    (rt->path_len < req.path.len ? rt->path_len : req.path.len);
+    req.rest.len =
+        req.path.len > rt->path_len ? req.path.len - rt->path_len : 0;
+    req.route_data = rt->route_data;
+    req.conn = o->c;
+    req.conn_id = api->conn_id(o->c);
+    hr.head = h;
+    hr.fields = hc->h_fields;
+    hr.end = hc->h_len - 2;
+    req.host = &hr;
+
+    r = hc->rcache;
+    if (r == NULL && (r = calloc(1, sizeof(*r))) == NULL)
+        return http_fail(hc, o, 500);
+    zg_http_resp_reset(r);
+    hc->rcache = r;
+    r->conn = hc;
+    r->in_handle = 1;
+    hc->o = o;
+    rc = rt->hmod->desc.handle(&req, r);
+    hc->o = NULL;
+    r->in_handle = 0;
+    hc->h_held = hc->h_direct = 0;
+    hc->body_len = 0;
+    if (hc->body_cap > HTTP_BODY_KEEP) {
+        free(hc->body);
+        hc->body = NULL;
+        hc->body_cap = 0;
+    }
+    if (hc->hcopy_cap > HTTP_BODY_KEEP) {
+        free(hc->hcopy);
+        hc->hcopy = NULL;
+        hc->hcopy_cap = 0;
+    }
+    if (r->finished)
+        return r->status == 0 ? HTTP_CLOSE : http_done(hc, o);
+    if (rc == ZG_HTTP_LATER) {
+        /* The handler keeps r. Read nothing more until it answers: the
+         * next requests wait their turn, held back by TCP. A FIN that
+         * came with this request must not close the connection first. */
+        hc->rcache = NULL;
+        hc->pending = r;
+        hc->phase = PH_PENDING;
+        if (api->pause_read(o->c, 1) < 0)
+            return HTTP_CLOSE;
+        if ((in->flags & ZG_IN_EOF) && ZG_API_HAS(api, half_open) &&
+            api->half_open(o->c, 1) == 0)
+            hc->half = hc->eof = 1;
+        return HTTP_WAIT;
+    }
+    if (rc < 0) {
+        /* The handler failed: what it built is dropped. */
+        zg_http_resp_reset(r);
+        r->status = 500;
+    }
+    r->finished = 1;
+    if (http_resp_write(hc, o, r) < 0)
+        return HTTP_CLOSE;
+    return http_done(hc, o);
+}
+
+/* The response ended a pending request: send it and go on with the
+ * connection's held requests. */
+static void http_resume(http_conn_t *hc, http_out_t *o)
+{
+    zg_conn_t *c = hc->c;
+
+    hc->phase = PH_HEAD;
+    hc->served++;
+    if (hc->half) {
+        api->half_open(c, 0);
+        hc->half = 0;
+    }
+    if (!hc->keep || (hc->eof && hc->held == 0)) {
+        /* As after any last response: a plain close if nothing unread is
+         * held, else a lingering one. */
+        if (hc->held == 0) {
+            hc->phase = PH_LINGER;
+            http_flush(o);
+            api->close(c, ZG_CLOSE_FLUSH);
+        } else if (http_linger(hc, o) != HTTP_WAIT) {
+            api->close(c, ZG_CLOSE_ABORT);
+        }
+        return;
+    }
+    if (http_flush(o) < 0) {
+        api->close(c, ZG_CLOSE_ABORT);
+        return;
+    }
+    if (api->output_pending(c) >= HTTP_OUT_CAP) {
+        hc->stalled = 1; /* stays paused: on_writable resumes */
+        api->want_writable(c, 1);
+        return;
+    }
+    if (hc->held == 0)
+        http_timer(hc, c, HT_KEEPALIVE, 1);
+    api->pause_read(c, 0); /* held requests are presented again */
+}
+
+int zg_http_resp_finish(zg_http_response_t *r)
+{
+    http_conn_t *hc = r->conn;
+    http_out_t o;
+    int rc;
+
+    if (hc == NULL) {
+        /* Its connection has gone: nothing to send. */
+        zg_http_resp_free(r);
+        return -EPIPE;
+    }
+    if (r->in_handle) {
+        /* Answered at once, inside handle(): formatted with the rest of
+         * this call's output. r stays the connection's. */
+        if (r->finished)
+            return -EINVAL;
+        r->finished = 1;
+        if (http_resp_write(hc, hc->o, r) < 0) {
+            r->status = 0; /* tells http_dispatch the output failed */
+            return -ENOMEM;
+        }
+        return 0;
+    }
+    /* Later, from the loop (a posted call). */
+    o.c = hc->c;
+    o.p = NULL;
+    o.room = o.used = 0;
+    hc->pending = NULL;
+    r->conn = NULL;
+    http_date(hc->rd);
+    rc = http_resp_write(hc, &o, r);
+    if (hc->rcache == NULL) {
+        zg_http_resp_reset(r);
+        hc->rcache = r;
+    } else {
+        zg_http_resp_free(r);
+    }
+    if (rc < 0) {
+        api->close(hc->c, ZG_CLOSE_ABORT);
+        return -ENOMEM;
+    }
+    http_resume(hc, &o);
+    return 0;
+}
+
 /* Parse a head starting at *pos; route it; start its body or answer. */
 static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
                      size_t *pos)
 {
     http_reactor_t *rd = hc->rd;
     const zg_http_conf_t *conf = rd->conf;
+    const zg_http_route_t *rt;
     zg_http_req_t req;
     long n;
     int rc;
@@ -534,33 +829,56 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
     hc->minor = 1;
     if (n < 0)
         return http_fail(hc, o, (unsigned)-n);
-    rc = zg_http_finish_head(&hc->head, in, *pos, &conf->limits, rd->scratch,
-                             &req);
+    /* The body limit is the route's: check it once routed. */
+    rc = zg_http_finish_head(&hc->head, in, *pos, &conf->limits_any,
+                             rd->scratch, &req);
     hc->is_head = req.is_head;
     hc->minor = req.minor;
     if (rc < 0)
         return http_fail(hc, o, (unsigned)-rc);
-    *pos += (size_t)n;
-    zg_http_head_reset(&hc->head);
     hc->keep = req.keepalive && !hc->draining;
     hc->echo = 0;
     hc->buffer = 0;
-    hc->route = NULL;
+    hc->handler = 0;
+    hc->count_only = 0;
+    hc->route = rt = NULL;
     if (req.asterisk) {
         hc->resp = RS_OPTIONS;
     } else {
-        hc->route = zg_http_route_find(conf, req.path, req.path_len);
-        if (hc->route == NULL)
+        hc->route = rt = zg_http_route_find(conf, req.path, req.path_len);
+        if (rt == NULL)
             hc->resp = RS_404;
-        else if (zg_http_route_allows(hc->route, req.method, req.method_len))
+        else if (zg_http_route_allows(rt, req.method, req.method_len))
             hc->resp = RS_ROUTE;
         else if (req.method_len == 7 && memcmp(req.method, "OPTIONS", 7) == 0)
             hc->resp = RS_ALLOW;
         else
             hc->resp = RS_405;
     }
+    hc->body_limit = rt != NULL ? rt->max_body : conf->limits.max_body_size;
+    if (req.body == ZG_HTTP_BODY_LENGTH && req.content_length > hc->body_limit)
+        return http_fail(hc, o, 413);
+    if (hc->resp == RS_ROUTE && rt->type == ZG_HTTP_ROUTE_HANDLER) {
+        /* Keep where the head's parts are: the handler sees them once
+         * the body is in. */
+        hc->handler = 1;
+        hc->h_held = 1;
+        hc->h_direct = 0;
+        hc->h_pos = *pos;
+        hc->h_len = (uint32_t)n;
+        hc->h_method_off = hc->head.method_off;
+        hc->h_method_len = hc->head.method_len;
+        hc->h_target_off = hc->head.target_off;
+        hc->h_target_len = hc->head.target_len;
+        hc->h_fields = hc->head.hstart;
+        hc->body_len = 0;
+    }
+    *pos += (size_t)n;
+    zg_http_head_reset(&hc->head);
     if (req.body == ZG_HTTP_BODY_NONE) {
-        if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO)
+        if (hc->handler)
+            return http_dispatch(hc, o, in);
+        if (hc->resp == RS_ROUTE && rt->type == ZG_HTTP_ROUTE_ECHO)
             rc = http_echo_head(hc, o, 0, 0);
         else
             rc = http_answer(hc, o);
@@ -576,14 +894,29 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         if (http_write(o, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
             return HTTP_CLOSE;
     }
-    if (hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO) {
-        if (hc->route->buffering) {
+    if (hc->handler) {
+        /* A body already here in one piece is read in place; any other
+         * is copied as it comes (it may span calls, and holding it in
+         * the receive buffers would hit max_held_bytes). */
+        hc->body_max = req.body == ZG_HTTP_BODY_CHUNKED ? hc->body_limit
+                                                        : req.content_length;
+        if (req.body == ZG_HTTP_BODY_LENGTH &&
+            http_contig(in, *pos, (size_t)req.content_length) != NULL) {
+            hc->h_direct = 1;
+            hc->h_body_off = *pos;
+            hc->body_len = (size_t)req.content_length;
+        } else {
+            hc->buffer = 1;
+        }
+    } else if (hc->resp == RS_ROUTE && rt->type == ZG_HTTP_ROUTE_ECHO) {
+        if (rt->buffering) {
             /* Nothing is committed until the body proved well-formed:
              * a bad chunk or a short body can still get its 400. */
             hc->buffer = 1;
+            hc->count_only = hc->is_head;
             hc->body_len = 0;
             hc->body_max = req.body == ZG_HTTP_BODY_CHUNKED
-                               ? conf->limits.max_body_size
+                               ? hc->body_limit
                                : req.content_length;
         } else {
             hc->echo = !hc->is_head;
@@ -620,6 +953,8 @@ static int http_body(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         return HTTP_WAIT;
     /* A streamed echo answered with the head; anything else answers now
      * that the body is read. */
+    if (hc->handler)
+        return http_dispatch(hc, o, in);
     if (hc->buffer) {
         if (http_echo_answer(hc, o) < 0)
             return HTTP_CLOSE;
@@ -636,13 +971,15 @@ static int http_body(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
 static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
                         size_t *pos)
 {
-    const zg_http_limits_t *lim = &hc->rd->conf->limits;
+    zg_http_limits_t lim = hc->rd->conf->limits;
     size_t off = *pos, used;
     unsigned i = 0;
     zg_http_chunk_ev_t ev;
     char line[24];
     int echo_route =
         hc->resp == RS_ROUTE && hc->route->type == ZG_HTTP_ROUTE_ECHO;
+
+    lim.max_body_size = hc->body_limit;
 
     while (i < in->nviews && off >= in->views[i].len) {
         off -= in->views[i].len;
@@ -652,7 +989,7 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
         const zg_view_t *v = &in->views[i];
 
         used = zg_http_chunked_feed(&hc->chunked, v->data + off, v->len - off,
-                                    lim, &ev);
+                                    &lim, &ev);
         *pos += used;
         off += used;
         if (off == v->len) {
@@ -683,6 +1020,8 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
             }
             break;
         case ZG_HTTP_CH_DONE:
+            if (hc->handler)
+                return http_dispatch(hc, o, in);
             if (hc->echo && http_write(o, "0\r\n\r\n", 5) < 0)
                 return HTTP_CLOSE;
             if (hc->buffer && http_echo_answer(hc, o) < 0)
@@ -716,6 +1055,8 @@ static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
 
     if (hc->phase == PH_LINGER)
         return (long)in->total;
+    if (hc->phase == PH_PENDING)
+        return 0; /* paused: a handler is still answering */
     http_date(hc->rd);
     while (rc == HTTP_GO) {
         switch (hc->phase) {
@@ -734,6 +1075,20 @@ static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
     }
     if (rc == HTTP_CLOSE || http_flush(&o) < 0)
         return -1;
+    if (hc->h_held && (hc->phase == PH_BODY || hc->phase == PH_CHUNKED)) {
+        /* The body of a handler's request goes on in later calls: its
+         * head leaves the receive buffers now, so keep a copy. */
+        if (hc->hcopy_cap < hc->h_len) {
+            unsigned char *b = realloc(hc->hcopy, hc->h_len);
+
+            if (b == NULL)
+                return -1;
+            hc->hcopy = b;
+            hc->hcopy_cap = hc->h_len;
+        }
+        zg_input_copy(in, hc->h_pos, hc->hcopy, hc->h_len);
+        hc->h_held = 0;
+    }
     if (hc->phase == PH_CLOSE) {
         /* Nothing unread: a FIN right after the response, as nginx does.
          * Unread bytes would make our close an RST that can destroy the
@@ -824,6 +1179,7 @@ static int http_on_accept(zg_conn_t *c, void *reactor_data, void **conn_data)
 
     if (hc == NULL)
         return -1;
+    hc->c = c;
     hc->rd = reactor_data;
     hc->minor = 1;
     *conn_data = hc;
@@ -839,6 +1195,11 @@ static void http_on_close(zg_conn_t *c, void *conn_data,
 
     (void)c;
     (void)reason;
+    /* A response still with its handler: finish() will only free it. */
+    if (hc->pending != NULL)
+        hc->pending->conn = NULL;
+    zg_http_resp_free(hc->rcache);
+    free(hc->hcopy);
     free(hc->body);
     free(hc);
 }
@@ -854,7 +1215,11 @@ static int http_reactor_init(void *plugin_data, int reactor_id,
         return -1;
     rd->conf = conf;
     rd->scratch = malloc(ZG_HTTP_SCRATCH(&conf->limits));
-    if (rd->scratch == NULL) {
+    if (conf->nhandlers > 0)
+        rd->hbuf = malloc(ZG_HTTP_SCRATCH(&conf->limits));
+    if (rd->scratch == NULL || (conf->nhandlers > 0 && rd->hbuf == NULL)) {
+        free(rd->scratch);
+        free(rd->hbuf);
         free(rd);
         return -1;
     }
@@ -870,13 +1235,14 @@ static void http_reactor_fini(void *plugin_data, void *reactor_data)
     (void)plugin_data;
     if (rd != NULL) {
         free(rd->scratch);
+        free(rd->hbuf);
         free(rd);
     }
 }
 
 /* The host checked the listener's "config" object against
  * zg_http_conf_keys and filled conf (a zg_http_cfg_t); build the route
- * table from it. */
+ * table from it and load the routes' handlers. */
 static int http_init_conf(const zg_api_t *host, const void *conf,
                           void **plugin_data, char *errbuf, size_t errlen)
 {
@@ -885,23 +1251,30 @@ static int http_init_conf(const zg_api_t *host, const void *conf,
     if (zg_http_conf_build(conf, &c, errbuf, errlen) < 0)
         return -1;
     api = host;
+    if (zg_http_handlers_load(c, host, errbuf, errlen) < 0) {
+        zg_http_conf_free(c);
+        return -1;
+    }
     *plugin_data = c;
     return 0;
 }
 
+/* After every reactor stopped: no response of a handler is pending any
+ * more but those the handlers still hold, whose connections are gone. */
 static void http_fini(void *plugin_data)
 {
+    zg_http_handlers_unload(plugin_data);
     zg_http_conf_free(plugin_data);
 }
 
 static const zg_plugin_t http_plugin = {
     .magic = ZG_PLUGIN_MAGIC,
     .abi_major = ZG_ABI_MAJOR,
-    .abi_minor = 2,
+    .abi_minor = 4, /* ZG_KEY_NODE, conf_fill */
     .struct_size = sizeof(zg_plugin_t),
     .flags = 0,
     .name = "http",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .fini = http_fini,
     .reactor_init = http_reactor_init,
     .reactor_fini = http_reactor_fini,

@@ -26,6 +26,15 @@
  *   loadgen idle  -p PORT [-n CONNS] [-a NADDRS] [-d SECS]
  *       opens CONNS connections from 127.0.0.1 .. 127.0.0.NADDRS, prints
  *       "ready N", then holds them, sending nothing, until SIGTERM or SECS.
+ *   loadgen http  -p PORT [-c CONNS] [-m baseline|pipeline] [-P DEPTH]
+ *                 [-r N] [-k] [-d SECS] [-w SECS]
+ *       HttpArena's HTTP/1.1 profiles. baseline: GET /baseline11?a=..&b=..,
+ *       POST with Content-Length and POST chunked in turn, each answer
+ *       checked against the sum (-k: only its status); pipeline: GET
+ *       /pipeline, "ok". DEPTH requests in flight per connection as a
+ *       sliding window; -r N: reset the connection (RST) after every N
+ *       responses and connect again (limited-conn). Reports requests/s
+ *       and request-to-response p50/p99.
  *
  * The server is always 127.0.0.1:PORT.
  */
@@ -52,6 +61,9 @@
 #define LG_HIST_N     (2 * LG_HIST_SUB + 58 * LG_HIST_SUB)
 
 enum { LG_OP_CONNECT = 1, LG_OP_SEND, LG_OP_RECV };
+
+#define LG_HTTP_MAX_DEPTH 64
+#define LG_HTTP_SBUF      (LG_HTTP_MAX_DEPTH * 160)
 
 typedef struct lg_conn_s {
     int fd;
@@ -84,6 +96,10 @@ static uint64_t lg_hist[LG_HIST_N];
 static uint64_t lg_count, lg_errors, lg_bad;
 static uint64_t lg_now, lg_t_start, lg_t_end; /* measurement window, ns */
 static volatile sig_atomic_t lg_stop;
+
+/* http mode: the mix, the reset interval, whether values are checked. */
+static int lg_pipeline_mix, lg_reset_after, lg_nocheck;
+static uint64_t lg_resets;
 
 static void lg_on_signal(int sig)
 {
@@ -531,6 +547,274 @@ static int lg_churn_start(void)
     return 0;
 }
 
+/* ---- http: HttpArena's profiles ---- */
+
+typedef struct lg_http_s {
+    char sbuf[LG_HTTP_SBUF]; /* the requests of the send in flight */
+    uint32_t slen, soff;
+    uint32_t rlen;                     /* bytes waiting in rbuf */
+    uint64_t sent, done;               /* requests on this connection */
+    uint64_t stamp[LG_HTTP_MAX_DEPTH]; /* when request i was sent */
+    int64_t want[LG_HTTP_MAX_DEPTH];   /* the sum it must answer */
+    uint64_t seq;                      /* requests made, for the values */
+    uint8_t closing;                   /* reset once ops are back */
+} lg_http_t;
+
+static lg_http_t *lg_http;
+
+static void lg_http_arm_recv(int i)
+{
+    lg_conn_t *c = &lg_conns[i];
+    struct io_uring_sqe *sqe = lg_sqe();
+
+    io_uring_prep_recv(sqe, c->fd, c->rbuf + lg_http[i].rlen,
+                       LG_RECV_SIZE - lg_http[i].rlen, 0);
+    lg_prep(sqe, LG_OP_RECV, i);
+    c->recving = 1;
+}
+
+/* Append request number seq to d; returns its length and the answer. */
+static int lg_http_request(char *d, size_t room, uint64_t seq, int64_t *want)
+{
+    int a = (int)(seq % 1000), v = (int)(seq % 100);
+
+    if (lg_pipeline_mix) {
+        *want = -1; /* "ok" */
+        return snprintf(d, room, "GET /pipeline HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    switch (seq % 3) {
+    case 0:
+        *want = a + 7;
+        return snprintf(
+            d, room, "GET /baseline11?a=%d&b=7 HTTP/1.1\r\nHost: h\r\n\r\n", a);
+    case 1:
+        *want = a + 7 + v;
+        return snprintf(d, room,
+                        "POST /baseline11?a=%d&b=7 HTTP/1.1\r\nHost: h\r\n"
+                        "Content-Length: %d\r\n\r\n%d",
+                        a, v < 10 ? 1 : 2, v);
+    default:
+        *want = a + 7 + v;
+        return snprintf(d, room,
+                        "POST /baseline11?a=%d&b=7 HTTP/1.1\r\nHost: h\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n%x\r\n%d\r\n0\r\n"
+                        "\r\n",
+                        a, v < 10 ? 1 : 2, v);
+    }
+}
+
+/* Keep DEPTH requests in flight: one send of all that are missing. */
+static void lg_http_refill(int i)
+{
+    lg_conn_t *c = &lg_conns[i];
+    lg_http_t *h = &lg_http[i];
+    uint32_t len = 0;
+
+    if (c->dead || c->sending || h->closing || lg_now >= lg_t_end)
+        return;
+    while (h->sent - h->done < (uint64_t)lg_depth) {
+        unsigned k = (unsigned)(h->sent % (uint64_t)lg_depth);
+        int n = lg_http_request(h->sbuf + len, sizeof(h->sbuf) - len, h->seq++,
+                                &h->want[k]);
+
+        h->stamp[k] = lg_now;
+        h->sent++;
+        len += (uint32_t)n;
+    }
+    if (len == 0)
+        return;
+    h->slen = len;
+    h->soff = 0;
+    lg_arm_send(i, h->sbuf, len);
+}
+
+static void lg_http_open(int i);
+
+/* Reset the connection once no operation refers to it, then connect
+ * again. */
+static void lg_http_maybe_reset(int i)
+{
+    lg_conn_t *c = &lg_conns[i];
+    struct linger lin = {1, 0};
+
+    if (!lg_http[i].closing || c->sending || c->recving)
+        return;
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+    close(c->fd);
+    c->fd = -1;
+    lg_resets++;
+    if (lg_now < lg_t_end && !lg_stop)
+        lg_http_open(i);
+}
+
+static void lg_http_open(int i)
+{
+    static unsigned serial;
+    static struct sockaddr_in sa; /* read by the kernel at submit time */
+    lg_conn_t *c = &lg_conns[i];
+    lg_http_t *h = &lg_http[i];
+    struct io_uring_sqe *sqe;
+
+    h->rlen = 0;
+    h->sent = h->done = 0;
+    h->closing = 0;
+    c->fd = lg_socket(serial++);
+    if (c->fd < 0) {
+        lg_errors++;
+        c->dead = 1;
+        return;
+    }
+    c->dead = 0;
+    lg_server_addr(&sa);
+    sqe = lg_sqe();
+    io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&sa, sizeof(sa));
+    lg_prep(sqe, LG_OP_CONNECT, i);
+}
+
+/* One response at the front of rbuf: its length, 0 if incomplete, -1 if
+ * malformed or wrong. */
+static long lg_http_response(lg_http_t *h, const char *b, uint32_t n)
+{
+    const char *end = memmem(b, n, "\r\n\r\n", 4), *p;
+    unsigned k = (unsigned)(h->done % (uint64_t)lg_depth);
+    long clen = -1;
+    size_t hl;
+
+    if (end == NULL)
+        return n >= LG_RECV_SIZE ? -1 : 0;
+    hl = (size_t)(end - b) + 4;
+    if (hl < 12 || memcmp(b, "HTTP/1.1 200", 12) != 0)
+        return -1;
+    for (p = b; p < end; p++) {
+        if ((*p == 'C' || *p == 'c') && (size_t)(end - p) > 15 &&
+            strncasecmp(p, "content-length:", 15) == 0) {
+            clen = strtol(p + 15, NULL, 10);
+            break;
+        }
+    }
+    if (clen < 0 || clen > 64)
+        return -1;
+    if (n < hl + (size_t)clen)
+        return 0;
+    if (!lg_nocheck) {
+        char text[72];
+
+        memcpy(text, b + hl, (size_t)clen);
+        text[clen] = '\0';
+        if (h->want[k] < 0 ? strcmp(text, "ok") != 0
+                           : strtoll(text, NULL, 10) != h->want[k])
+            return -1;
+    }
+    return (long)(hl + (size_t)clen);
+}
+
+static void lg_http_recv(int i, int res)
+{
+    lg_conn_t *c = &lg_conns[i];
+    lg_http_t *h = &lg_http[i];
+    uint32_t off = 0;
+    long n;
+
+    c->recving = 0;
+    if (res <= 0) {
+        if (!h->closing)
+            lg_fail(i);
+        lg_http_maybe_reset(i);
+        return;
+    }
+    h->rlen += (uint32_t)res;
+    while ((n = lg_http_response(h, c->rbuf + off, h->rlen - off)) > 0) {
+        lg_record(h->stamp[h->done % (uint64_t)lg_depth]);
+        h->done++;
+        off += (uint32_t)n;
+        if (h->done > h->sent) {
+            n = -1;
+            break;
+        }
+        if (lg_reset_after > 0 && h->done % (uint64_t)lg_reset_after == 0) {
+            h->closing = 1;
+            break;
+        }
+    }
+    if (n < 0) {
+        lg_bad++;
+        lg_fail(i);
+        return;
+    }
+    memmove(c->rbuf, c->rbuf + off, h->rlen - off);
+    h->rlen -= off;
+    if (h->closing) {
+        lg_http_maybe_reset(i);
+        return;
+    }
+    lg_http_arm_recv(i);
+    lg_http_refill(i);
+}
+
+static void lg_http_event(int op, int i, int res)
+{
+    lg_conn_t *c = &lg_conns[i];
+    lg_http_t *h = &lg_http[i];
+
+    switch (op) {
+    case LG_OP_CONNECT:
+        if (res < 0) {
+            lg_errors++;
+            c->dead = 1;
+            close(c->fd);
+            c->fd = -1;
+            return;
+        }
+        lg_http_arm_recv(i);
+        lg_http_refill(i);
+        return;
+    case LG_OP_SEND:
+        c->sending = 0;
+        if (res < 0) {
+            if (!h->closing)
+                lg_fail(i);
+            lg_http_maybe_reset(i);
+            return;
+        }
+        h->soff += (uint32_t)res;
+        if (h->soff < h->slen) {
+            lg_arm_send(i, h->sbuf + h->soff, h->slen - h->soff);
+            return;
+        }
+        if (h->closing)
+            lg_http_maybe_reset(i);
+        else
+            lg_http_refill(i);
+        return;
+    case LG_OP_RECV:
+        lg_http_recv(i, res);
+        return;
+    }
+}
+
+static int lg_http_start(void)
+{
+    if (lg_depth > LG_HTTP_MAX_DEPTH)
+        return -EINVAL;
+    lg_http = calloc((size_t)lg_nconns, sizeof(*lg_http));
+    if (lg_http == NULL)
+        return -ENOMEM;
+    for (int i = 0; i < lg_nconns; i++) {
+        lg_conn_t *c = &lg_conns[i];
+
+        lg_http[i].seq = (uint64_t)i * 7919u;
+        c->fd = lg_connect_blocking((unsigned)i);
+        if (c->fd < 0) {
+            fprintf(stderr, "loadgen: connect 127.0.0.1:%d: %s\n", lg_port,
+                    strerror(-c->fd));
+            return c->fd;
+        }
+        lg_http_arm_recv(i);
+        lg_http_refill(i);
+    }
+    return 0;
+}
+
 /* ---- idle ---- */
 
 static int lg_idle(void)
@@ -562,9 +846,12 @@ static int lg_idle(void)
 static void lg_usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen echo|get|churn|idle -p PORT [-c CONNS] [-n CONNS]\n"
+            "usage: loadgen echo|get|churn|idle|http -p PORT [-c CONNS] [-n "
+            "CONNS]\n"
             "       [-s SIZE] [-P DEPTH] [-d SECS] [-w WARMUP_SECS]\n"
-            "       [-a NADDRS] [-u PATH] [-x (churn: PROXY v1 header)]\n");
+            "       [-a NADDRS] [-u PATH] [-x (churn: PROXY v1 header)]\n"
+            "       [-m baseline|pipeline] [-r RESET_AFTER] [-k (http: status "
+            "only)]\n");
 }
 
 int main(int argc, char **argv)
@@ -574,7 +861,7 @@ int main(int argc, char **argv)
     struct rlimit rl;
     const char *mode;
     double elapsed;
-    int opt, ret, echo, get;
+    int opt, ret, echo, get, http;
     unsigned cq;
 
     if (argc < 2) {
@@ -583,7 +870,7 @@ int main(int argc, char **argv)
     }
     mode = argv[1];
     optind = 2;
-    while ((opt = getopt(argc, argv, "p:c:n:s:P:d:w:a:u:x")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:n:s:P:d:w:a:u:xm:r:k")) != -1) {
         switch (opt) {
         case 'p':
             lg_port = atoi(optarg);
@@ -613,6 +900,20 @@ int main(int argc, char **argv)
         case 'x':
             lg_proxy = 1;
             break;
+        case 'm':
+            if (strcmp(optarg, "pipeline") != 0 &&
+                strcmp(optarg, "baseline") != 0) {
+                lg_usage();
+                return 2;
+            }
+            lg_pipeline_mix = strcmp(optarg, "pipeline") == 0;
+            break;
+        case 'r':
+            lg_reset_after = atoi(optarg);
+            break;
+        case 'k':
+            lg_nocheck = 1;
+            break;
         default:
             lg_usage();
             return 2;
@@ -620,6 +921,8 @@ int main(int argc, char **argv)
     }
     if (lg_port <= 0 || lg_port > 65535 || lg_nconns < 1 || lg_size < 1 ||
         lg_depth < 1 || lg_secs <= 0 || lg_secs > 3600 || lg_warm < 0 ||
+        lg_reset_after < 0 ||
+        (strcmp(mode, "http") == 0 && lg_depth > LG_HTTP_MAX_DEPTH) ||
         lg_naddrs < 1 || lg_naddrs > 254 ||
         (size_t)lg_size * (size_t)lg_depth > (1u << 30)) {
         lg_usage();
@@ -642,7 +945,8 @@ int main(int argc, char **argv)
         return lg_idle();
     get = strcmp(mode, "get") == 0;
     echo = get || strcmp(mode, "echo") == 0; /* get: echo's send side */
-    if (!echo && strcmp(mode, "churn") != 0) {
+    http = strcmp(mode, "http") == 0;
+    if (!echo && !http && strcmp(mode, "churn") != 0) {
         lg_usage();
         return 2;
     }
@@ -675,7 +979,10 @@ int main(int argc, char **argv)
     lg_now = lg_clock();
     lg_t_start = lg_now + (uint64_t)(lg_warm * 1e9);
     lg_t_end = lg_t_start + (uint64_t)(lg_secs * 1e9);
-    ret = get ? lg_get_start() : echo ? lg_echo_start() : lg_churn_start();
+    ret = get    ? lg_get_start()
+          : echo ? lg_echo_start()
+          : http ? lg_http_start()
+                 : lg_churn_start();
     if (ret < 0)
         return 1;
 
@@ -697,7 +1004,9 @@ int main(int argc, char **argv)
             int op = (int)(ud >> 32), i = (int)(uint32_t)ud;
 
             seen++;
-            if (!echo)
+            if (http)
+                lg_http_event(op, i, cqe->res);
+            else if (!echo)
                 lg_churn_event(op, i, cqe->res);
             else if (op == LG_OP_RECV && get)
                 lg_get_recv(i, cqe->res);
@@ -723,6 +1032,15 @@ int main(int argc, char **argv)
                (double)lg_count * lg_size / elapsed / 1048576.0,
                lg_percentile_us(0.50), lg_percentile_us(0.99),
                (unsigned long long)lg_errors, (unsigned long long)lg_bad);
+    else if (http)
+        printf("mode=http mix=%s conns=%d depth=%d reset=%d secs=%.3f "
+               "reqs=%llu rps=%.0f p50_us=%.1f p99_us=%.1f errors=%llu "
+               "bad=%llu resets=%llu\n",
+               lg_pipeline_mix ? "pipeline" : "baseline", lg_nconns, lg_depth,
+               lg_reset_after, elapsed, (unsigned long long)lg_count,
+               (double)lg_count / elapsed, lg_percentile_us(0.50),
+               lg_percentile_us(0.99), (unsigned long long)lg_errors,
+               (unsigned long long)lg_bad, (unsigned long long)lg_resets);
     else if (echo)
         printf("mode=echo conns=%d size=%d depth=%d secs=%.3f msgs=%llu "
                "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p99_us=%.1f "

@@ -12,7 +12,8 @@
 # BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
 # BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
 # BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale
-# modules proxy, or the sections' numbers 1 to 8: BENCH_ONLY=8 is proxy).
+# modules proxy arena, or the sections' numbers 1 to 9: BENCH_ONLY=8 is
+# proxy, 9 arena), BENCH_ARENA_CONNS (connections of the arena profiles).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -25,15 +26,15 @@ else
     RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
 fi
 WARM=1                                  # seconds of warm-up before each run
-SECTIONS="keepalive pipeline churn echo memory scale modules proxy"
+SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena"
 ONLY=
 for w in ${BENCH_ONLY:-$SECTIONS}; do
     case $w in
-    [1-8]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
+    [1-9]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
     esac
     case " $SECTIONS " in
     *" $w "*) ONLY="$ONLY $w" ;;
-    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-8)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
+    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-9)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
     esac
 done
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -50,6 +51,7 @@ PROXY_SMALL=64                          # 8b: bytes per answer
 PROXY_SMALL_CONNS=50
 PROXY_DEPTH=16                          # 8b: requests in flight per connection
 PROXY_MAXC=4096                         # connection limit of each proxy
+ARENA_CONNS=${BENCH_ARENA_CONNS:-128}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
@@ -148,6 +150,11 @@ if [ ! -f Makefile ]; then
     ./configure >&2 || die "./configure failed"
 fi
 make -s zerg plugins/echo/echo.so $B/raw $B/loadgen $B/backend >&2 || die "build failed"
+HAVE_ARENA=0
+if [ -d plugins/http/handlers/arena ] &&
+    make -s plugins/http/http.so plugins/http/handlers/arena/arena.so >&2; then
+    HAVE_ARENA=1
+fi
 HAVE_HTTP=0
 if [ -d plugins/http ] && make -s plugins/http/http.so >&2; then
     printf '{"listeners":[{"name":"t","listen":"127.0.0.1:0","plugin":"http"}]}\n' \
@@ -245,6 +252,28 @@ zerg_conf() { # reactors plugin max_connections [accept mode [modules]]
 EOF
 }
 
+# Section 9, HttpArena's endpoints: the arena handler, or the same paths
+# as static routes (a fixed answer, like nginx's return 200).
+zerg_arena_conf() { # arena|static
+    if [ "$1" = arena ]; then
+        routes='{ "path": "/baseline11", "handler": "arena" },
+                   { "path": "/pipeline", "handler": "arena" }'
+    else
+        routes='{ "path": "/baseline11", "body": "3", "methods": ["GET", "POST"] },
+                   { "path": "/pipeline", "body": "ok" }'
+    fi
+    cat <<EOF
+{
+  "reactors": 1,
+  "reactor": { "cpu_affinity": $SRV_CPU, "max_connections": $MAXC },
+  "log": { "level": "warn" },
+  "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "http",
+                   "backlog": 65535, "max_connections": $MAXC,
+                   "config": { "routes": [ $routes ] } } ]
+}
+EOF
+}
+
 # The three built-in modules with rules that let every client in (the
 # churn load generator sends a PROXY header with -x).
 ALL_MODULES='[ { "module": "proxy_protocol", "config": { "trusted": ["127.0.0.0/8"] } },
@@ -295,6 +324,8 @@ http {
     server {
         listen 127.0.0.1:$2 backlog=65535;
         location /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+        location /baseline11 { default_type text/plain; return 200 "3"; }
+        location /pipeline { default_type text/plain; return 200 "ok"; }
     }
 }
 EOF
@@ -370,6 +401,8 @@ srv_start() {
         zerg-small) zerg_conf 1 "$IDLE_PLUGIN" $SMALL >"$TMP/zerg.json" ;;
         zerg-default) zerg_default_conf >"$TMP/zerg.json" ;;
         zerg-proxy) zerg_proxy_conf >"$TMP/zerg.json" ;;
+        zerg-arena) zerg_arena_conf arena >"$TMP/zerg.json" ;;
+        zerg-astatic) zerg_arena_conf static >"$TMP/zerg.json" ;;
         esac
         taskset -c "$SRV_CPU" ./zerg -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
         ;;
@@ -549,7 +582,11 @@ lg_run() {
         attempt=2
         wait_quiet
     done
-    if [ "$mode" = churn ]; then n=$(kv conns_done "$line"); else n=$(kv msgs "$line"); fi
+    case $mode in
+    churn) n=$(kv conns_done "$line") ;;
+    http) n=$(kv reqs "$line") ;;
+    *) n=$(kv msgs "$line") ;;
+    esac
     if [ -z "$n" ]; then
         echo "$scen $server: loadgen gave no result" >>"$NOTES"
         return 1
@@ -569,7 +606,7 @@ lg_run() {
         say "  $scen $server: $(kv msgs_per_s "$line") answers/s, $mib MiB/s, proxy CPU $(awk -v t="$T_SRV" -v s="$secs" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / s * 100 }')% (noise $NOISE%)"
         return 0
     fi
-    say "  $scen $server: $(kv msgs_per_s "$line")$(kv conns_per_s "$line") /s (noise $NOISE%)"
+    say "  $scen $server: $(kv msgs_per_s "$line")$(kv conns_per_s "$line")$(kv rps "$line") /s (noise $NOISE%)"
 }
 
 # Section 8's backend (tests/bench/backend.c), pinned to the load
@@ -759,6 +796,27 @@ while [ $rep -le "$RUNS" ]; do
         done
     fi
     want proxy && proxy_round "$rep"
+    if want arena && [ $HAVE_ARENA = 1 ]; then
+        # HttpArena's profiles, one reactor: baseline (GET, POST with
+        # Content-Length, POST chunked in turn, one request in flight per
+        # connection), pipelined (16 in flight, a sliding window),
+        # limited-conn (the baseline mix, reset after every 10 answers).
+        # The arena handler's answers are checked; the static routes and
+        # nginx answer a fixed body (-k: status only).
+        for k in zerg-arena zerg-astatic nginx; do
+            case $k in
+            zerg-arena) v=zerg chk= ;;
+            zerg-astatic) v=zergstatic chk=-k ;;
+            *) v=nginx chk=-k ;;
+            esac
+            # shellcheck disable=SC2086 # chk is empty or one option
+            if srv_start $k; then lg_run arenabase "$v" http -c "$ARENA_CONNS" -P 1 -m baseline $chk; srv_stop; fi
+            # shellcheck disable=SC2086
+            if srv_start $k; then lg_run arenapipe "$v" http -c $HTTP_CONNS -P 16 -m pipeline $chk; srv_stop; fi
+            # shellcheck disable=SC2086
+            if srv_start $k; then lg_run arenalimit "$v" http -c "$ARENA_CONNS" -P 1 -m baseline -r 10 $chk; srv_stop; fi
+        done
+    fi
     rep=$((rep + 1))
 done
 elapsed=$(($(date +%s) - bench_t0))
@@ -776,7 +834,7 @@ stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 # Sections 1 to 7: one table.
 main_table() {
-    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS '
+    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS -v aconns="$ARENA_CONNS" '
     { m[$1, $2, $3] = $4 }
     function has(s, v, k) { return ((s, v, k) in m) }
     function grp(x,   s, neg) {   # 1234567 -> "1 234 567"
@@ -869,6 +927,20 @@ main_table() {
             row("7. modules (permissive rules): " mt[i], "zerg, no modules", ms[i], "zerg", mu[i], "")
             row("", i == 3 ? "zerg, proxy_protocol + access + limit_conn" : "zerg, access + limit_conn", ms[i], "zergmod", mu[i], t)
         }
+        split("arenabase arenapipe arenalimit", as, " ")
+        at[1] = "baseline (GET, POST Content-Length, POST chunked; 1 in flight), " aconns " conns"
+        at[2] = "pipelined (GET /pipeline, 16 in flight), 64 conns"
+        at[3] = "limited-conn (the baseline mix, RST after every 10 answers), " aconns " conns"
+        for (i = 1; i <= 3; i++) {
+            if (!has(as[i], "zerg", "rps") && !has(as[i], "nginx", "rps"))
+                continue
+            t = ""
+            if (rt(as[i], "zerg", "nginx", "cpu_m") >= 0)
+                t = sprintf("CPU per request %.2fx nginx", rt(as[i], "zerg", "nginx", "cpu_m"))
+            row("9. HttpArena " at[i], "zerg, arena handler", as[i], "zerg", "req/s", t)
+            row("", "zerg, static routes", as[i], "zergstatic", "req/s", "")
+            row("", "nginx (return 200)", as[i], "nginx", "req/s", "")
+        }
     }' "$TMP/median.tsv"
     echo
     echo "CPU s / M: server CPU seconds (utime + stime from /proc/PID/stat, all threads) per million requests, messages or connections."
@@ -951,7 +1023,7 @@ TABLE=$TMP/table.md
         "$mode: median of $RUNS run(s) of ${DUR}s after ${WARM}s warm-up; total ${elapsed}s."
     echo
     main=0
-    for w in keepalive pipeline churn echo memory scale modules; do want $w && main=1; done
+    for w in keepalive pipeline churn echo memory scale modules arena; do want $w && main=1; done
     [ $main = 1 ] && main_table
     want proxy && proxy_table
     if [ -s "$NOTES" ]; then

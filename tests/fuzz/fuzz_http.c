@@ -16,6 +16,7 @@
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
+#include "http/handler.c"
 #include "http/http.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,11 +51,16 @@ static void fz_config(const uint8_t *data, size_t size)
     cfg = zg_test_conf_fill(ZG_PLUGIN_ENTRY(), text, size, &arena, err,
                             sizeof(err));
     if (cfg != NULL && zg_http_conf_build(cfg, &c, err, sizeof(err)) == 0) {
-        /* every route is findable and has its heads */
+        /* every route has its heads, and its path finds it (or, for a
+         * prefix route, the exact route of the same path, which wins) */
         for (size_t i = 0; i < c->nroutes; i++) {
-            if (zg_http_route_find(c, (const unsigned char *)c->routes[i].path,
-                                   c->routes[i].path_len) != &c->routes[i] ||
-                c->routes[i].head == NULL || c->routes[i].h405 == NULL)
+            const zg_http_route_t *r = &c->routes[i], *f;
+
+            f = zg_http_route_find(c, (const unsigned char *)r->path,
+                                   r->path_len);
+            if (f == NULL || r->head == NULL || r->h405 == NULL ||
+                (r->match == ZG_HTTP_MATCH_EXACT && f != r) ||
+                f->path_len != r->path_len)
                 abort();
         }
         zg_http_conf_free(c);

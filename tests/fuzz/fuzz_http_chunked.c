@@ -17,6 +17,7 @@
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
+#include "http/handler.c"
 #include "http/http.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

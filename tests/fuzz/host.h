@@ -32,6 +32,7 @@ typedef struct fz_out_s {
     int closed;
     zg_close_how_t how;
     int paused;
+    int resumed; /* pause_read(c, 0) undid a pause: present held input */
     uint32_t timer;
 } fz_out_t;
 
@@ -102,6 +103,8 @@ static int fz_close(zg_conn_t *c, zg_close_how_t how)
 
 static int fz_pause_read(zg_conn_t *c, int paused)
 {
+    if (fz->paused && !paused)
+        fz->resumed = 1;
     fz->paused = paused;
     return 0;
 }
@@ -129,7 +132,54 @@ static int fz_draining(void)
 
 static void fz_log(zg_log_level_t level, const char *fmt, ...)
 {
-    abort(); /* no logging per request */
+    /* Loading a handler logs once at start-up; no logging per request. */
+    if (fz != NULL)
+        abort();
+}
+
+static uint64_t fz_conn_id(zg_conn_t *c)
+{
+    return c == FZ_CONN ? 1 : 0;
+}
+
+static int fz_half_open(zg_conn_t *c, int on)
+{
+    return 0;
+}
+
+/* Posted calls: run by the driver after each delivery, all of them (a
+ * call may post again), so that when a response comes never depends on
+ * how the input was cut. */
+typedef void (*fz_post_fn)(zg_conn_t *c, void *conn_data, void *arg);
+#define FZ_MAX_POSTS 256
+static struct {
+    fz_post_fn fn;
+    void *arg;
+} fz_posts[FZ_MAX_POSTS];
+static unsigned fz_nposts;
+
+static int fz_post(uint64_t id, fz_post_fn fn, void *arg)
+{
+    if (id != 1 || fz_nposts == FZ_MAX_POSTS)
+        return -ENOMEM;
+    fz_posts[fz_nposts].fn = fn;
+    fz_posts[fz_nposts].arg = arg;
+    fz_nposts++;
+    return 0;
+}
+
+/* Run the posted calls (and those they post) for the connection whose
+ * conn_data is cd, or NULL once it has closed. */
+static void fz_run_posts(void *cd, int open)
+{
+    while (fz_nposts > 0) {
+        fz_post_fn fn = fz_posts[0].fn;
+        void *arg = fz_posts[0].arg;
+
+        memmove(fz_posts, fz_posts + 1, (fz_nposts - 1) * sizeof(fz_posts[0]));
+        fz_nposts--;
+        fn(open ? FZ_CONN : NULL, open ? cd : NULL, arg);
+    }
 }
 
 static const zg_api_t fz_api = {
@@ -147,6 +197,10 @@ static const zg_api_t fz_api = {
     .set_timer = fz_set_timer,
     .want_writable = fz_want_writable,
     .draining = fz_draining,
+    .conn_id = fz_conn_id,
+    .post = fz_post,
+    .half_open = fz_half_open,
+    .conf_fill = zg_test_conf_node_fill,
 };
 
 static time_t fz_clock(void)
@@ -233,6 +287,21 @@ static long fz_present(void *cd, fz_piece_t *pc, unsigned *np, unsigned flags)
     return rc;
 }
 
+/* Run the posted calls; as the host does, present held input again
+ * once a pause is undone (a handler's late response was sent). */
+static void fz_settle(void *cd, fz_piece_t *pc, unsigned *np, unsigned flags)
+{
+    fz_run_posts(cd, 1);
+    for (int guard = 0; guard < 1000 && fz->resumed && !fz->paused && *np > 0 &&
+                        !(fz->closed && fz->how != ZG_CLOSE_WRITE);
+         guard++) {
+        fz->resumed = 0;
+        fz_present(cd, pc, np, flags);
+        fz_run_posts(cd, 1);
+    }
+    fz->resumed = 0;
+}
+
 /* Deliver stream in pieces of the given lengths (0 = whole); let output
  * drain whenever the plugin pauses. */
 static void fz_run(int conf, const uint8_t *s, size_t n, const uint8_t *cuts,
@@ -263,6 +332,7 @@ static void fz_run(int conf, const uint8_t *s, size_t n, const uint8_t *cuts,
         if (out->closed && out->how != ZG_CLOSE_WRITE)
             break;
         fz_present(cd, pc, &np, 0);
+        fz_settle(cd, pc, &np, 0);
         /* Drained output resumes a paused connection, whose held input
          * is then presented again. */
         for (int guard = 0; out->paused && guard < 1000; guard++) {
@@ -270,13 +340,17 @@ static void fz_run(int conf, const uint8_t *s, size_t n, const uint8_t *cuts,
             out->paused = 0;
             fz_plugin->on_writable(FZ_CONN, cd);
             fz_present(cd, pc, &np, 0);
+            fz_settle(cd, pc, &np, 0);
         }
     }
-    if (!out->closed)
+    if (!out->closed) {
         fz_present(cd, pc, &np, ZG_IN_EOF);
+        fz_settle(cd, pc, &np, ZG_IN_EOF);
+    }
     if (out->timer != 0 && out->closed)
         fz_plugin->on_timeout(FZ_CONN, cd);
     fz_plugin->on_close(FZ_CONN, cd, ZG_CLOSE_PEER);
+    fz_run_posts(NULL, 0);
     while (np > 0)
         free(pc[--np].p);
 }

@@ -25,17 +25,21 @@
  * struct, owned by *arena (free it with zg_conf_arena_free() after the
  * plugin's fini), or NULL with the host's one-line message in err, e.g.
  *   "config:1:38: routes[2].status: 99 is out of range 200..599".
+ * The parsed tree stays alive until the next call (a ZG_KEY_NODE value
+ * refers to it until init_conf has run conf_fill), and text must too.
  */
 static void *zg_test_conf_fill(const zg_plugin_t *d, const char *text,
                                size_t len, zg_conf_arena_t *arena, char *err,
                                size_t errlen)
 {
+    static json_t *root; /* kept for the nodes, freed at the next call */
     zg_config_t *cfg = calloc(1, sizeof(*cfg));
     zg_conf_ctx_t c;
     json_error_t je;
-    json_t *root = NULL;
     void *conf = NULL;
 
+    json_decref(root);
+    root = NULL;
     err[0] = '\0';
     if (cfg == NULL)
         goto done;
@@ -64,9 +68,17 @@ static void *zg_test_conf_fill(const zg_plugin_t *d, const char *text,
                                      arena, d->name, err, errlen) != 0)
         conf = NULL;
 done:
-    json_decref(root);
     free(cfg);
     return conf;
+}
+
+/* api->conf_fill for a fake host: the host's own code. Main thread. */
+static inline int zg_test_conf_node_fill(const zg_conf_node_t *node,
+                                         const struct zg_key_s *keys,
+                                         size_t size, void **conf, char *err,
+                                         size_t errlen)
+{
+    return zg_conf_node_fill(node, keys, size, conf, err, errlen);
 }
 
 #endif /* ZG_TEST_HOST_CONF_H */

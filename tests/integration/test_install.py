@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 # Description: `make install` into a DESTDIR lays out the binary, plugins,
-# header, pkg-config file, default config and man page; a plugin built out
-# of the tree with nothing but `pkg-config zerg` loads into the installed
-# zerg and serves.
+# HTTP handlers, headers, pkg-config file, default config and man pages; a
+# plugin built out of the tree with nothing but `pkg-config zerg` loads
+# into the installed zerg and serves, and so does the HTTP handler of the
+# zerg-http-handler(3) example, built the same way from the man page.
 import os
 import re
 import shutil
@@ -28,8 +29,10 @@ def test_install_and_out_of_tree_plugin():
             if "zerg.pc" in files:
                 prefix = os.path.dirname(os.path.dirname(root))
         assert prefix, "zerg.pc not installed under " + dest
-        for rel in ("bin/zerg", "include/zerg/plugin.h", "lib/zerg/echo.so",
-                    "share/man/man8/zerg.8", "etc/zerg/zerg.json"):
+        for rel in ("bin/zerg", "include/zerg/plugin.h", "include/zerg/http.h",
+                    "lib/zerg/echo.so", "lib/zerg/http.so", "lib/zerg/arena.so",
+                    "lib/zerg/async.so", "share/man/man8/zerg.8",
+                    "share/man/man3/zerg-http-handler.3", "etc/zerg/zerg.json"):
             assert os.path.exists(os.path.join(prefix, rel)), rel + " missing"
 
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib",
@@ -56,6 +59,16 @@ def test_install_and_out_of_tree_plugin():
                        env=env).strip()
             assert var == want, "abi_%s %r, header %r" % (part.lower(), var, want)
             assert got_v == want, "zerg -v ABI %s %r, header %r" % (part, got_v, want)
+        with open(os.path.join(zgtest.ROOT, "core", "include", "zerg",
+                               "http.h")) as f:
+            hhdr = f.read()
+        for part in ("MAJOR", "MINOR"):
+            want = re.search(r"^#define ZG_HTTP_ABI_%s\s+(\d+)$" % part, hhdr,
+                             re.M).group(1)
+            var = _run(["pkg-config", "--variable=http_abi_" + part.lower(),
+                        "zerg"], env=env).strip()
+            assert var == want, "http_abi_%s %r, header %r" % (part.lower(), var,
+                                                               want)
         plugindir = _run(["pkg-config", "--define-prefix",
                           "--variable=plugindir", "zerg"], env=env).strip()
         assert os.path.isdir(plugindir), plugindir
@@ -87,8 +100,61 @@ def test_install_and_out_of_tree_plugin():
         s.close()
         srv.stop()
         assert "loaded myecho" in srv.stderr_text()
+
+        _out_of_tree_handler(prefix, cflags, work)
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def _man_example():
+    """The C source of zerg-http-handler(3)'s EXAMPLE section."""
+    with open(os.path.join(zgtest.ROOT, "conf", "zerg-http-handler.3")) as f:
+        man = f.read()
+    sect = man[man.index("\n.SH EXAMPLE\n"):]
+    code = sect[sect.index("\n.EX\n") + 4:sect.index("\n.EE\n")]
+    return code.replace("\\e", "\\").replace("\\-", "-") + "\n"
+
+
+def _out_of_tree_handler(prefix, cflags, work):
+    """Build the man page's example handler against the installed headers
+    only, and serve it from the installed zerg, next to the installed
+    arena handler found by name."""
+    src = os.path.join(work, "hello.c")
+    with open(src, "w") as f:
+        f.write(_man_example())
+    so = os.path.join(work, "hello.so")
+    _run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+          "-fvisibility=hidden", "-Wl,-z,defs"] + cflags + ["-o", so, src])
+    exported = _run(["nm", "-D", "--defined-only", so]).split()
+    assert "zg_http_handler_entry_v1" in exported and \
+        "zg_plugin_entry_v1" not in exported, exported
+    # http.so by path (the DESTDIR tree is not where the binary looks),
+    # arena by name: found beside it.
+    http_so = os.path.join(prefix, "lib", "zerg", "http.so")
+    cfg = {"listeners": [{"name": "h", "listen": "127.0.0.1:0", "plugin": http_so,
+                          "config": {"routes": [
+                              {"path": "/hello", "handler": so,
+                               "config": {"greeting": "Hi"}},
+                              {"path": "/baseline11", "handler": "arena"}]}}]}
+    saved, zgtest.ZERG = zgtest.ZERG, os.path.join(prefix, "bin", "zerg")
+    try:
+        srv = zgtest.start(cfg, tag="handler")
+    finally:
+        zgtest.ZERG = saved
+    s = zgtest.connect(srv.addr("h"))
+    s.sendall(b"GET /hello?name=zerg HTTP/1.1\r\nHost: t\r\n\r\n"
+              b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+              b"GET /baseline11?a=40&b=2 HTTP/1.1\r\nHost: t\r\n"
+              b"Connection: close\r\n\r\n")
+    got = zgtest.recv_until_eof(s)
+    s.close()
+    srv.stop()
+    bodies = [part.split(b"\r\n\r\n", 1)[1] for part in
+              got.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert bodies == [b"Hi, zerg!\n", b"Hi, world!\n", b"42"], got
+    err = srv.stderr_text()
+    assert "handler hello 1.0" in err and os.path.join(prefix, "lib", "zerg",
+                                                       "arena.so") in err, err
 
 
 if __name__ == "__main__":

@@ -263,7 +263,9 @@ def test_metrics_match_what_happened():
     assert metric(s, "zerg_received_bytes_total", listener="web") == sent + 4
     assert metric(s, "zerg_sent_bytes_total", listener="web") == sent + 4
     assert sum(v for (n, lab), v in s.items() if n == "zerg_reactor_connections") >= 5
-    assert ("zerg_build_info", (("abi", "1.3"), ("version", zg_version()))) in s
+    version, abi = zg_version()
+    assert ("zerg_build_info", (("abi", abi), ("version", version))) in s, \
+        [k for k in s if k[0] == "zerg_build_info"]
     assert abs(s[("zerg_start_time_seconds", ())] - time.time()) < 60
     # The stats listener counts its own scrapes as requests.
     _, _, text2 = http_get(maddr, "/metrics")
@@ -289,7 +291,8 @@ def test_metrics_match_what_happened():
 
 def zg_version():
     r = zg.run_zerg(["-v"])
-    return re.search(r"zerg version (\S+)", r.stdout + r.stderr).group(1)
+    m = re.search(r"zerg version (\S+) \(plugin ABI (\d+\.\d+)\)", r.stdout + r.stderr)
+    return m.group(1), m.group(2)
 
 
 def test_stats_keepalive_and_pipelining():

@@ -3,8 +3,9 @@
  * Description: unit tests for host-owned configuration (core/conf_keys.c):
  * every key type with its range, defaults (also of an absent nested
  * object), lists of scalars and of objects, check callbacks, error lines
- * with file:line:column and suggestions, a plugin's bad default, and the
- * -T dump feeding back as the same values.
+ * with file:line:column and suggestions, a plugin's bad default, the
+ * -T dump feeding back as the same values, and an object kept unchecked
+ * (ZG_KEY_NODE) that conf_fill checks later against another table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +43,7 @@ typedef struct conf_s {
     inner_t inner;
     zg_list_t tags;  /* of const char * */
     zg_list_t items; /* of item_t */
+    const zg_conf_node_t *later;
 } conf_t;
 
 static const char *const modes[] = {"fast", "safe", NULL};
@@ -138,10 +140,14 @@ static const zg_key_t keys[] = {
      .sub = item_keys,
      .elem_size = sizeof(item_t),
      .check = item_check},
+    {.name = "later", .type = ZG_KEY_NODE, .offset = offsetof(conf_t, later)},
     {.name = NULL},
 };
 
 static zg_conf_arena_t arena;
+/* The document and tree of the last fill(): a node refers to them. */
+static char *doc;
+static json_t *root;
 static conf_t C;
 static char err[512];
 
@@ -150,10 +156,11 @@ static int fill(const char *text)
 {
     zg_config_t cfg;
     zg_conf_comp_t path[3] = {{"listeners", 0}, {NULL, 0}, {"config", 0}};
-    char *doc;
-    json_t *root, *obj;
+    json_t *obj;
     int rc;
 
+    json_decref(root);
+    free(doc);
     if (asprintf(&doc, "{\"listeners\": [{\"config\": %s}]}", text) < 0)
         fail();
     memset(&cfg, 0, sizeof(cfg));
@@ -169,8 +176,6 @@ static int fill(const char *text)
     memset(&C, 0, sizeof(C));
     rc = zg_conf_fill(&cfg, path, 3, obj, keys, &C, &arena, "plugin t", err,
                       sizeof(err));
-    json_decref(root);
-    free(doc);
     return rc;
 }
 
@@ -329,10 +334,78 @@ static void test_dump_feeds_back(void **state)
     assert_int_equal(((const item_t *)C.items.items)[0].ms, 1000);
 }
 
+static void test_node_is_checked_later(void **state)
+{
+    inner_t *in = NULL;
+    json_t *j;
+
+    (void)state;
+    /* absent: the defaults, and nothing in the dump */
+    assert_int_equal(fill("{}"), 0);
+    assert_non_null(C.later);
+    j = zg_conf_keys_dump(keys, &C);
+    assert_null(json_object_get(j, "later"));
+    json_decref(j);
+    assert_int_equal(zg_conf_node_fill(C.later, inner_keys, sizeof(inner_t),
+                                       (void **)&in, err, sizeof(err)),
+                     0);
+    assert_int_equal(in->n, 4);
+    j = zg_conf_keys_dump(keys, &C);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "later"), "n")),
+        4);
+    json_decref(j);
+    expect_err("{\"later\": 5}", "later: expected an object, got integer");
+    /* unknown keys inside are not the host's business until conf_fill */
+    assert_int_equal(fill("{\"later\": {\"n\": 3, \"nn\": 1}}"), 0);
+    assert_non_null(C.later);
+    assert_int_equal(zg_conf_node_fill(C.later, inner_keys, sizeof(inner_t),
+                                       (void **)&in, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "t.json:1:46: listeners[0].config.later.nn: "
+                                "unknown key (did you mean \"n\"?)"));
+    assert_int_equal(fill("{\"later\": {\"n\": 0}}"), 0);
+    assert_int_equal(zg_conf_node_fill(C.later, inner_keys, sizeof(inner_t),
+                                       (void **)&in, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(
+        strstr(err, "listeners[0].config.later.n: 0 is out of range 1..9"));
+    assert_int_equal(fill("{\"label\": \"l\", \"later\": {\"n\": 3}}"), 0);
+    /* before conf_fill, -T shows the object as written */
+    j = zg_conf_keys_dump(keys, &C);
+    assert_int_equal(json_object_size(json_object_get(j, "later")), 1);
+    json_decref(j);
+    assert_int_equal(zg_conf_node_fill(C.later, inner_keys, sizeof(inner_t),
+                                       (void **)&in, err, sizeof(err)),
+                     0);
+    assert_int_equal(in->n, 3);
+    assert_string_equal(in->s, "x");
+    assert_int_equal(zg_conf_node_fill(C.later, inner_keys, sizeof(inner_t),
+                                       (void **)&in, err, sizeof(err)),
+                     -EALREADY);
+    /* after it, the filled values with every default */
+    j = zg_conf_keys_dump(keys, &C);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "later"), "s")),
+        "x");
+    json_decref(j);
+    j = zg_conf_keys_schema(keys);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(j, "properties"), "later"),
+            "type")),
+        "object");
+    json_decref(j);
+}
+
 static int teardown(void **state)
 {
     (void)state;
     zg_conf_arena_free(&arena);
+    json_decref(root);
+    free(doc);
+    root = NULL;
+    doc = NULL;
     return 0;
 }
 
@@ -344,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_place),
         cmocka_unit_test(test_bad_default_names_the_plugin),
         cmocka_unit_test(test_dump_feeds_back),
+        cmocka_unit_test(test_node_is_checked_later),
     };
 
     return cmocka_run_group_tests(tests, NULL, teardown);

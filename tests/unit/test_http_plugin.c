@@ -19,6 +19,7 @@
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
+#include "http/handler.c"
 #include "http/http.c"
 
 #include "../fuzz/host_conf.h"
@@ -39,6 +40,7 @@ typedef struct fake_s {
     zg_close_how_t how;
     int paused;
     int want_wr;
+    int half_open;
     uint32_t timer;
     int nsend, nview, nreserve, ncommit;
 } fake_t;
@@ -140,11 +142,26 @@ static int fake_draining(void)
     return 0;
 }
 
+/* Loading handlers logs a line each, at start-up only. */
+static int fake_log_ok;
+
 static void fake_log(zg_log_level_t level, const char *fmt, ...)
 {
     (void)level;
     (void)fmt;
-    fail_msg("the plugin logged");
+    if (!fake_log_ok)
+        fail_msg("the plugin logged");
+}
+
+static uint64_t fake_conn_id(zg_conn_t *c)
+{
+    return c == CONN ? 7 : 0;
+}
+
+static int fake_half_open(zg_conn_t *c, int on)
+{
+    F.half_open = on;
+    return 0;
 }
 
 static const zg_api_t fake_api = {
@@ -162,6 +179,9 @@ static const zg_api_t fake_api = {
     .set_timer = fake_set_timer,
     .want_writable = fake_want_writable,
     .draining = fake_draining,
+    .conn_id = fake_conn_id,
+    .half_open = fake_half_open,
+    .conf_fill = zg_test_conf_node_fill,
 };
 
 /* 784111777 = Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example). */
@@ -212,8 +232,10 @@ static void start(const char *conf)
         zg_test_conf_fill(P.p, conf, strlen(conf), &P.arena, err, sizeof(err));
     if (filled == NULL)
         fail_msg("config: %s", err);
+    fake_log_ok = 1;
     if (P.p->init_conf(&fake_api, filled, &P.pd, err, sizeof(err)) != 0)
         fail_msg("init_conf: %s", err);
+    fake_log_ok = 0;
     assert_int_equal(P.p->reactor_init(P.pd, 0, &P.rd), 0);
     assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
 }
@@ -315,7 +337,7 @@ static void test_descriptor(void **state)
     (void)state;
     assert_int_equal(d->magic, ZG_PLUGIN_MAGIC);
     assert_int_equal(d->abi_major, ZG_ABI_MAJOR);
-    assert_int_equal(d->abi_minor, 2);
+    assert_int_equal(d->abi_minor, 4);
     assert_int_equal(d->struct_size, sizeof(zg_plugin_t));
     assert_string_equal(d->name, "http");
     assert_non_null(d->on_drain);
@@ -1380,6 +1402,297 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* ---- handler routes (handler.c), with handlers compiled in ---- */
+
+/* What the test handler saw of its last request, and how to answer. */
+static struct {
+    zg_http_request_t req;
+    char text[4096];              /* method, path, query, rest, fields, body */
+    const unsigned char *body_at; /* req.body.data */
+    int later;                    /* keep r: ZG_HTTP_LATER */
+    zg_http_response_t *held[8];
+    int nheld;
+    int calls;
+} H;
+
+static const zg_http_api_t *hapi;
+
+static int th_handle(const zg_http_request_t *req, zg_http_response_t *r)
+{
+    zg_view_t n, v;
+    int len;
+
+    H.calls++;
+    H.req = *req;
+    H.body_at = req->body.data;
+    len = snprintf(H.text, sizeof(H.text), "%.*s %.*s ?%.*s rest=%.*s",
+                   (int)req->method.len, (const char *)req->method.data,
+                   (int)req->path.len, (const char *)req->path.data,
+                   (int)req->query.len, (const char *)req->query.data,
+                   (int)req->rest.len, (const char *)req->rest.data);
+    for (size_t i = 0; hapi->header_at(req, i, &n, &v); i++)
+        len += snprintf(H.text + len, sizeof(H.text) - (size_t)len,
+                        " [%.*s=%.*s]", (int)n.len, (const char *)n.data,
+                        (int)v.len, (const char *)v.data);
+    if (hapi->header(req, "x-A", 3, &v))
+        len += snprintf(H.text + len, sizeof(H.text) - (size_t)len, " x-a=%.*s",
+                        (int)v.len, (const char *)v.data);
+    snprintf(H.text + len, sizeof(H.text) - (size_t)len, " body=%.*s",
+             (int)req->body.len, (const char *)req->body.data);
+    if (H.later) {
+        H.held[H.nheld++] = r;
+        return ZG_HTTP_LATER;
+    }
+    hapi->write(r, "ok", 2);
+    return ZG_HTTP_DONE;
+}
+
+static int th_init(const zg_http_api_t *a, const void *conf, void **rd,
+                   char *err, size_t errlen)
+{
+    hapi = a;
+    *rd = (void *)conf;
+    return 0;
+}
+
+static const zg_http_handler_t th_desc = {
+    .magic = ZG_HTTP_HANDLER_MAGIC,
+    .abi_major = ZG_HTTP_ABI_MAJOR,
+    .struct_size = sizeof(zg_http_handler_t),
+    .name = "th",
+    .version = "1",
+    .init = th_init,
+    .handle = th_handle,
+};
+
+static zg_http_handler_t th_bad; /* a copy to break, for the checks */
+
+static const zg_http_handler_t *th_open(const char *spec, void **dl, char *path,
+                                        char *err, size_t errlen)
+{
+    *dl = NULL;
+    snprintf(path, 64, "/builtin/%s.so", spec);
+    if (strcmp(spec, "th") == 0)
+        return &th_desc;
+    if (strcmp(spec, "bad") == 0)
+        return &th_bad;
+    snprintf(err, errlen, "\"%s\": not found", spec);
+    return NULL;
+}
+
+#define CONF_TH                                                                \
+    "{\"routes\":[{\"path\":\"/h\",\"handler\":\"th\"},"                       \
+    "{\"path\":\"/p/\",\"match\":\"prefix\",\"handler\":\"th\","               \
+    "\"max_body_size\":8}]}"
+#define OK_RESP                                                                \
+    "HTTP/1.1 200 OK\r\nServer: zerg\r\nContent-Length: 2\r\n" DATE "\r\nok"
+
+static void th_start(void)
+{
+    memset(&H, 0, sizeof(H));
+    zg_http_handler_open = th_open;
+    start(CONF_TH);
+}
+
+static void test_handler_request(void **state)
+{
+    static const char req[] = "POST /p/a/b?x=1&y HTTP/1.1\r\nHost: t\r\n"
+                              "X-A:  one \r\nx-a: two\r\n"
+                              "Content-Length: 5\r\n\r\nhello";
+
+    (void)state;
+    th_start();
+    /* all in one view: the body is read in place */
+    assert_int_equal(feed(req), (long)strlen(req));
+    expect_out(OK_RESP);
+    assert_string_equal(H.text, "POST /p/a/b ?x=1&y rest=a/b [Host=t] "
+                                "[X-A=one] [x-a=two] [Content-Length=5] "
+                                "x-a=one body=hello");
+    assert_int_equal(H.req.keep_alive, 1);
+    assert_int_equal(H.req.conn_id, 7);
+    assert_memory_equal(H.req.route.data, "/p/", 3);
+    assert_ptr_not_equal(H.body_at, NULL);
+    assert_memory_equal(H.body_at, "hello", 5);
+    /* cut anywhere, over several calls: the same request */
+    for (size_t cut = 1; cut < sizeof(req) - 1; cut++) {
+        H.text[0] = '\0';
+        feed_n(req, cut, 0);
+        assert_int_equal(F.outlen, 0);
+        feed_n(req + cut, sizeof(req) - 1 - cut, 0);
+        expect_out(OK_RESP);
+        assert_string_equal(H.text,
+                            "POST /p/a/b ?x=1&y rest=a/b [Host=t] [X-A=one] "
+                            "[x-a=two] [Content-Length=5] x-a=one body=hello");
+    }
+    /* chunked, decoded; over the route's limit: 413 */
+    feed("POST /h?q HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "2\r\nab\r\n1;e=1\r\nc\r\n0\r\nT: x\r\n\r\n");
+    expect_out(OK_RESP);
+    assert_non_null(strstr(H.text, "/h ?q rest= [Host=t] "
+                                   "[Transfer-Encoding=chunked] body=abc"));
+    feed("POST /p/x HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n");
+    assert_true(F.closed);
+    assert_non_null(memmem(F.out, F.outlen, "413 Content Too Large", 21));
+    stop();
+}
+
+static void test_handler_later_in_order(void **state)
+{
+    zg_http_response_t *r;
+
+    (void)state;
+    th_start();
+    H.later = 1;
+    /* the second request waits behind the pending first */
+    assert_int_equal(feed(GET("/h?1") GET("/h?2")), (long)strlen(GET("/h?1")));
+    assert_int_equal(H.calls, 1);
+    assert_true(F.paused);
+    assert_int_equal(F.outlen, 0);
+    r = H.held[0];
+    assert_int_equal(hapi->alive(r), 1);
+    assert_int_equal(hapi->status(r, 99), -EINVAL);
+    assert_int_equal(hapi->add_header(r, "Connection", 10, "x", 1), -EPERM);
+    assert_int_equal(hapi->add_header(r, "X-B", 3, " x", 2), -EINVAL);
+    assert_int_equal(hapi->add_header(r, "X-B", 3, "x\ny", 3), -EINVAL);
+    assert_int_equal(hapi->add_header(r, "X-B", 3, "b", 1), 0);
+    assert_int_equal(hapi->status(r, 202), 0);
+    assert_int_equal(hapi->write(r, "one", 3), 0);
+    /* as a posted call would: the answer goes out, reading resumes */
+    assert_int_equal(hapi->finish(r), 0);
+    expect_out("HTTP/1.1 202 Accepted\r\nServer: zerg\r\nX-B: b\r\n"
+               "Content-Length: 3\r\n" DATE "\r\none");
+    assert_false(F.paused);
+    H.later = 0;
+    assert_int_equal(feed(""), (long)strlen(GET("/h?2")));
+    assert_int_equal(H.calls, 2);
+    expect_out(OK_RESP);
+    /* the connection ends while a response is pending: finish only
+     * frees it */
+    H.later = 1;
+    feed(GET("/h?3"));
+    r = H.held[1];
+    P.p->on_close(CONN, P.cd, ZG_CLOSE_ERROR);
+    assert_int_equal(hapi->alive(r), 0);
+    assert_int_equal(hapi->write(r, "x", 1), 0);
+    assert_int_equal(hapi->finish(r), -EPIPE);
+    assert_int_equal(F.outlen, 0);
+    fake_reset();
+    assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
+    /* a FIN with a pending request: half-open until it is answered */
+    feed_n(GET("/h?4"), strlen(GET("/h?4")), ZG_IN_EOF);
+    assert_int_equal(F.half_open, 1);
+    assert_int_equal(hapi->finish(H.held[2]), 0);
+    assert_int_equal(F.half_open, 0);
+    assert_true(F.closed);
+    assert_int_equal(F.how, ZG_CLOSE_FLUSH);
+    stop();
+}
+
+static void test_handler_failure_and_limits(void **state)
+{
+    zg_http_response_t *r;
+    char big[5000];
+
+    (void)state;
+    th_start();
+    H.later = 1;
+    feed(GET("/h"));
+    r = H.held[0];
+    memset(big, 'v', sizeof(big));
+    assert_int_equal(hapi->add_header(r, "X-V", 3, big, 4097), -EINVAL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(hapi->add_header(r, "X-V", 3, big, 4000), 0);
+    assert_int_equal(hapi->add_header(r, "X-V", 3, big, 4000), -ENOSPC);
+    assert_null(hapi->reserve(r, ZG_HTTP_MAX_RESPONSE + 1, NULL));
+    assert_int_equal(hapi->commit(r, 1), -EINVAL);
+    assert_int_equal(hapi->finish(r), 0);
+    assert_true(F.outlen > 16000);
+    F.outlen = F.drained = 0;
+    stop();
+}
+
+static void test_handler_descriptor_checks(void **state)
+{
+    char err[512];
+
+    (void)state;
+    zg_http_handler_open = th_open;
+    th_bad = th_desc;
+    th_bad.magic = 1;
+    assert_int_equal(zg_http_hcheck(&th_bad, "/x.so", err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "/x.so: magic 0x00000001 (need 0x7a676868: not "
+                             "a zerg HTTP handler)");
+    th_bad = th_desc;
+    th_bad.abi_major = 2;
+    zg_http_hcheck(&th_bad, "/x.so", err, sizeof(err));
+    assert_string_equal(err, "/x.so: built for handler ABI 2 (need 1)");
+    th_bad = th_desc;
+    th_bad.struct_size = 8;
+    zg_http_hcheck(&th_bad, "/x.so", err, sizeof(err));
+    assert_non_null(strstr(err, "descriptor of 8 bytes (need at least"));
+    th_bad = th_desc;
+    th_bad.handle = NULL;
+    zg_http_hcheck(&th_bad, "/x.so", err, sizeof(err));
+    assert_non_null(strstr(err, "no handle()"));
+    th_bad = th_desc;
+    th_bad.name = "Bad Name";
+    zg_http_hcheck(&th_bad, "/x.so", err, sizeof(err));
+    assert_non_null(strstr(err, "bad name"));
+    th_bad = th_desc;
+    th_bad.flags = 4;
+    zg_http_hcheck(&th_bad, "/x.so", err, sizeof(err));
+    assert_non_null(strstr(err, "flags 0x4 (need 0)"));
+    /* through the plugin's init_conf: one line naming the route */
+    {
+        zg_conf_arena_t arena = {NULL};
+        const char *conf = "{\"routes\":[{\"path\":\"/a\",\"handler\":"
+                           "\"bad\"}]}";
+        const void *filled = zg_test_conf_fill(
+            ZG_PLUGIN_ENTRY(), conf, strlen(conf), &arena, err, sizeof(err));
+        void *pd = NULL;
+
+        assert_non_null(filled);
+        assert_int_not_equal(ZG_PLUGIN_ENTRY()->init_conf(
+                                 &fake_api, filled, &pd, err, sizeof(err)),
+                             0);
+        assert_string_equal(err, "routes[0].handler: /builtin/bad.so: flags "
+                                 "0x4 (need 0)");
+        zg_conf_arena_free(&arena);
+    }
+    /* a name nowhere to be found lists where it looked */
+    zg_http_handler_open = zg_http_dlopen;
+    setenv("ZERG_PLUGIN_PATH", "/nonexistent/a:/nonexistent/b", 1);
+    assert_int_equal(zg_http_resolve("nosuch", err, err, sizeof(err)), -ENOENT);
+    unsetenv("ZERG_PLUGIN_PATH");
+    assert_non_null(strstr(err, "/nonexistent/a/nosuch.so, "
+                                "/nonexistent/a/nosuch/nosuch.so, "
+                                "/nonexistent/b/nosuch.so"));
+}
+
+static void test_prefix_route_find(void **state)
+{
+    const zg_http_route_t *r;
+
+    (void)state;
+    start("{\"routes\":[{\"path\":\"/a/\",\"match\":\"prefix\"},"
+          "{\"path\":\"/a/b/\",\"match\":\"prefix\"},"
+          "{\"path\":\"/a/b/\",\"body\":\"exact\"},"
+          "{\"path\":\"/\",\"match\":\"prefix\"}]}");
+#define FIND(p) zg_http_route_find(P.pd, (const unsigned char *)(p), strlen(p))
+    r = FIND("/a/b/");
+    assert_string_equal(r->path, "/a/b/");
+    assert_int_equal(r->match, ZG_HTTP_MATCH_EXACT);
+    r = FIND("/a/b/c");
+    assert_string_equal(r->path, "/a/b/");
+    assert_int_equal(r->match, ZG_HTTP_MATCH_PREFIX);
+    assert_string_equal(FIND("/a/bc")->path, "/a/");
+    assert_string_equal(FIND("/a")->path, "/");
+    assert_string_equal(FIND("/plaintext")->path, "/plaintext");
+#undef FIND
+    stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1410,6 +1723,11 @@ int main(void)
         cmocka_unit_test(test_split_everywhere),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_sizes),
+        cmocka_unit_test(test_handler_request),
+        cmocka_unit_test(test_handler_later_in_order),
+        cmocka_unit_test(test_handler_failure_and_limits),
+        cmocka_unit_test(test_handler_descriptor_checks),
+        cmocka_unit_test(test_prefix_route_find),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -25,7 +25,7 @@ extern "C" {
 
 #define ZG_PLUGIN_MAGIC 0x7a657267u /* "zerg" */
 #define ZG_ABI_MAJOR    1
-#define ZG_ABI_MINOR    3
+#define ZG_ABI_MINOR    4
 
 #define ZG_PLUGIN_ENTRY      zg_plugin_entry_v1
 #define ZG_PLUGIN_ENTRY_NAME "zg_plugin_entry_v1"
@@ -39,6 +39,11 @@ extern "C" {
 /* A connection handle. Opaque; valid from on_accept until on_close returns,
  * and only on the reactor thread that owns the connection. */
 typedef struct zg_conn_s zg_conn_t;
+
+/* ABI 1.4: a JSON object of the operator's configuration that the host
+ * has not checked yet (a ZG_KEY_NODE value). Opaque; see conf_fill(). */
+typedef struct zg_conf_node_s zg_conf_node_t;
+struct zg_key_s; /* a key of a config table, below */
 
 /* A read-only byte range. */
 typedef struct zg_view_s {
@@ -367,6 +372,25 @@ typedef struct zg_api_s {
      * Reading does not stop any reactor: values may be a few ms stale,
      * never torn. */
     size_t (*metrics)(int format, char *buf, size_t len);
+
+    /* ---- ABI 1.4: configuration a plugin checks against a table it
+     * learns at start-up ---- */
+
+    /* Main thread, only inside the init_conf() of the plugin whose filled
+     * config holds node (a ZG_KEY_NODE value). Check the JSON object at
+     * node against keys, exactly as the host checks the plugin's own keys
+     * (the same messages, at the operator's file:line:column and the key
+     * path through node: "zerg.json:9:41: listeners[0].config.routes[2]
+     * .config.delay: unknown key (did you mean \"delay_ms\"?)"), and fill
+     * *conf, a zeroed block of conf_size bytes, with defaults and values.
+     * *conf and everything stored in it are the host's and live until the
+     * plugin's fini() has returned. zerg -T shows the filled values, with
+     * every default, in place of the object as written. A node is filled
+     * at most once. 0, or -EINVAL with the one-line message in errbuf
+     * (errlen bytes), -ENOMEM, or -EALREADY. */
+    int (*conf_fill)(const zg_conf_node_t *node, const struct zg_key_s *keys,
+                     size_t conf_size, void **conf, char *errbuf,
+                     size_t errlen);
 } zg_api_t;
 
 /* True if the host's table has member fn (it may be older than ours). */
@@ -414,6 +438,14 @@ typedef enum zg_key_type_e {
     /* zg_list_t: a JSON array of elem values, min..max long (max 0: no
      * limit); elem ZG_KEY_OBJECT takes sub and elem_size */
     ZG_KEY_LIST,
+    /* ABI 1.4. const zg_conf_node_t *: any JSON object, kept for the
+     * plugin to check later with api->conf_fill() against a table it
+     * only learns at start-up (the keys of an HTTP route's handler,
+     * which the route names). Until conf_fill() runs the host checks
+     * nothing inside it. An absent object has a node too (never NULL),
+     * which conf_fill() fills with the defaults; the key's check, if
+     * any, runs only when the object is present; def is ignored. */
+    ZG_KEY_NODE,
 } zg_key_type_t;
 
 /* The family of a ZG_KEY_CIDR that was absent and had no default. */
