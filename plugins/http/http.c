@@ -515,9 +515,18 @@ static void http_timer(http_conn_t *hc, zg_conn_t *c, uint8_t kind, int fresh)
 }
 
 /* A request we refuse: an error response, then the connection ends. */
+/* One request answered (or refused): zerg_requests_total, on hosts that
+ * count (ABI 1.3). */
+static void http_count(http_out_t *o)
+{
+    if (ZG_API_HAS(api, count_requests))
+        api->count_requests(o->c, 1);
+}
+
 static int http_fail(http_conn_t *hc, http_out_t *o, unsigned status)
 {
     hc->keep = 0;
+    http_count(o);
     if (http_simple(hc, o, status) < 0)
         return HTTP_CLOSE;
     return http_linger(hc, o);
@@ -528,6 +537,7 @@ static int http_done(http_conn_t *hc, http_out_t *o)
 {
     hc->phase = PH_HEAD;
     hc->served++;
+    http_count(o);
     if (!hc->keep) {
         /* Closing after a complete exchange: on_data decides how, once it
          * knows whether the client sent anything more. */

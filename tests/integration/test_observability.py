@@ -308,5 +308,25 @@ def test_stats_keepalive_and_pipelining():
     assert data.endswith(b"\r\n\r\n"), "HEAD sent a body: %r" % data[-60:]
 
 
+def test_http_counts_its_requests():
+    cfg = {"reactors": 1, "listeners": [
+        {"name": "h", "listen": "127.0.0.1:0", "plugin": "http"},
+        {"name": "metrics", "listen": "127.0.0.1:0", "plugin": "stats"}]}
+    srv = zg.start(cfg)
+    s = zg.connect(srv.addr("h"))
+    s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n" * 3 +
+              b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    data = zg.recv_until_eof(s)
+    s.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 4, data
+    s = zg.connect(srv.addr("h"))
+    s.sendall(b"BAD REQUEST LINE\r\n\r\n")
+    assert zg.recv_until_eof(s).startswith(b"HTTP/1.1 400")
+    s.close()
+    _, _, text = http_get(srv.addr("metrics"), "/metrics")
+    srv.stop()
+    assert metric(parse_metrics(text), "zerg_requests_total", listener="h") == 5
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
