@@ -33,6 +33,20 @@ static int zg_api_send(zg_conn_t *c, const void *data, size_t len)
     return 0;
 }
 
+/* The receive buffer of r holding all of v (non-empty) that may be
+ * pinned for it (held by the application, buffers not scarce), or -1:
+ * then v is copied instead. */
+static int32_t zg_view_bid(zg_reactor_t *r, const zg_view_t *v)
+{
+    int32_t bid = zg_bufpool_bid_of(&r->pool, v->data);
+
+    if (bid < 0 || zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) != bid ||
+        !zg_bufpool_held(&r->pool, (uint32_t)bid) ||
+        zg_bufpool_scarce(&r->pool))
+        return -1;
+    return bid;
+}
+
 static int zg_api_send_view(zg_conn_t *c, const zg_view_t *v)
 {
     zg_reactor_t *r;
@@ -43,10 +57,8 @@ static int zg_api_send_view(zg_conn_t *c, const zg_view_t *v)
     if (v == NULL || v->len == 0)
         return 0;
     r = c->r;
-    bid = zg_bufpool_bid_of(&r->pool, v->data);
-    if (bid < 0 || zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) != bid ||
-        !zg_bufpool_held(&r->pool, (uint32_t)bid) ||
-        zg_bufpool_scarce(&r->pool))
+    bid = zg_view_bid(r, v);
+    if (bid < 0)
         return zg_api_send(c, v->data, v->len);
     if (zg_outq_append_ref(&c->out, &r->chunks, v->data, v->len,
                            (uint32_t)bid) < 0)
@@ -221,9 +233,8 @@ static int zg_api_post(uint64_t conn_id,
 
     if (fn == NULL || e == NULL || !atomic_load(&e->post_ready))
         return -EINVAL;
-    ri = (uint32_t)((conn_id >> e->slot_bits) &
-                    ((1ull << (e->id_shift - e->slot_bits)) - 1));
-    slot = (uint32_t)(conn_id & ((1ull << e->slot_bits) - 1));
+    ri = zg_id_reactor(e, conn_id);
+    slot = zg_id_slot(e, conn_id);
     seq = conn_id >> e->id_shift;
     if (ri >= e->nreactors || (r = e->reactors[ri]) == NULL || seq == 0 ||
         seq > atomic_load_explicit(&r->seq, memory_order_acquire) ||
@@ -265,10 +276,8 @@ static int zg_api_view_retain(const zg_view_t *v, zg_view_t *out)
 
     if (r == NULL || v == NULL || out == NULL || v->data == NULL || v->len == 0)
         return -EINVAL;
-    bid = zg_bufpool_bid_of(&r->pool, v->data);
-    if (bid >= 0 && zg_bufpool_bid_of(&r->pool, v->data + v->len - 1) == bid &&
-        zg_bufpool_held(&r->pool, (uint32_t)bid) &&
-        !zg_bufpool_scarce(&r->pool)) {
+    bid = zg_view_bid(r, v);
+    if (bid >= 0) {
         zg_bufpool_ref(&r->pool, (uint32_t)bid);
         *out = *v;
         return 0;

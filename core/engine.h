@@ -85,6 +85,24 @@ typedef struct zg_engine_s {
     _Atomic int draining;
 } zg_engine_t;
 
+/* A connection id's parts (see zg_engine_t): made from a reactor's
+ * sequence number, its index and the slot; the slot and the reactor read
+ * back from it. */
+static inline uint64_t zg_id_make(const zg_engine_t *e, uint64_t seq,
+                                  uint32_t reactor, uint32_t slot)
+{
+    return seq << e->id_shift | (uint64_t)reactor << e->slot_bits | slot;
+}
+static inline uint32_t zg_id_slot(const zg_engine_t *e, uint64_t id)
+{
+    return (uint32_t)(id & ((1ull << e->slot_bits) - 1));
+}
+static inline uint32_t zg_id_reactor(const zg_engine_t *e, uint64_t id)
+{
+    return (uint32_t)((id >> e->slot_bits) &
+                      ((1ull << (e->id_shift - e->slot_bits)) - 1));
+}
+
 /* The one engine of the process (plugins reach it through the host table). */
 extern zg_engine_t *zg_engine;
 

@@ -31,6 +31,12 @@ struct zg_logsink_s {
 static zg_logsink_t *zg_sinks[ZG_SINKS_MAX];
 static uint32_t zg_nsinks;
 
+/* A log file as every sink opens it (at start and at each reopen). */
+static int zg_sink_openfile(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
 zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
                               uint32_t flush_ms, char *err, size_t errlen)
 {
@@ -68,7 +74,7 @@ zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
     }
     s->fd = STDERR_FILENO;
     if (!is_stderr) {
-        s->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        s->fd = zg_sink_openfile(path);
         if (s->fd < 0) {
             snprintf(err, errlen, "cannot open %s (%s)", path, strerror(errno));
             free(s->path);
@@ -159,7 +165,7 @@ int zg_logsink_reopen(char *err, size_t errlen)
 
         if (s->path == NULL)
             continue;
-        fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        fd = zg_sink_openfile(s->path);
         if (fd < 0 || dup3(fd, s->fd, O_CLOEXEC) < 0) {
             if (first == 0) {
                 first = -errno;

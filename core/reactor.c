@@ -593,8 +593,7 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         }
         f = c->flags;
         if (((f & ZG_CF_NEW) || ((f & ZG_CF_EOF) && !(f & ZG_CF_EOF_SEEN))) &&
-            !(f &
-              (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF | ZG_CF_CLOSED)))
+            !(f & (ZG_CF_HOLD_INPUT | ZG_CF_CLOSED)))
             zg_deliver(r, c);
     }
     if ((c->flags & ZG_CF_WANT_CLOSE) && c->how == ZG_CLOSE_ABORT)
@@ -630,8 +629,7 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
     f = c->flags;
     if (!(f & ZG_CF_CLOSED)) {
         /* Receive only what the plugin will read next (see reactor.h). */
-        int stop_reading =
-            (f & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE)) != 0;
+        int stop_reading = (f & ZG_CF_HOLD_INPUT) != 0;
 
         if (stop_reading && (f & ZG_CF_RECV))
             zg_cancel(r, c, 0);
@@ -745,8 +743,7 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
      * zero-copy forwarding), hand the plugin what it has now. */
     if ((cqe->flags & IORING_CQE_F_BUFFER) && c != NULL && res > 0 &&
         c->rx.n == ZG_RXQ_SEGS && (c->flags & (ZG_CF_PLUGIN | ZG_CF_PREREAD)) &&
-        !(c->flags &
-          (ZG_CF_PAUSED | ZG_CF_WANT_CLOSE | ZG_CF_BACKOFF | ZG_CF_CLOSED)) &&
+        !(c->flags & (ZG_CF_HOLD_INPUT | ZG_CF_CLOSED)) &&
         c->out.pending < zg_wm_high(c))
         zg_deliver(r, c);
     if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -781,7 +778,7 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             c->bytes_in += (uint32_t)res;
             if (!(c->flags & ZG_CF_OUTBOUND))
                 ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
-            if (c->flags & (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE))
+            if (c->flags & ZG_CF_HOLD_INPUT)
                 c->late += (uint32_t)res;
         }
     }
@@ -878,7 +875,7 @@ static zg_conn_t *zg_slot_new(zg_reactor_t *r, int fd, uint32_t lidx)
     /* Published for post(), which checks that an id was ever issued. */
     seq = atomic_load_explicit(&r->seq, memory_order_relaxed) + 1;
     atomic_store_explicit(&r->seq, seq, memory_order_release);
-    c->id = seq << e->id_shift | (uint64_t)r->id << e->slot_bits | c->slot;
+    c->id = zg_id_make(e, seq, r->id, c->slot);
     c->last_active = r->now;
     c->timer_at = 0;
     c->linger_at = 0;
@@ -900,7 +897,7 @@ static zg_conn_t *zg_slot_new(zg_reactor_t *r, int fd, uint32_t lidx)
 
 zg_conn_t *zg_conn_by_id(zg_reactor_t *r, uint64_t id)
 {
-    uint32_t slot = (uint32_t)(id & ((1ull << r->e->slot_bits) - 1));
+    uint32_t slot = zg_id_slot(r->e, id);
     zg_conn_t *c;
 
     if (slot >= r->fresh)

@@ -51,6 +51,10 @@ enum {
     ZG_CF_HALF_OPEN = 1u << 22,  /* the peer's FIN does not end c */
 };
 
+/* Input is held back: no delivery to the plugin, no receive armed (the
+ * plugin paused, output is over the high watermark, a close is pending). */
+#define ZG_CF_HOLD_INPUT (ZG_CF_PAUSED | ZG_CF_BACKOFF | ZG_CF_WANT_CLOSE)
+
 /*
  * A connection's receive states. Receiving (a multishot recv armed, RECV)
  * happens only while the plugin will read what comes: not while it is
