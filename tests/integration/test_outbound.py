@@ -18,48 +18,6 @@ import zgtest as zg  # noqa: E402
 MiB = 1 << 20
 
 
-class Backend:
-    """A loopback TCP server on its own thread; handler(sock) runs per
-    connection on a thread of its own. Stops by itself after stop()."""
-
-    def __init__(self, handler, backlog=64):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(backlog)
-        self.ls.settimeout(0.2)
-        self.port = self.ls.getsockname()[1]
-        self.handler = handler
-        self.done = False
-        self.served = 0
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while not self.done:
-            try:
-                s, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.served += 1
-            s.settimeout(zg.SOCK_TIMEOUT)
-            threading.Thread(target=self._one, args=(s,), daemon=True).start()
-
-    def _one(self, s):
-        try:
-            self.handler(s)
-        except OSError:
-            pass
-        finally:
-            s.close()
-
-    def stop(self):
-        self.done = True
-        self.t.join(5)
-        self.ls.close()
-
-
 def echo_until_eof(s):
     """Echo everything; at the client's FIN, echo the rest and send ours."""
     while True:
@@ -92,7 +50,7 @@ def read_line(s):
 
 
 def test_relay_integrity_both_ways():
-    be = Backend(echo_until_eof)
+    be = zg.Upstream(echo_until_eof)
     srv = zg.start(relay_config(be.port, shutdown_timeout_ms=10000))
     fds0 = nfds(srv.pid)
     results = {}
@@ -127,7 +85,7 @@ def test_relay_integrity_both_ways():
         time.sleep(0.02)
     fds1 = nfds(srv.pid)
     srv.stop()
-    be.stop()
+    be.close()
     assert len(results) == 8, "clients finished: %d of 8" % len(results)
     assert fds1 == fds0, "server holds %d descriptors, %d before" % (fds1, fds0)
     for i, (up, want, got, n, sent) in sorted(results.items()):
@@ -195,7 +153,7 @@ def test_upstream_half_close_keeps_client_side_open():
             data += b
         got["data"] = bytes(data)
 
-    be = Backend(hello_then_read)
+    be = zg.Upstream(hello_then_read)
     srv = zg.start(relay_config(be.port))
     s = zg.connect(srv.addr("r"))
     assert read_line(s) == b"UP\n"
@@ -209,7 +167,7 @@ def test_upstream_half_close_keeps_client_side_open():
         time.sleep(0.02)
     s.close()
     srv.stop()
-    be.stop()
+    be.close()
     assert got.get("data") == b"after the upstream's FIN", "upstream got %r" % got.get("data")
 
 

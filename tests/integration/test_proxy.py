@@ -22,50 +22,6 @@ import zgtest as zg  # noqa: E402
 MiB = 1 << 20
 
 
-class Upstream:
-    """A loopback server: handler(sock) runs on a thread per connection.
-    accepted counts connections; close() stops listening (later connects
-    are refused)."""
-
-    def __init__(self, handler, backlog=128):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(backlog)
-        self.ls.settimeout(0.1)
-        self.port = self.ls.getsockname()[1]
-        self.addr = "127.0.0.1:%d" % self.port
-        self.handler = handler
-        self.accepted = 0
-        self.stopping = False
-        self.t = threading.Thread(target=self._accept, daemon=True)
-        self.t.start()
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                s, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            s.settimeout(zg.SOCK_TIMEOUT)
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, s):
-        try:
-            self.handler(s)
-        except OSError:
-            pass
-        finally:
-            s.close()
-
-    def close(self):
-        self.stopping = True
-        self.t.join(5)
-        self.ls.close()
-
-
 def tagged(tag):
     """A handler that sends tag, then echoes until the client's FIN."""
     def handler(s):
@@ -194,7 +150,7 @@ def test_integrity_many_streams_both_ways():
 
 
 def test_round_robin_by_weight():
-    ups = [Upstream(tagged(t)) for t in (b"A", b"B", b"C")]
+    ups = [zg.Upstream(tagged(t)) for t in (b"A", b"B", b"C")]
     srv = zg.start(proxy_config([u.addr for u in ups]))
     seen = [tag_of(srv.addr("p")) for _ in range(30)]
     srv.stop()
@@ -213,7 +169,7 @@ def test_round_robin_by_weight():
 
 
 def test_least_conn():
-    a, b = Upstream(tagged(b"A")), Upstream(tagged(b"B"))
+    a, b = zg.Upstream(tagged(b"A")), zg.Upstream(tagged(b"B"))
     srv = zg.start(proxy_config([a.addr, b.addr], balance="least_conn"))
     s1, s2 = zg.connect(srv.addr("p")), zg.connect(srv.addr("p"))
     t1, t2 = zg.recv_exact(s1, 1), zg.recv_exact(s2, 1)
@@ -237,7 +193,7 @@ def test_least_conn():
 
 
 def test_hash_by_client_address():
-    ups = [Upstream(tagged(t)) for t in (b"A", b"B", b"C")]
+    ups = [zg.Upstream(tagged(t)) for t in (b"A", b"B", b"C")]
     srv = zg.start(proxy_config([u.addr for u in ups], balance="hash"))
     srcs = ["127.0.0.%d" % (10 + i) for i in range(24)]
     first = {src: tag_of(srv.addr("p"), src) for src in srcs}
@@ -259,7 +215,7 @@ def test_hash_by_client_address():
 
 
 def test_failover_and_passive_health():
-    a = Upstream(tagged(b"A"))
+    a = zg.Upstream(tagged(b"A"))
     dead = dead_addr()
     srv = zg.start(proxy_config([dead, a.addr], max_fails=1, fail_timeout_ms=1500))
     failed = "upstream %s: connect failed (111: Connection refused)" % dead
@@ -303,7 +259,7 @@ def test_all_upstreams_down():
         assert count_lines(srv, "upstream %s: connect failed" % d) == 1
     srv.stop()
     # max_tries 1: one attempt, no failover.
-    a = Upstream(tagged(b"A"))
+    a = zg.Upstream(tagged(b"A"))
     srv = zg.start(proxy_config([dead_addr(), a.addr], max_tries=1))
     s = zg.connect(srv.addr("p"))
     zg.expect_eof(s, timeout=3.0)
@@ -355,7 +311,7 @@ def test_half_close_from_the_client():
                 break
             n += len(b)
         s.sendall(b"got %d\n" % n)
-    up = Upstream(count_then_answer)
+    up = zg.Upstream(count_then_answer)
     srv = zg.start(proxy_config([up.addr]))
     s = zg.connect(srv.addr("p"))
     s.sendall(b"x" * 100000)
@@ -381,7 +337,7 @@ def test_half_close_from_the_upstream():
             buf += b
         heard["bytes"] = buf
         done.set()
-    up = Upstream(banner_then_listen)
+    up = zg.Upstream(banner_then_listen)
     srv = zg.start(proxy_config([up.addr]))
     s = zg.connect(srv.addr("p"))
     # The upstream's FIN reaches the client...
@@ -410,7 +366,7 @@ def test_slow_client_keeps_memory_flat():
         for _ in range(total // MiB):
             s.sendall(mv)
             progress["sent"] += MiB
-    up = Upstream(firehose)
+    up = zg.Upstream(firehose)
     srv = start_measured(proxy_config([up.addr]))
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
@@ -467,7 +423,7 @@ def test_slow_upstream_keeps_memory_flat():
             n += len(b)
         result["n"] = n
         s.sendall(b"ok")
-    up = Upstream(sluggish)
+    up = zg.Upstream(sluggish)
     srv = start_measured(proxy_config([up.addr]))
     s = zg.connect(srv.addr("p"))
     base = vmrss_kib(srv.pid)
@@ -499,7 +455,7 @@ def test_idle_timeout():
         while s.recv(4096):
             pass
         saw_fin.set()
-    up = Upstream(quiet)
+    up = zg.Upstream(quiet)
     srv = zg.start(proxy_config([up.addr], idle_timeout_ms=400))
     s = zg.connect(srv.addr("p"))
     assert zg.recv_exact(s, 1) == b"A"
@@ -520,7 +476,7 @@ def test_idle_timeout():
 
 
 def test_stops_with_sessions_open():
-    up = Upstream(tagged(b"A"))
+    up = zg.Upstream(tagged(b"A"))
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
     hole.listen(0)
@@ -586,7 +542,7 @@ def _pp2_check(seen, src, dst):
 
 def test_send_proxy_protocol():
     seen = {}
-    up = Upstream(_pp2_reader(seen))
+    up = zg.Upstream(_pp2_reader(seen))
     srv = zg.start(proxy_config([up.addr], send_proxy_protocol=True))
     s = zg.connect(srv.addr("p"))
     s.sendall(b"ping")

@@ -435,6 +435,50 @@ def _last_line(text):
 # --------------------------------------------------------------------------
 # sockets (loopback only, every one with a timeout)
 
+class Upstream:
+    """A loopback server: handler(sock) runs on a thread per connection.
+    accepted counts connections; close() stops listening (later connects
+    are refused)."""
+
+    def __init__(self, handler, backlog=128):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(backlog)
+        self.ls.settimeout(0.1)
+        self.port = self.ls.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.handler = handler
+        self.accepted = 0
+        self.stopping = False
+        self.t = threading.Thread(target=self._accept, daemon=True)
+        self.t.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                s, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            s.settimeout(SOCK_TIMEOUT)
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        try:
+            self.handler(s)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.stopping = True
+        self.t.join(5)
+        self.ls.close()
+
+
 def connect(addr, timeout=SOCK_TIMEOUT):
     """A connected TCP socket to addr ((host, port)) with a timeout."""
     host = addr[0]
