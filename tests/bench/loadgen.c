@@ -331,14 +331,11 @@ static void lg_echo_sent(int i, int res)
     lg_echo_refill(i);
 }
 
-static int lg_echo_start(void)
+/* Open every connection, then start its exchange: arm its receive and
+ * send its first requests. with_stamps: each connection keeps the send
+ * time of each request in flight (latency). 0 or -errno. */
+static int lg_open_all(void (*arm)(int), void (*refill)(int), int with_stamps)
 {
-    lg_msg_len = lg_size;
-    lg_sbuf = malloc((size_t)lg_size * (size_t)lg_depth);
-    if (lg_sbuf == NULL)
-        return -ENOMEM;
-    for (size_t j = 0; j < (size_t)lg_size * (size_t)lg_depth; j++)
-        lg_sbuf[j] = (char)('a' + (j % (size_t)lg_size) % 26);
     for (int i = 0; i < lg_nconns; i++) {
         lg_conn_t *c = &lg_conns[i];
 
@@ -348,13 +345,26 @@ static int lg_echo_start(void)
                     strerror(-c->fd));
             return c->fd;
         }
-        c->stamp = calloc((size_t)lg_depth, sizeof(*c->stamp));
-        if (c->stamp == NULL)
-            return -ENOMEM;
-        lg_arm_recv(i);
-        lg_echo_refill(i);
+        if (with_stamps) {
+            c->stamp = calloc((size_t)lg_depth, sizeof(*c->stamp));
+            if (c->stamp == NULL)
+                return -ENOMEM;
+        }
+        arm(i);
+        refill(i);
     }
     return 0;
+}
+
+static int lg_echo_start(void)
+{
+    lg_msg_len = lg_size;
+    lg_sbuf = malloc((size_t)lg_size * (size_t)lg_depth);
+    if (lg_sbuf == NULL)
+        return -ENOMEM;
+    for (size_t j = 0; j < (size_t)lg_size * (size_t)lg_depth; j++)
+        lg_sbuf[j] = (char)('a' + (j % (size_t)lg_size) % 26);
+    return lg_open_all(lg_arm_recv, lg_echo_refill, 1);
 }
 
 /* ---- get ---- */
@@ -422,22 +432,7 @@ static int lg_get_start(void)
     for (int j = 0; j < lg_depth; j++)
         memcpy(lg_sbuf + (size_t)j * (size_t)lg_msg_len, req,
                (size_t)lg_msg_len);
-    for (int i = 0; i < lg_nconns; i++) {
-        lg_conn_t *c = &lg_conns[i];
-
-        c->fd = lg_connect_blocking((unsigned)i);
-        if (c->fd < 0) {
-            fprintf(stderr, "loadgen: connect 127.0.0.1:%d: %s\n", lg_port,
-                    strerror(-c->fd));
-            return c->fd;
-        }
-        c->stamp = calloc((size_t)lg_depth, sizeof(*c->stamp));
-        if (c->stamp == NULL)
-            return -ENOMEM;
-        lg_get_arm(i);
-        lg_echo_refill(i);
-    }
-    return 0;
+    return lg_open_all(lg_get_arm, lg_echo_refill, 1);
 }
 
 /* ---- churn ---- */
@@ -799,20 +794,9 @@ static int lg_http_start(void)
     lg_http = calloc((size_t)lg_nconns, sizeof(*lg_http));
     if (lg_http == NULL)
         return -ENOMEM;
-    for (int i = 0; i < lg_nconns; i++) {
-        lg_conn_t *c = &lg_conns[i];
-
+    for (int i = 0; i < lg_nconns; i++)
         lg_http[i].seq = (uint64_t)i * 7919u;
-        c->fd = lg_connect_blocking((unsigned)i);
-        if (c->fd < 0) {
-            fprintf(stderr, "loadgen: connect 127.0.0.1:%d: %s\n", lg_port,
-                    strerror(-c->fd));
-            return c->fd;
-        }
-        lg_http_arm_recv(i);
-        lg_http_refill(i);
-    }
-    return 0;
+    return lg_open_all(lg_http_arm_recv, lg_http_refill, 0);
 }
 
 /* ---- idle ---- */
