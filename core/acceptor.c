@@ -29,15 +29,72 @@ struct zg_acceptor_s {
     zg_startsync_t sync;
     uint32_t next; /* round-robin cursor */
     int stopping;
-    uint8_t *paused; /* per listener: waiting out an fd shortage */
+    uint8_t *paused; /* per listener slot: waiting out an fd shortage */
+    uint8_t *armed;  /* per slot: an accept (or its pause) is in flight */
 };
+
+/* Slot s should accept: live (see ZG_LS_*). */
+static int zg_acc_live(const zg_acceptor_t *a, uint32_t s)
+{
+    return !a->stopping &&
+           atomic_load_explicit(&a->e->listeners[s].want,
+                                memory_order_acquire) == ZG_LS_LIVE;
+}
+
+/* The accepts on slot s ended: a retired slot is done with here. */
+static void zg_acc_ended(zg_acceptor_t *a, uint32_t s)
+{
+    a->armed[s] = 0;
+    if (atomic_load(&a->e->listeners[s].want) == ZG_LS_RETIRED)
+        atomic_store(&a->e->listeners[s].acc_done, 1);
+}
 
 static void zg_acc_arm(zg_acceptor_t *a, uint32_t lidx)
 {
     struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
 
-    if (sqe != NULL)
+    if (sqe != NULL) {
         zg_prep_accept(sqe, a->e->listeners[lidx].fd, lidx);
+        a->armed[lidx] = 1;
+    }
+}
+
+/* Bring the accepts up to the slots' states (ZG_CTL_SYNC): arm the live
+ * ones, cancel the retired ones' (their successor on the same socket is
+ * armed first). */
+static void zg_acc_sync(zg_acceptor_t *a)
+{
+    uint32_t ns = atomic_load_explicit(&a->e->nslots, memory_order_acquire);
+
+    for (uint32_t s = 0; s < ns; s++) {
+        if (zg_acc_live(a, s) && !a->armed[s] && a->e->listeners[s].fd >= 0)
+            zg_acc_arm(a, s);
+    }
+    for (uint32_t s = 0; s < ns; s++) {
+        struct io_uring_sqe *sqe;
+
+        if (atomic_load(&a->e->listeners[s].want) != ZG_LS_RETIRED)
+            continue;
+        if (!a->armed[s]) {
+            zg_acc_ended(a, s);
+        } else if ((sqe = zg_ring_sqe(&a->ring)) != NULL) {
+            io_uring_prep_cancel64(sqe, zg_ud(ZG_OP_ACCEPT, 0, s),
+                                   IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CANCEL, 0, 0));
+        }
+    }
+}
+
+/* Where a connection accepted on slot s goes: its successor once s
+ * retired (new connections get the new configuration). */
+static uint32_t zg_acc_route(const zg_acceptor_t *a, uint32_t s)
+{
+    int succ = atomic_load(&a->e->listeners[s].succ);
+
+    if (succ >= 0 && atomic_load(&a->e->listeners[s].want) == ZG_LS_RETIRED &&
+        atomic_load(&a->e->listeners[succ].want) == ZG_LS_LIVE)
+        return (uint32_t)succ;
+    return s;
 }
 
 static void zg_acc_handoff(zg_acceptor_t *a, uint32_t lidx, int fd)
@@ -63,29 +120,37 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
 
     switch (zg_ud_kind(cqe->user_data)) {
     case ZG_OP_ACCEPT: {
-        int pause =
-            zg_accept_verdict(&a->e->listeners[idx], cqe->res, &a->paused[idx]);
+        int live = zg_acc_live(a, idx), pause = 0;
         struct io_uring_sqe *sqe;
 
+        if (live)
+            pause = zg_accept_verdict(&a->e->listeners[idx], cqe->res,
+                                      &a->paused[idx]);
         if (cqe->res >= 0) {
-            atomic_fetch_add_explicit(&a->e->listeners[idx].accepted, 1,
+            uint32_t to = zg_acc_route(a, idx);
+
+            atomic_fetch_add_explicit(&a->e->listeners[to].accepted, 1,
                                       memory_order_relaxed);
             if (a->stopping)
                 close(cqe->res);
-            else if (zg_listener_admit(&a->e->listeners[idx], cqe->res))
-                zg_acc_handoff(a, idx, cqe->res);
+            else if (zg_listener_admit(&a->e->listeners[to], cqe->res))
+                zg_acc_handoff(a, to, cqe->res);
         }
         if (cqe->flags & IORING_CQE_F_MORE || a->stopping)
             break;
-        if (!pause)
+        if (!live)
+            zg_acc_ended(a, idx);
+        else if (!pause)
             zg_acc_arm(a, idx);
         else if ((sqe = zg_ring_sqe(&a->ring)) != NULL)
             zg_prep_accept_pause(sqe, idx);
         break;
     }
     case ZG_OP_TIMEOUT:
-        if (!a->stopping)
+        if (zg_acc_live(a, idx))
             zg_acc_arm(a, idx);
+        else
+            zg_acc_ended(a, idx);
         break;
     case ZG_OP_MSGRING:
         if (cqe->res < 0) {
@@ -101,6 +166,8 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
     case ZG_OP_CTL:
         if (idx == ZG_CTL_STOP || idx == ZG_CTL_DRAIN)
             a->stopping = 1;
+        else if (idx == ZG_CTL_SYNC)
+            zg_acc_sync(a);
         break;
     default:
         break;
@@ -127,8 +194,7 @@ static void *zg_acceptor_main(void *arg)
     }
     a->ring_ok = 1;
     a->ring_fd = a->ring.ring_fd;
-    for (uint32_t i = 0; i < a->e->nlisteners; i++)
-        zg_acc_arm(a, i);
+    zg_acc_sync(a);
     if (ac->cq_timeout_us > 0) {
         ts = zg_us_timespec(ac->cq_timeout_us);
         tsp = &ts;
@@ -162,8 +228,11 @@ int zg_acceptor_start(zg_engine_t *e, char *err, size_t errlen)
 
     if (a == NULL)
         return -ENOMEM;
-    a->paused = calloc(e->nlisteners ? e->nlisteners : 1, 1);
-    if (a->paused == NULL) {
+    a->paused = calloc(ZG_MAX_SLOTS, 1);
+    a->armed = calloc(ZG_MAX_SLOTS, 1);
+    if (a->paused == NULL || a->armed == NULL) {
+        free(a->paused);
+        free(a->armed);
         free(a);
         return -ENOMEM;
     }
@@ -186,6 +255,15 @@ int zg_acceptor_start(zg_engine_t *e, char *err, size_t errlen)
     return 0;
 }
 
+void zg_acceptor_sync(zg_engine_t *e)
+{
+    zg_acceptor_t *a = e->acceptor;
+
+    if (a != NULL && a->started && a->ring_fd >= 0 && a->sync.state > 0 &&
+        zg_ctl_send(a->ring_fd, zg_ud(ZG_OP_CTL, 0, ZG_CTL_SYNC)) < 0)
+        zg_log(ZG_LOG_ALERT, "acceptor: cannot send the sync message");
+}
+
 void zg_acceptor_join(zg_engine_t *e)
 {
     zg_acceptor_t *a = e->acceptor;
@@ -201,6 +279,7 @@ void zg_acceptor_join(zg_engine_t *e)
     pthread_mutex_destroy(&a->sync.mu);
     pthread_cond_destroy(&a->sync.cv);
     free(a->paused);
+    free(a->armed);
     free(a);
     e->acceptor = NULL;
 }

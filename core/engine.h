@@ -36,10 +36,58 @@ typedef struct zg_instance_s {
     char prefix[48];       /* "NAME" for log lines */
 } zg_instance_t;
 
+/*
+ * Listener slots. A configuration generation (the parsed file and the
+ * plugin and module instances built from it) owns one slot per listener.
+ * A reload (SIGHUP) builds the new generation in free slots while the
+ * old one serves, then retires the old slots: they accept nothing more,
+ * their connections finish, and a slot is freed once the last of them
+ * has closed on every reactor. So there are more slots than listeners:
+ * a few generations may drain at once.
+ *
+ * A slot's state is what the main thread wants of it (want); each
+ * reactor and the acceptor bring their own view up to date when told
+ * (ZG_CTL_SYNC), in order: PREPARED (reactor_init ran, nothing accepts
+ * yet), LIVE (accepting), RETIRED (not accepting; connections drain,
+ * then reactor_fini), FREE again once every thread is done with it.
+ */
+#define ZG_MAX_SLOTS (4 * ZG_MAX_LISTENERS)
+
+enum {
+    ZG_LS_FREE = 0,
+    ZG_LS_PREPARED,
+    ZG_LS_LIVE,
+    ZG_LS_RETIRED,
+};
+
+typedef struct zg_gen_s zg_gen_t;
+
+/* Counters a retired slot passes on to the live slot of the same name
+ * when it is freed, so a reload does not reset them. */
+typedef struct zg_lcarry_s {
+    _Atomic uint64_t closed[8];
+    _Atomic uint64_t refused_mod[ZG_MAX_MODULES];
+    _Atomic uint64_t refused_full;
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t requests;
+    _Atomic uint64_t errors;
+} zg_lcarry_t;
+
 /* One configured listener and the plugin instance serving it. */
 typedef struct zg_listener_s {
     const zg_listener_conf_t *conf;
-    uint32_t index;
+    uint32_t index;            /* in its configuration's "listeners" */
+    uint32_t slot;             /* in zg_engine_t.listeners */
+    _Atomic int want;          /* ZG_LS_*: set by the main thread */
+    _Atomic uint32_t epoch;    /* bumped each time the slot is taken */
+    _Atomic int succ;          /* RETIRED: the live slot that took over its
+                                  socket (new connections go there), or -1 */
+    _Atomic uint32_t finished; /* reactors done with it (reactor_fini ran) */
+    _Atomic int acc_done;      /* the acceptor's accepts on it ended */
+    int owns_fds;              /* main thread: its sockets are closed with
+                                  it (not passed on to a successor) */
+    zg_gen_t *gen;
     int fd;        /* acceptor mode: the listening socket, or -1 */
     int *rp_fds;   /* reuseport mode: one socket per reactor */
     int inherited; /* passed in (LISTEN_FDS): never shut down, it listens on
@@ -49,6 +97,8 @@ typedef struct zg_listener_s {
      * bound_len 0 */
     struct sockaddr_storage bound;
     socklen_t bound_len;
+    struct sockaddr_storage real; /* the address it listens on (port 0:
+                                     the port it got) */
     zg_module_t *mod;
     void *plugin_data; /* from init() */
     int inited;
@@ -65,13 +115,34 @@ typedef struct zg_listener_s {
     _Atomic int64_t active;          /* admitted and not yet closed */
     _Atomic uint64_t rejected;       /* closed at once: max_connections */
     _Atomic int64_t rejected_logged; /* second of the last log line */
+    zg_lcarry_t carry;               /* from retired slots of its name */
 } zg_listener_t;
 
-typedef struct zg_engine_s {
+/* A configuration generation: its file, its plugins, its slots. */
+struct zg_gen_s {
+    uint32_t num; /* 0 at start, +1 per reload */
     zg_config_t *cfg;
     zg_loader_t loader;
-    zg_listener_t listeners[ZG_MAX_LISTENERS];
-    uint32_t nlisteners;
+    uint32_t refs; /* slots not yet freed */
+    uint32_t slots[ZG_MAX_LISTENERS];
+    uint32_t nslots;
+    zg_gen_t *next; /* the engine's list */
+};
+
+typedef struct zg_engine_s {
+    zg_config_t *cfg; /* the configuration started with: reactors, rings */
+    zg_listener_t listeners[ZG_MAX_SLOTS];
+    _Atomic uint32_t nslots; /* slots ever taken (the high-water mark) */
+    uint32_t nlisteners;     /* the live generation's listeners */
+    zg_gen_t gen0;           /* the generation started with */
+    zg_gen_t *gen;           /* the live generation */
+    zg_gen_t *gens;          /* every generation not freed, newest first */
+    uint32_t retiring;       /* main thread: slots RETIRED, not yet freed */
+    /* metrics read slots (names, counters) under the read lock; the main
+     * thread takes and frees slots under the write lock */
+    pthread_rwlock_t slots_lock;
+    _Atomic uint32_t shutdown_timeout_ms; /* the live generation's */
+    _Atomic uint32_t sync_seq;            /* the last ZG_CTL_SYNC sent */
     zg_reactor_t **reactors;
     uint32_t nreactors;
     zg_acceptor_t *acceptor;
@@ -126,6 +197,28 @@ char *zg_engine_dump(const zg_engine_t *e);
  * conf/zerg.schema.json generated from the tables. malloc'd, or NULL.
  * Main thread, after zg_engine_load. */
 char *zg_engine_schema(const zg_engine_t *e);
+
+/* The slot of the live generation's i-th listener (i < e->nlisteners). */
+static inline zg_listener_t *zg_engine_listener(zg_engine_t *e, uint32_t i)
+{
+    return &e->listeners[e->gen->slots[i]];
+}
+
+/*
+ * Reload (SIGHUP): build a generation from cfg (taken over, freed on
+ * failure) next to the live one, bring every reactor to it, then retire
+ * the old generation's slots. Listeners whose address is unchanged keep
+ * their socket (never closed and re-bound); new ones are bound; removed
+ * ones stop accepting. On failure nothing changed: returns -errno with
+ * one line in err. Main thread, while running.
+ */
+int zg_engine_reload(zg_engine_t *e, zg_config_t *cfg, char *err,
+                     size_t errlen);
+
+/* Free the slots of retired generations that every thread is done with
+ * (plugins' fini, sockets, configuration). Returns the number of slots
+ * still retiring. Main thread, from its loop. */
+uint32_t zg_engine_collect(zg_engine_t *e);
 
 /* Open the listening sockets (after zg_engine_load). */
 int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen);
@@ -201,7 +294,15 @@ int zg_reactor_ring_fd(const zg_reactor_t *r);
 void zg_reactor_join(zg_reactor_t *r);
 void zg_reactor_destroy(zg_reactor_t *r);
 
+/* Wait (at most timeout_ms) until r has brought its slots up to sync
+ * seq. Returns 0, or -errno with the reason (its reactor_init failed, or
+ * it did not answer) in err. Main thread. */
+int zg_reactor_synced(zg_reactor_t *r, uint32_t seq, uint32_t timeout_ms,
+                      char *err, size_t errlen);
+
 int zg_acceptor_start(zg_engine_t *e, char *err, size_t errlen);
+/* Tell the acceptor to bring its accepts up to the slots' states. */
+void zg_acceptor_sync(zg_engine_t *e);
 void zg_acceptor_join(zg_engine_t *e);
 
 /* Ask thread owning ring_fd to stop: an IORING_OP_MSG_RING from a small
@@ -260,7 +361,9 @@ enum {
     ZG_OP_POST,    /* the post queue's eventfd was written */
     ZG_OP_CONNECT, /* an outbound connect ended */
 };
-enum { ZG_CTL_STOP = 1, ZG_CTL_DRAIN };
+/* ZG_CTL_SYNC: bring the slots up to what the main thread wants (see
+ * ZG_LS_*); the message's generation field carries e->sync_seq. */
+enum { ZG_CTL_STOP = 1, ZG_CTL_DRAIN, ZG_CTL_SYNC };
 
 static inline uint64_t zg_ud(unsigned kind, uint32_t gen, uint32_t slot)
 {

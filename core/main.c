@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -59,6 +60,63 @@ static void zg_fd_limit(const zg_config_t *cfg)
                (unsigned long long)want);
 }
 
+/* SIGHUP: read the configuration again and, if it is valid (plugins and
+ * modules included), serve new connections with it while the open ones
+ * finish on the old one. If not, one error line and nothing changes. */
+static void zg_reload(zg_engine_t *e, const char *conf_path)
+{
+    zg_config_t *ncfg = NULL;
+    char err[1024], state[192];
+    struct timespec ts;
+    int ret;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(state, sizeof(state),
+             "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the "
+             "configuration",
+             (unsigned long long)ts.tv_sec * 1000000ull +
+                 (unsigned long long)ts.tv_nsec / 1000);
+    zg_notify(state);
+    zg_log(ZG_LOG_NOTICE, "SIGHUP received: reloading %s",
+           conf_path != NULL ? conf_path
+                             : "the embedded default configuration");
+    if (conf_path != NULL)
+        ret = zg_config_load(conf_path, &ncfg, err, sizeof(err));
+    else
+        ret = zg_config_parse(zg_config_default, strlen(zg_config_default),
+                              "<embedded>", &ncfg, err, sizeof(err));
+    if (ret == 0)
+        ret = zg_engine_reload(e, ncfg, err, sizeof(err));
+    if (ret < 0) {
+        zg_log(ZG_LOG_ERROR,
+               "reload failed, the running configuration "
+               "stays: %s",
+               err);
+        snprintf(state, sizeof(state),
+                 "READY=1\nSTATUS=reload failed; serving generation %u",
+                 e->gen->num);
+        zg_notify(state);
+        return;
+    }
+    if (strcmp(e->gen->cfg->log.error_log, e->cfg->log.error_log) != 0)
+        zg_log(ZG_LOG_WARN,
+               "reload: \"error_log\" changed; that takes a restart: the "
+               "error log stays %s",
+               e->cfg->log.error_log);
+    zg_log_level = e->gen->cfg->log.level;
+    for (uint32_t i = 0; i < e->nlisteners; i++)
+        printf("listening %s %s\n", zg_engine_listener(e, i)->conf->name,
+               zg_engine_listener(e, i)->addr);
+    fflush(stdout);
+    zg_log(ZG_LOG_NOTICE, "reload: generation %u, %u listeners", e->gen->num,
+           e->nlisteners);
+    snprintf(state, sizeof(state),
+             "READY=1\nSTATUS=serving %u listener(s) with %u reactor(s), "
+             "generation %u",
+             e->nlisteners, e->nreactors, e->gen->num);
+    zg_notify(state);
+}
+
 static void zg_usage(FILE *f)
 {
     fprintf(
@@ -82,8 +140,10 @@ static void zg_usage(FILE *f)
         "\n"
         "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
         "connections, open ones finish, at most shutdown_timeout_ms),\n"
-        "USR1 reopens the error log, HUP and USR2 only log that reload\n"
-        "and binary upgrade are not supported yet. A fast stop still\n"
+        "USR1 reopens the error log and the access logs, HUP reloads the\n"
+        "configuration (new connections get it, open ones finish on the\n"
+        "old one), USR2 only logs that binary upgrade is not supported\n"
+        "yet. A fast stop still\n"
         "running after shutdown_timeout_ms (at least 1 s) ends the\n"
         "process, naming the reactor that did not stop.\n");
 }
@@ -242,7 +302,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "zerg: %s\n", err);
         goto out;
     }
-    zg_crash_note_plugins(&engine.loader);
+    zg_crash_note_plugins(&engine.gen->loader);
     if (test) {
         if (dump) {
             /* stdout is the JSON alone (-T: usable as a config file); the
@@ -307,8 +367,8 @@ int main(int argc, char **argv)
         goto out;
     }
     for (uint32_t i = 0; i < engine.nlisteners; i++)
-        printf("listening %s %s\n", engine.listeners[i].conf->name,
-               engine.listeners[i].addr);
+        printf("listening %s %s\n", zg_engine_listener(&engine, i)->conf->name,
+               zg_engine_listener(&engine, i)->addr);
     fflush(stdout);
     zg_log(ZG_LOG_NOTICE,
            "zerg %s started from %s: %u reactor(s), %u listener(s), "
@@ -339,10 +399,14 @@ int main(int argc, char **argv)
         struct signalfd_siginfo si;
         ssize_t n;
 
-        if (draining) {
+        if (draining || engine.retiring > 0) {
             struct pollfd pfd = {.fd = sfd, .events = POLLIN};
 
-            if (zg_engine_running(&engine) == 0) {
+            /* Old generations are freed once their last connection
+             * closed: look every 50 ms while any drains. */
+            if (engine.retiring > 0)
+                zg_engine_collect(&engine);
+            if (draining && zg_engine_running(&engine) == 0) {
                 zg_log(ZG_LOG_NOTICE, "graceful stop complete");
                 break;
             }
@@ -358,7 +422,7 @@ int main(int argc, char **argv)
             break;
         }
         if (si.ssi_signo == SIGUSR1) {
-            ret = zg_log_open(cfg->log.error_log);
+            ret = zg_log_open(cfg->log.error_log); /* the one opened at start */
             zg_log(ret < 0 ? ZG_LOG_ERROR : ZG_LOG_NOTICE,
                    "reopening error_log: %s",
                    ret < 0 ? strerror(-ret) : "done");
@@ -373,8 +437,8 @@ int main(int argc, char **argv)
             continue;
         }
         if (si.ssi_signo == SIGHUP) {
-            zg_log(ZG_LOG_WARN, "SIGHUP: configuration reload is not "
-                                "supported yet; restart zerg to apply changes");
+            if (!draining)
+                zg_reload(&engine, conf_path);
             continue;
         }
         if (si.ssi_signo == SIGQUIT) {

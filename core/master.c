@@ -92,11 +92,13 @@ static int zg_master_bind(zg_master_t *m, char *err, size_t errlen)
     int ret;
 
     be.cfg = m->cfg;
+    be.gen = &be.gen0;
     be.nlisteners = (uint32_t)m->cfg->nlisteners;
     for (uint32_t i = 0; i < be.nlisteners; i++) {
         be.listeners[i].conf = &m->cfg->listeners[i];
         be.listeners[i].index = i;
         be.listeners[i].fd = -1;
+        be.gen0.slots[i] = i;
     }
     ret = zg_engine_listen(&be, err, errlen);
     for (uint32_t i = 0; i < be.nlisteners; i++) {

@@ -61,11 +61,18 @@ typedef struct zg_lsum_s {
     uint64_t closed[8];
     uint64_t refused_mod[ZG_MAX_MODULES];
     uint64_t refused_full, bytes_in, bytes_out, requests, errors;
+    uint64_t accepted, rejected;
+    int64_t active;
 } zg_lsum_t;
 
-static void zg_lsum(zg_engine_t *e, uint32_t l, zg_lsum_t *s)
+/* Add slot l's own counters (every reactor's) to *s. */
+static void zg_lsum_slot(zg_engine_t *e, uint32_t l, zg_lsum_t *s)
 {
-    memset(s, 0, sizeof(*s));
+    const zg_listener_t *li = &e->listeners[l];
+
+    s->accepted += atomic_load_explicit(&li->accepted, memory_order_relaxed);
+    s->rejected += atomic_load_explicit(&li->rejected, memory_order_relaxed);
+    s->active += atomic_load_explicit(&li->active, memory_order_relaxed);
     if (!zg_reactors(e))
         return;
     for (uint32_t i = 0; i < e->nreactors; i++) {
@@ -83,6 +90,54 @@ static void zg_lsum(zg_engine_t *e, uint32_t l, zg_lsum_t *s)
         s->bytes_out += zg_ld(&st->bytes_out);
         s->requests += zg_ld(&st->requests);
         s->errors += zg_ld(&st->errors);
+    }
+}
+
+/* The live listener in slot l: its counters, what slots of its name
+ * freed since passed on (carry), and those of its name still draining
+ * after a reload. Under the slots' read lock. */
+static void zg_lsum(zg_engine_t *e, uint32_t l, zg_lsum_t *s)
+{
+    zg_listener_t *li = &e->listeners[l];
+    uint32_t ns = atomic_load(&e->nslots);
+    zg_lcarry_t *c = &li->carry;
+
+    memset(s, 0, sizeof(*s));
+    zg_lsum_slot(e, l, s);
+    for (int k = 0; k < 8; k++)
+        s->closed[k] += zg_ld(&c->closed[k]);
+    for (int k = 0; k < ZG_MAX_MODULES; k++)
+        s->refused_mod[k] += zg_ld(&c->refused_mod[k]);
+    s->refused_full += zg_ld(&c->refused_full);
+    s->bytes_in += zg_ld(&c->bytes_in);
+    s->bytes_out += zg_ld(&c->bytes_out);
+    s->requests += zg_ld(&c->requests);
+    s->errors += zg_ld(&c->errors);
+    for (uint32_t o = 0; o < ns; o++) {
+        zg_listener_t *old = &e->listeners[o];
+        zg_lsum_t t;
+
+        if (o == l || old->gen == NULL ||
+            atomic_load(&old->want) != ZG_LS_RETIRED ||
+            strcmp(old->conf->name, li->conf->name) != 0)
+            continue;
+        memset(&t, 0, sizeof(t));
+        zg_lsum_slot(e, o, &t);
+        for (int k = 0; k < 8; k++)
+            s->closed[k] += t.closed[k];
+        for (uint32_t j = 0; j < old->nmods && j < li->nmods; j++) {
+            if (strcmp(old->mods[j].mod->desc.name,
+                       li->mods[j].mod->desc.name) == 0)
+                s->refused_mod[j] += t.refused_mod[j];
+        }
+        s->refused_full += t.refused_full;
+        s->bytes_in += t.bytes_in;
+        s->bytes_out += t.bytes_out;
+        s->requests += t.requests;
+        s->errors += t.errors;
+        s->accepted += t.accepted;
+        s->rejected += t.rejected;
+        s->active += t.active;
     }
 }
 
@@ -122,9 +177,12 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
 {
     uint32_t nl = e != NULL ? e->nlisteners : 0;
     zg_lsum_t sums[ZG_MAX_LISTENERS];
+    const zg_listener_t *ls[ZG_MAX_LISTENERS];
 
-    for (uint32_t l = 0; l < nl; l++)
-        zg_lsum(e, l, &sums[l]);
+    for (uint32_t l = 0; l < nl; l++) {
+        ls[l] = zg_engine_listener(e, l);
+        zg_lsum(e, e->gen->slots[l], &sums[l]);
+    }
     zg_mhead(b, "zerg_build_info", "gauge",
              "zerg's version and plugin ABI (always 1).");
     zg_mput(b, "zerg_build_info{version=\"%s\",abi=\"%d.%d\"} 1\n", ZG_VERSION,
@@ -136,18 +194,15 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
     zg_mhead(b, "zerg_connections_accepted_total", "counter",
              "Connections accepted on the listener.");
     for (uint32_t l = 0; l < nl; l++) {
-        zg_mlistener(b, "zerg_connections_accepted_total", &e->listeners[l]);
-        zg_mput(b, "} %llu\n",
-                (unsigned long long)atomic_load_explicit(
-                    &e->listeners[l].accepted, memory_order_relaxed));
+        zg_mlistener(b, "zerg_connections_accepted_total", ls[l]);
+        zg_mput(b, "} %llu\n", (unsigned long long)sums[l].accepted);
     }
     zg_mhead(b, "zerg_connections_active", "gauge",
              "Connections admitted and not yet closed.");
     for (uint32_t l = 0; l < nl; l++) {
-        int64_t a =
-            atomic_load_explicit(&e->listeners[l].active, memory_order_relaxed);
+        int64_t a = sums[l].active;
 
-        zg_mlistener(b, "zerg_connections_active", &e->listeners[l]);
+        zg_mlistener(b, "zerg_connections_active", ls[l]);
         zg_mput(b, "} %lld\n", (long long)(a > 0 ? a : 0));
     }
     zg_mhead(b, "zerg_connections_refused_total", "counter",
@@ -155,12 +210,11 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
              "max_connections (listener limit), reactor_full (no free slot) "
              "or the refusing module's name.");
     for (uint32_t l = 0; l < nl; l++) {
-        const zg_listener_t *li = &e->listeners[l];
+        const zg_listener_t *li = ls[l];
 
         zg_mlistener(b, "zerg_connections_refused_total", li);
         zg_mput(b, ",reason=\"max_connections\"} %llu\n",
-                (unsigned long long)atomic_load_explicit(&li->rejected,
-                                                         memory_order_relaxed));
+                (unsigned long long)sums[l].rejected);
         zg_mlistener(b, "zerg_connections_refused_total", li);
         zg_mput(b, ",reason=\"reactor_full\"} %llu\n",
                 (unsigned long long)sums[l].refused_full);
@@ -181,7 +235,7 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
              "timeout, shutdown, refused).");
     for (uint32_t l = 0; l < nl; l++) {
         for (int k = 1; k < 8; k++) {
-            zg_mlistener(b, "zerg_connections_closed_total", &e->listeners[l]);
+            zg_mlistener(b, "zerg_connections_closed_total", ls[l]);
             zg_mput(b, ",reason=\"%s\"} %llu\n", zg_reason_names[k],
                     (unsigned long long)sums[l].closed[k]);
         }
@@ -189,26 +243,26 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
     zg_mhead(b, "zerg_received_bytes_total", "counter",
              "Bytes received from clients.");
     for (uint32_t l = 0; l < nl; l++) {
-        zg_mlistener(b, "zerg_received_bytes_total", &e->listeners[l]);
+        zg_mlistener(b, "zerg_received_bytes_total", ls[l]);
         zg_mput(b, "} %llu\n", (unsigned long long)sums[l].bytes_in);
     }
     zg_mhead(b, "zerg_sent_bytes_total", "counter",
              "Bytes the kernel took for clients.");
     for (uint32_t l = 0; l < nl; l++) {
-        zg_mlistener(b, "zerg_sent_bytes_total", &e->listeners[l]);
+        zg_mlistener(b, "zerg_sent_bytes_total", ls[l]);
         zg_mput(b, "} %llu\n", (unsigned long long)sums[l].bytes_out);
     }
     zg_mhead(b, "zerg_requests_total", "counter",
              "Requests served, as the listener's plugin counts them.");
     for (uint32_t l = 0; l < nl; l++) {
-        zg_mlistener(b, "zerg_requests_total", &e->listeners[l]);
+        zg_mlistener(b, "zerg_requests_total", ls[l]);
         zg_mput(b, "} %llu\n", (unsigned long long)sums[l].requests);
     }
     zg_mhead(b, "zerg_plugin_errors_total", "counter",
              "Plugin misbehaviour closed a connection (on_accept failed, "
              "on_data consumed more than it was given).");
     for (uint32_t l = 0; l < nl; l++) {
-        zg_mlistener(b, "zerg_plugin_errors_total", &e->listeners[l]);
+        zg_mlistener(b, "zerg_plugin_errors_total", ls[l]);
         zg_mput(b, "} %llu\n", (unsigned long long)sums[l].errors);
     }
     if (!zg_reactors(e))
@@ -272,14 +326,10 @@ static void zg_status(zg_mbuf_t *b, zg_engine_t *e)
     for (uint32_t l = 0; l < nl; l++) {
         zg_lsum_t s;
 
-        zg_lsum(e, l, &s);
-        accepted += atomic_load_explicit(&e->listeners[l].accepted,
-                                         memory_order_relaxed);
-        active +=
-            atomic_load_explicit(&e->listeners[l].active, memory_order_relaxed);
-        refused += atomic_load_explicit(&e->listeners[l].rejected,
-                                        memory_order_relaxed) +
-                   s.refused_full;
+        zg_lsum(e, e->gen->slots[l], &s);
+        accepted += s.accepted;
+        active += s.active;
+        refused += s.rejected + s.refused_full;
         for (int k = 0; k < 8; k++)
             closed += s.closed[k];
         requests += s.requests;
@@ -299,10 +349,16 @@ size_t zg_metrics_text(int format, char *buf, size_t len)
 {
     zg_mbuf_t b = {.p = buf, .cap = len, .len = 0};
 
+    /* Slots stay put while we read them (a reload frees them under the
+     * write lock). */
+    if (zg_engine != NULL && zg_engine->gen != NULL)
+        pthread_rwlock_rdlock(&zg_engine->slots_lock);
     if (format == 0)
         zg_prometheus(&b, zg_engine);
     else
         zg_status(&b, zg_engine);
+    if (zg_engine != NULL && zg_engine->gen != NULL)
+        pthread_rwlock_unlock(&zg_engine->slots_lock);
     if (len > 0)
         buf[b.len < len ? b.len : len - 1] = '\0';
     return b.len;

@@ -259,6 +259,7 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
                                   memory_order_relaxed);
         ZG_STAT_ADD(r->lstat[c->lidx].closed[c->reason & 7], 1);
     }
+    r->rs[c->lidx].conns--;
     c->flags = 0;
     c->fd = -1;
     c->gen = (c->gen + 1) & 0xffffff;
@@ -342,7 +343,10 @@ static int zg_chain_next(zg_reactor_t *r, zg_conn_t *c)
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_LOCAL);
         return -1;
     }
-    if (r->draining && l->mod->desc.on_drain != NULL) {
+    /* A graceful stop, or its generation retired while its modules
+     * had it: the plugin learns at once. */
+    if ((r->draining || r->rs[c->lidx].mine == ZG_RS_RETIRING) &&
+        l->mod->desc.on_drain != NULL) {
         c->flags |= ZG_CF_DRAINED;
         l->mod->desc.on_drain(c, c->data);
     }
@@ -598,8 +602,10 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
     }
     if ((c->flags & ZG_CF_WANT_CLOSE) && c->how == ZG_CLOSE_ABORT)
         zg_conn_finish(r, c, (zg_close_reason_t)c->reason);
-    /* Draining without the plugin's help: close once nothing is pending. */
-    if (r->draining && zg_conn_plugin(c)->on_drain == NULL &&
+    /* Draining (a graceful stop, or its generation retired) without the
+     * plugin's help: close once nothing is pending. */
+    if ((r->draining || r->rs[c->lidx].mine == ZG_RS_RETIRING) &&
+        zg_conn_plugin(c)->on_drain == NULL &&
         !(c->flags &
           (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SEND | ZG_CF_OUTBOUND)) &&
         c->rx.held == 0 && c->out.pending == 0)
@@ -652,11 +658,13 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
  * the next server, so only our accept is cancelled. */
 static void zg_reactor_unlisten(zg_reactor_t *r)
 {
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
+    uint32_t ns = atomic_load(&r->e->nslots);
+
+    for (uint32_t l = 0; l < ns; l++) {
         zg_listener_t *li = &r->e->listeners[l];
         struct io_uring_sqe *sqe;
 
-        if (li->rp_fds == NULL)
+        if (li->rp_fds == NULL || r->rs[l].mine != ZG_RS_LIVE)
             continue;
         if (!li->inherited) {
             shutdown(li->rp_fds[r->id], SHUT_RDWR);
@@ -667,29 +675,39 @@ static void zg_reactor_unlisten(zg_reactor_t *r)
     }
 }
 
+/* Tell c's plugin that c should end once idle (on_drain); without
+ * on_drain, zg_process closes it once nothing is pending. */
+static void zg_conn_drain(zg_reactor_t *r, zg_conn_t *c)
+{
+    const zg_plugin_t *pl = zg_conn_plugin(c);
+
+    if (pl->on_drain != NULL && !(c->flags & ZG_CF_DRAINED)) {
+        c->flags |= ZG_CF_DRAINED;
+        zg_tls_prefix = zg_conn_listener(c)->prefix;
+        pl->on_drain(c, c->data);
+    }
+    zg_dirty(r, c);
+}
+
 /* A graceful stop reached this reactor. */
 static void zg_reactor_drain(zg_reactor_t *r)
 {
     r->draining = 1;
-    r->drain_deadline = r->now + r->e->cfg->shutdown_timeout_ms;
+    r->drain_deadline = r->now + atomic_load(&r->e->shutdown_timeout_ms);
     zg_reactor_unlisten(r);
     for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
-        const zg_plugin_t *pl;
 
         if (!(c->flags & ZG_CF_USED) ||
             (c->flags & (ZG_CF_CLOSED | ZG_CF_OUTBOUND)))
             continue;
-        pl = zg_conn_plugin(c);
         if (!(c->flags & ZG_CF_PLUGIN)) {
             /* Still in its modules' phases: nothing has started. */
             zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
-        } else if (pl->on_drain != NULL && !(c->flags & ZG_CF_DRAINED)) {
-            c->flags |= ZG_CF_DRAINED;
-            zg_tls_prefix = zg_conn_listener(c)->prefix;
-            pl->on_drain(c, c->data);
+            zg_dirty(r, c);
+        } else {
+            zg_conn_drain(r, c);
         }
-        zg_dirty(r, c);
     }
 }
 
@@ -865,6 +883,7 @@ static zg_conn_t *zg_slot_new(zg_reactor_t *r, int fd, uint32_t lidx)
         return NULL;
     }
     r->live++;
+    r->rs[lidx].conns++;
     c->flags = ZG_CF_USED;
     c->fd = fd;
     c->lidx = (uint16_t)lidx;
@@ -989,17 +1008,48 @@ static void zg_on_connect(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_tw_file(r, c);
 }
 
+/* Where a connection accepted on slot s goes: s itself while it serves
+ * here, else (its generation retired) the slot that took over its
+ * socket, once that one is set up here. */
+static uint32_t zg_route(zg_reactor_t *r, uint32_t s)
+{
+    int succ;
+
+    if (r->rs[s].mine == ZG_RS_LIVE || r->rs[s].mine == ZG_RS_INITED)
+        return s;
+    succ = atomic_load_explicit(&r->e->listeners[s].succ, memory_order_relaxed);
+    if (succ >= 0 &&
+        (r->rs[succ].mine == ZG_RS_LIVE || r->rs[succ].mine == ZG_RS_INITED))
+        return (uint32_t)succ;
+    return s;
+}
+
 static void zg_on_newconn(zg_reactor_t *r, uint32_t lidx, int fd)
 {
     zg_listener_t *l;
     zg_conn_t *c;
 
-    if (lidx >= r->e->nlisteners || fd < 0) {
+    if (lidx >= ZG_MAX_SLOTS || fd < 0) {
         if (fd >= 0)
             close(fd);
         return;
     }
     l = &r->e->listeners[lidx];
+    if (r->rs[lidx].mine != ZG_RS_LIVE && r->rs[lidx].mine != ZG_RS_INITED &&
+        r->rs[lidx].mine != ZG_RS_RETIRING) {
+        /* Handed over as its generation was retired and done with here:
+         * the successor serves it, as it would have accepted it. */
+        uint32_t to = zg_route(r, lidx);
+
+        atomic_fetch_sub_explicit(&l->active, 1, memory_order_relaxed);
+        if (to == lidx) {
+            close(fd);
+            return;
+        }
+        lidx = to;
+        l = &r->e->listeners[lidx];
+        atomic_fetch_add_explicit(&l->active, 1, memory_order_relaxed);
+    }
     if (r->stopping || (c = zg_slot_new(r, fd, lidx)) == NULL) {
         if (!r->stopping) {
             zg_log_full(r);
@@ -1031,24 +1081,36 @@ static void zg_arm_accept(zg_reactor_t *r, uint32_t lidx)
     zg_prep_accept(sqe, r->e->listeners[lidx].rp_fds[r->id], lidx);
 }
 
+/* Slot s should accept here: live, and no stop under way. */
+static int zg_accepting(const zg_reactor_t *r, uint32_t s)
+{
+    return !r->stopping && !r->draining &&
+           atomic_load_explicit(&r->e->listeners[s].want,
+                                memory_order_relaxed) == ZG_LS_LIVE;
+}
+
 static void zg_on_accept_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 {
     uint32_t lidx = zg_ud_slot(cqe->user_data);
-    int pause = 0;
+    int pause = 0, live = zg_accepting(r, lidx);
     struct io_uring_sqe *sqe;
 
-    if (!r->stopping && !r->draining)
+    if (live)
         pause = zg_accept_verdict(&r->e->listeners[lidx], cqe->res,
-                                  &r->acc_paused[lidx]);
+                                  &r->rs[lidx].acc_paused);
     if (cqe->res >= 0) {
-        atomic_fetch_add_explicit(&r->e->listeners[lidx].accepted, 1,
+        uint32_t to = zg_route(r, lidx);
+
+        atomic_fetch_add_explicit(&r->e->listeners[to].accepted, 1,
                                   memory_order_relaxed);
-        if (zg_listener_admit(&r->e->listeners[lidx], cqe->res))
-            zg_on_newconn(r, lidx, cqe->res);
+        if (zg_listener_admit(&r->e->listeners[to], cqe->res))
+            zg_on_newconn(r, to, cqe->res);
     }
-    if ((cqe->flags & IORING_CQE_F_MORE) || r->stopping || r->draining)
+    if (cqe->flags & IORING_CQE_F_MORE)
         return;
-    if (!pause)
+    if (!live)
+        r->rs[lidx].acc = 0;
+    else if (!pause)
         zg_arm_accept(r, lidx);
     else if ((sqe = zg_sqe(r)) != NULL)
         zg_prep_accept_pause(sqe, lidx);
@@ -1109,6 +1171,264 @@ static void zg_reactor_stop_all(zg_reactor_t *r)
     zg_reactor_unlisten(r);
 }
 
+/* ---- listener slots: generations come and go (see ZG_LS_*) ---------- */
+
+static void zg_slot_rfini(zg_reactor_t *r, uint32_t s);
+
+/* Run reactor_init of slot s's plugin and modules here. Returns 0, or
+ * -EINVAL with the reason in err (what was inited is undone). */
+static int zg_slot_rinit(zg_reactor_t *r, uint32_t s, char *err, size_t errlen)
+{
+    zg_listener_t *li = &r->e->listeners[s];
+    int ret;
+
+    r->rdata[s] = NULL;
+    if (li->mod->desc.reactor_init != NULL) {
+        zg_tls_prefix = li->prefix;
+        ret = li->mod->desc.reactor_init(li->plugin_data, (int)r->id,
+                                         &r->rdata[s]);
+        if (ret != 0) {
+            snprintf(err, errlen,
+                     "%s: reactor_init of plugin %s for listener %s failed "
+                     "(%d)",
+                     r->who, li->mod->desc.name, li->conf->name, ret);
+            return -EINVAL;
+        }
+        r->rinited[s] = 1;
+    }
+    for (uint32_t j = 0; j < li->nmods; j++) {
+        const zg_plugin_t *d = &li->mods[j].mod->desc;
+        uint32_t k = s * ZG_MAX_MODULES + j;
+
+        r->mrdata[k] = NULL;
+        if (d->reactor_init == NULL)
+            continue;
+        zg_tls_prefix = li->mods[j].prefix;
+        ret = d->reactor_init(li->mods[j].data, (int)r->id, &r->mrdata[k]);
+        if (ret != 0) {
+            snprintf(err, errlen,
+                     "%s: reactor_init of module %s for listener %s failed "
+                     "(%d)",
+                     r->who, d->name, li->conf->name, ret);
+            zg_slot_rfini(r, s);
+            return -EINVAL;
+        }
+        r->mrinited[k] = 1;
+    }
+    return 0;
+}
+
+/* Undo zg_slot_rinit: reactor_fini of what was inited. */
+static void zg_slot_rfini(zg_reactor_t *r, uint32_t s)
+{
+    zg_listener_t *li = &r->e->listeners[s];
+
+    if (r->rinited[s] && li->mod->desc.reactor_fini != NULL) {
+        zg_tls_prefix = li->prefix;
+        li->mod->desc.reactor_fini(li->plugin_data, r->rdata[s]);
+    }
+    r->rinited[s] = 0;
+    r->rdata[s] = NULL;
+    for (uint32_t j = 0; j < li->nmods; j++) {
+        const zg_plugin_t *d = &li->mods[j].mod->desc;
+        uint32_t k = s * ZG_MAX_MODULES + j;
+
+        if (r->mrinited[k] && d->reactor_fini != NULL) {
+            zg_tls_prefix = li->mods[j].prefix;
+            d->reactor_fini(li->mods[j].data, r->mrdata[k]);
+        }
+        r->mrinited[k] = 0;
+        r->mrdata[k] = NULL;
+    }
+    zg_tls_prefix = NULL;
+}
+
+/* This reactor is done with slot s for good. */
+static void zg_slot_done(zg_reactor_t *r, uint32_t s)
+{
+    if (r->rs[s].mine == ZG_RS_RETIRING) {
+        zg_slot_rfini(r, s);
+        r->nretiring--;
+    }
+    r->rs[s].mine = ZG_RS_DONE;
+    atomic_fetch_add(&r->e->listeners[s].finished, 1);
+}
+
+/* Slot s's generation retired: stop accepting on it, tell its
+ * connections to finish (HTTP: after the response in progress), close
+ * what is left after shutdown_timeout_ms. */
+static void zg_slot_retire(zg_reactor_t *r, uint32_t s)
+{
+    zg_rslot_t *rs = &r->rs[s];
+    struct io_uring_sqe *sqe;
+
+    rs->mine = ZG_RS_RETIRING;
+    r->nretiring++;
+    rs->deadline = r->now + atomic_load(&r->e->shutdown_timeout_ms);
+    /* The successor accepts on the same socket already (it was armed in
+     * this same pass, before this cancel). */
+    if (rs->acc && (sqe = zg_sqe(r)) != NULL) {
+        io_uring_prep_cancel64(sqe, zg_ud(ZG_OP_ACCEPT, 0, s),
+                               IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CANCEL, 0, 0));
+    }
+    for (uint32_t i = 0; i < r->fresh; i++) {
+        zg_conn_t *c = &r->conns[i];
+
+        /* Those still in their modules' phases learn it when they reach
+         * the plugin (zg_chain_next). */
+        if ((c->flags & (ZG_CF_USED | ZG_CF_CLOSED | ZG_CF_OUTBOUND |
+                         ZG_CF_PLUGIN)) == (ZG_CF_USED | ZG_CF_PLUGIN) &&
+            c->lidx == s)
+            zg_conn_drain(r, c);
+    }
+}
+
+/* Retiring slots: done once their last connection closed and their
+ * accept ended; past the deadline, what is left is closed. */
+static void zg_retire_check(zg_reactor_t *r)
+{
+    uint32_t ns = atomic_load(&r->e->nslots);
+
+    for (uint32_t s = 0; s < ns && r->nretiring > 0; s++) {
+        zg_rslot_t *rs = &r->rs[s];
+        uint32_t left = 0;
+
+        if (rs->mine != ZG_RS_RETIRING)
+            continue;
+        if (rs->conns == 0 && !rs->acc) {
+            zg_slot_done(r, s);
+            continue;
+        }
+        if (r->now < rs->deadline)
+            continue;
+        rs->deadline = UINT64_MAX;
+        for (uint32_t i = 0; i < r->fresh; i++) {
+            zg_conn_t *c = &r->conns[i];
+
+            if (!(c->flags & ZG_CF_USED) || c->lidx != s)
+                continue;
+            left++;
+            if (!(c->flags & ZG_CF_CLOSED))
+                zg_conn_finish(r, c, ZG_CLOSE_SHUTDOWN);
+            else if (c->flags & ZG_CF_LINGER)
+                zg_linger_end(r, c);
+        }
+        zg_log(ZG_LOG_NOTICE,
+               "reactor %u: listener \"%s\" of generation %u: "
+               "shutdown_timeout_ms reached, closing %u connection(s)",
+               r->id, r->e->listeners[s].conf->name,
+               r->e->listeners[s].gen->num, left);
+    }
+}
+
+/* A slot's new life starts from zero counters. */
+static void zg_lstat_reset(zg_lstat_t *st)
+{
+    for (int k = 0; k < 8; k++)
+        ZG_STAT_SET(st->closed[k], 0);
+    for (int j = 0; j < ZG_MAX_MODULES; j++)
+        ZG_STAT_SET(st->refused_mod[j], 0);
+    ZG_STAT_SET(st->refused_full, 0);
+    ZG_STAT_SET(st->bytes_in, 0);
+    ZG_STAT_SET(st->bytes_out, 0);
+    ZG_STAT_SET(st->requests, 0);
+    ZG_STAT_SET(st->errors, 0);
+}
+
+/* Bring every slot up to what the main thread wants (ZG_CTL_SYNC, and
+ * once at start). Returns the number of slots whose reactor_init failed
+ * (the first reason in r->sync_err). */
+static int zg_reactor_sync(zg_reactor_t *r)
+{
+    zg_engine_t *e = r->e;
+    uint32_t seq = atomic_load_explicit(&e->sync_seq, memory_order_acquire);
+    uint32_t ns = atomic_load_explicit(&e->nslots, memory_order_acquire);
+    char tmp[sizeof(r->sync_err)];
+    int failed = 0;
+
+    for (uint32_t s = 0; s < ns; s++) {
+        zg_listener_t *l = &e->listeners[s];
+        zg_rslot_t *rs = &r->rs[s];
+        int want = atomic_load_explicit(&l->want, memory_order_acquire);
+        uint32_t epoch = atomic_load_explicit(&l->epoch, memory_order_acquire);
+
+        if (want == ZG_LS_FREE)
+            continue;
+        if (rs->epoch != epoch) {
+            /* The slot was freed and taken again since we last looked. */
+            memset(rs, 0, sizeof(*rs));
+            rs->epoch = epoch;
+            zg_lstat_reset(&r->lstat[s]);
+        }
+        switch (rs->mine) {
+        case ZG_RS_NONE:
+            if (want == ZG_LS_RETIRED) {
+                zg_slot_done(r, s);
+                break;
+            }
+            if (zg_slot_rinit(r, s, failed ? tmp : r->sync_err, sizeof(tmp)) <
+                0) {
+                rs->mine = ZG_RS_FAILED;
+                failed++;
+                break;
+            }
+            rs->mine = ZG_RS_INITED;
+            /* fall through */
+        case ZG_RS_INITED:
+            if (want == ZG_LS_LIVE) {
+                rs->mine = ZG_RS_LIVE;
+                if (l->rp_fds != NULL && !r->stopping && !r->draining) {
+                    zg_arm_accept(r, s);
+                    rs->acc = 1;
+                }
+            } else if (want == ZG_LS_RETIRED) {
+                zg_slot_retire(r, s);
+            }
+            break;
+        case ZG_RS_LIVE:
+            if (want == ZG_LS_RETIRED)
+                zg_slot_retire(r, s);
+            break;
+        case ZG_RS_FAILED:
+            if (want == ZG_LS_RETIRED)
+                zg_slot_done(r, s);
+            break;
+        default:
+            break;
+        }
+    }
+    if (failed)
+        r->failed_seq = seq;
+    atomic_store_explicit(&r->synced, seq, memory_order_release);
+    return failed;
+}
+
+int zg_reactor_synced(zg_reactor_t *r, uint32_t seq, uint32_t timeout_ms,
+                      char *err, size_t errlen)
+{
+    for (uint32_t waited = 0;; waited++) {
+        uint32_t got = atomic_load_explicit(&r->synced, memory_order_acquire);
+
+        if (zg_reactor_ring_fd(r) < 0)
+            return 0; /* stopped: nothing to wait for */
+        if ((int32_t)(got - seq) >= 0) {
+            if (r->failed_seq != seq)
+                return 0;
+            snprintf(err, errlen, "%s", r->sync_err);
+            return -EINVAL;
+        }
+        if (waited >= timeout_ms) {
+            snprintf(err, errlen,
+                     "%s did not answer within %u ms (a plugin callback "
+                     "running?)",
+                     r->who, timeout_ms);
+            return -ETIMEDOUT;
+        }
+        usleep(1000);
+    }
+}
+
 static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 {
     switch (zg_ud_kind(cqe->user_data)) {
@@ -1134,14 +1454,18 @@ static void zg_handle_cqe(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_on_accept_cqe(r, cqe);
         break;
     case ZG_OP_TIMEOUT:
-        if (!r->stopping && !r->draining)
+        if (zg_accepting(r, zg_ud_slot(cqe->user_data)))
             zg_arm_accept(r, zg_ud_slot(cqe->user_data));
+        else
+            r->rs[zg_ud_slot(cqe->user_data)].acc = 0;
         break;
     case ZG_OP_CTL:
         if (zg_ud_slot(cqe->user_data) == ZG_CTL_STOP)
             zg_reactor_stop_all(r);
         else if (zg_ud_slot(cqe->user_data) == ZG_CTL_DRAIN && !r->draining)
             zg_reactor_drain(r);
+        else if (zg_ud_slot(cqe->user_data) == ZG_CTL_SYNC)
+            zg_reactor_sync(r);
         break;
     default: /* cancel and close completions need nothing */
         break;
@@ -1245,7 +1569,7 @@ static void zg_loop(zg_reactor_t *r)
         if (r->post_more)
             tsp = &zero_ts;
         else if (r->wheel.count > 0 || r->draining || r->log_pending ||
-                 zg_buf_settling(&r->pool))
+                 r->nretiring > 0 || zg_buf_settling(&r->pool))
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
@@ -1277,6 +1601,8 @@ static void zg_loop(zg_reactor_t *r)
             r->ndirty--;
             zg_process(r, &r->conns[slot]);
         }
+        if (r->nretiring > 0)
+            zg_retire_check(r);
         if (r->compact_all)
             zg_compact_all(r);
         zg_publish(r);
@@ -1438,47 +1764,10 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
                   (unsigned char *)r->conns + offsetof(zg_conn_t, tw),
                   sizeof(zg_conn_t));
 
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
-        zg_listener_t *li = &r->e->listeners[l];
-
-        if (li->mod->desc.reactor_init == NULL)
-            continue;
-        zg_tls_prefix = li->prefix;
-        ret = li->mod->desc.reactor_init(li->plugin_data, (int)r->id,
-                                         &r->rdata[l]);
-        if (ret != 0) {
-            snprintf(err, errlen,
-                     "%s: reactor_init of plugin %s for listener "
-                     "%s failed (%d)",
-                     r->who, li->mod->desc.name, li->conf->name, ret);
-            return -EINVAL;
-        }
-        r->rinited[l] = 1;
-    }
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
-        zg_listener_t *li = &r->e->listeners[l];
-
-        for (uint32_t j = 0; j < li->nmods; j++) {
-            const zg_plugin_t *d = &li->mods[j].mod->desc;
-            uint32_t k = l * ZG_MAX_MODULES + j;
-
-            if (d->reactor_init == NULL)
-                continue;
-            zg_tls_prefix = li->mods[j].prefix;
-            ret = d->reactor_init(li->mods[j].data, (int)r->id, &r->mrdata[k]);
-            if (ret != 0) {
-                snprintf(err, errlen,
-                         "%s: reactor_init of module %s for listener %s "
-                         "failed (%d)",
-                         r->who, d->name, li->conf->name, ret);
-                return -EINVAL;
-            }
-            r->mrinited[k] = 1;
-        }
-    }
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
-        if (r->e->listeners[l].rp_fds != NULL)
-            zg_arm_accept(r, l);
+    /* Every slot: reactor_init, then accept (reuseport). */
+    if (zg_reactor_sync(r) > 0) {
+        snprintf(err, errlen, "%s", r->sync_err);
+        return -EINVAL;
     }
     zg_arm_post(r);
     return 0;
@@ -1490,24 +1779,11 @@ static void zg_reactor_teardown(zg_reactor_t *r)
     /* Every call posted before the queue closed runs, once. */
     zg_postq_close(&r->postq);
     zg_run_posts(r, 1);
-    for (uint32_t l = 0; l < r->e->nlisteners; l++) {
-        zg_listener_t *li = &r->e->listeners[l];
+    for (uint32_t l = 0; l < atomic_load(&r->e->nslots); l++) {
+        uint8_t m = r->rs[l].mine;
 
-        if (r->rinited[l] && li->mod->desc.reactor_fini != NULL) {
-            zg_tls_prefix = li->prefix;
-            li->mod->desc.reactor_fini(li->plugin_data, r->rdata[l]);
-        }
-        r->rinited[l] = 0;
-        for (uint32_t j = 0; j < li->nmods; j++) {
-            const zg_plugin_t *d = &li->mods[j].mod->desc;
-            uint32_t k = l * ZG_MAX_MODULES + j;
-
-            if (r->mrinited[k] && d->reactor_fini != NULL) {
-                zg_tls_prefix = li->mods[j].prefix;
-                d->reactor_fini(li->mods[j].data, r->mrdata[k]);
-            }
-            r->mrinited[k] = 0;
-        }
+        if (m == ZG_RS_INITED || m == ZG_RS_LIVE || m == ZG_RS_RETIRING)
+            zg_slot_rfini(r, l);
     }
     zg_logsink_flush(r);
     if (r->ring_ok)
@@ -1581,20 +1857,20 @@ int zg_reactor_create(zg_engine_t *e, uint32_t id, zg_reactor_t **out)
     snprintf(r->who, sizeof(r->who), "reactor %u", id);
     r->conf = &e->cfg->reactor[id];
     r->ring_fd = -1;
-    r->rdata = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rdata));
-    r->rinited = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->rinited));
-    r->acc_paused = calloc(e->nlisteners ? e->nlisteners : 1, 1);
-    r->mrdata = calloc((e->nlisteners ? e->nlisteners : 1) * ZG_MAX_MODULES,
-                       sizeof(*r->mrdata));
-    r->mrinited =
-        calloc((e->nlisteners ? e->nlisteners : 1) * ZG_MAX_MODULES, 1);
-    r->lstat = calloc(e->nlisteners ? e->nlisteners : 1, sizeof(*r->lstat));
-    if (r->rdata == NULL || r->rinited == NULL || r->acc_paused == NULL ||
+    /* Per listener slot (reloads take new ones): untouched pages of
+     * these cost no memory. */
+    r->rdata = calloc(ZG_MAX_SLOTS, sizeof(*r->rdata));
+    r->rinited = calloc(ZG_MAX_SLOTS, sizeof(*r->rinited));
+    r->rs = calloc(ZG_MAX_SLOTS, sizeof(*r->rs));
+    r->mrdata = calloc(ZG_MAX_SLOTS * ZG_MAX_MODULES, sizeof(*r->mrdata));
+    r->mrinited = calloc(ZG_MAX_SLOTS * ZG_MAX_MODULES, 1);
+    r->lstat = calloc(ZG_MAX_SLOTS, sizeof(*r->lstat));
+    if (r->rdata == NULL || r->rinited == NULL || r->rs == NULL ||
         r->mrdata == NULL || r->mrinited == NULL || r->lstat == NULL) {
         free(r->lstat);
         free(r->rdata);
         free(r->rinited);
-        free(r->acc_paused);
+        free(r->rs);
         free(r->mrdata);
         free(r->mrinited);
         free(r);
@@ -1647,7 +1923,7 @@ void zg_reactor_destroy(zg_reactor_t *r)
         return;
     free(r->rdata);
     free(r->rinited);
-    free(r->acc_paused);
+    free(r->rs);
     free(r->mrdata);
     free(r->mrinited);
     free(r->lstat);

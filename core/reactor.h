@@ -99,6 +99,25 @@ typedef struct zg_rstat_s {
     _Atomic uint64_t window;    /* buffers the kernel may be given now */
 } zg_rstat_t;
 
+/* A reactor's view of one listener slot (see ZG_LS_* in engine.h). */
+enum {
+    ZG_RS_NONE = 0, /* nothing done for this life of the slot */
+    ZG_RS_INITED,   /* reactor_init ran: connections may come */
+    ZG_RS_LIVE,     /* and accepting (reuseport) */
+    ZG_RS_RETIRING, /* no accepting; connections drain */
+    ZG_RS_FAILED,   /* reactor_init failed */
+    ZG_RS_DONE,     /* reactor_fini ran (or nothing to undo) */
+};
+
+typedef struct zg_rslot_s {
+    uint32_t epoch;     /* the life of the slot this is about */
+    uint8_t mine;       /* ZG_RS_* */
+    uint8_t acc;        /* an accept (or its pause) is in flight */
+    uint8_t acc_paused; /* zg_accept_verdict's state */
+    uint32_t conns;     /* its connections here, inbound and outbound */
+    uint64_t deadline;  /* RETIRING: when what is left is closed */
+} zg_rslot_t;
+
 struct zg_conn_s {
     uint32_t flags;
     uint32_t gen; /* bumped when the slot is freed */
@@ -167,9 +186,9 @@ struct zg_reactor_s {
     uint32_t *parked; /* FIFO of slots waiting for buffers */
     uint32_t nparked;
     int compact_all; /* a recv ran out of buffers this iteration */
-    void **rdata;    /* per listener: the plugin's reactor_data */
+    void **rdata;    /* per listener slot: the plugin's reactor_data */
     int *rinited;
-    /* per listener and module (l * ZG_MAX_MODULES + j): reactor_data */
+    /* per slot and module (l * ZG_MAX_MODULES + j): reactor_data */
     void **mrdata;
     uint8_t *mrinited;
     /* The peer address of conn peer_id, read once for all the phases that
@@ -177,8 +196,12 @@ struct zg_reactor_s {
     uint64_t peer_id;
     socklen_t peer_len;
     struct sockaddr_storage peer_cache;
-    uint8_t *acc_paused; /* per listener: accepting paused (reuseport) */
-    uint32_t live;       /* slots in use */
+    zg_rslot_t *rs;          /* per listener slot */
+    uint32_t nretiring;      /* slots in ZG_RS_RETIRING */
+    _Atomic uint32_t synced; /* the last ZG_CTL_SYNC brought up to date */
+    uint32_t failed_seq;     /* the sync whose reactor_init failed */
+    char sync_err[512];      /* and why */
+    uint32_t live;           /* slots in use */
     int stopping;
     _Atomic int done; /* the thread is leaving its loop */
     int draining;

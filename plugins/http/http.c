@@ -1173,9 +1173,11 @@ static void http_on_drain(zg_conn_t *c, void *conn_data)
      * response, so a request already on its way finds a FIN, not an RST.
      * Otherwise the response in progress says "Connection: close": also
      * when we hold pipelined requests until our output drains (stalled),
-     * where the next one answered is the last. */
+     * where the next one answered is the last. A connection that has not
+     * sent its first request yet was opened to send one: it gets its
+     * answer (with "Connection: close"), bounded by header_timeout. */
     if (hc->phase == PH_HEAD && hc->head.off == 0 && !hc->stalled &&
-        hc->held == 0) {
+        hc->held == 0 && hc->served > 0) {
         http_out_t o = {c, NULL, 0, 0};
 
         if (http_linger(hc, &o) != HTTP_WAIT)

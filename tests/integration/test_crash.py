@@ -314,7 +314,7 @@ def test_master_forwards_signals_and_quits():
     wait_log(srv, r"\[notice\] %d#\d+: master: reopening error_log: done" % srv.pid)
     wait_log(srv, r"\[notice\] %d#\d+: reopening error_log: done" % worker)
     srv.send_signal(signal.SIGHUP)
-    wait_log(srv, r"%d#\d+: SIGHUP: configuration reload is not supported" % worker)
+    wait_log(srv, r"%d#\d+: reload: generation 1, \d+ listeners" % worker)
     srv.send_signal(signal.SIGUSR2)
     wait_log(srv, r"%d#\d+: master: SIGUSR2: binary upgrade is not supported" % srv.pid)
     echo_line(srv.addr("c"))

@@ -1028,9 +1028,19 @@ static void test_drain(void **state)
 {
     (void)state;
     start("{}");
+    /* A new connection that has not sent its first request yet gets its
+     * answer (it was opened to ask), as the last one. */
     P.p->on_drain(CONN, P.cd);
-    /* idle: ended at once, lingering (FIN, drop input, then close) so a
-     * request already on its way does not meet an RST */
+    assert_false(F.closed);
+    feed(GET("/plaintext"));
+    expect_out(PLAIN_HEAD CLOSE "\r\nHello, World!");
+    assert_true(F.closed);
+    reconnect();
+    feed(GET("/plaintext"));
+    expect_out(PLAIN);
+    P.p->on_drain(CONN, P.cd);
+    /* idle after a response: ended at once, lingering (FIN, drop input,
+     * then close) so a request already on its way does not meet an RST */
     assert_true(F.closed);
     assert_int_equal(F.how, ZG_CLOSE_LINGER);
     reconnect();
