@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Description: `make install` into a DESTDIR lays out the binary, plugins,
-# HTTP handlers, headers, pkg-config file, default config and man pages; a
-# plugin built out of the tree with nothing but `pkg-config zerg` loads
-# into the installed zerg and serves, and so does the HTTP handler of the
-# zerg-http-handler(3) example, built the same way from the man page.
+# HTTP handlers, headers, pkg-config file, default config and man pages
+# (zerg(8), zerg.json(5), zerg-http-handler(3)); a plugin built out of the
+# tree with nothing but `pkg-config zerg` loads into the installed zerg
+# and serves, and so does the HTTP handler of the zerg-http-handler(3)
+# example, built the same way from the man page.
 import os
 import re
 import shutil
@@ -32,8 +33,13 @@ def test_install_and_out_of_tree_plugin():
         for rel in ("bin/zerg", "include/zerg/plugin.h", "include/zerg/http.h",
                     "lib/zerg/echo.so", "lib/zerg/http.so", "lib/zerg/arena.so",
                     "lib/zerg/async.so", "share/man/man8/zerg.8",
+                    "share/man/man5/zerg.json.5",
                     "share/man/man3/zerg-http-handler.3", "etc/zerg/zerg.json"):
             assert os.path.exists(os.path.join(prefix, rel)), rel + " missing"
+        for page in ("man8/zerg.8", "man5/zerg.json.5", "man3/zerg-http-handler.3"):
+            with open(os.path.join(zgtest.ROOT, "conf", os.path.basename(page)), "rb") as f, \
+                    open(os.path.join(prefix, "share", "man", page), "rb") as g:
+                assert f.read() == g.read(), page + " installed differs from conf/"
 
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib",
                                                             "pkgconfig"))
