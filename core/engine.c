@@ -800,9 +800,9 @@ static int zg_slot_by_addr(const zg_engine_t *e, const zg_gen_t *g,
 /* Keys that only a restart applies: warn when a reload changes them. */
 static void zg_reload_static_keys(const zg_config_t *a, const zg_config_t *b)
 {
-    static const char *const keys[] = {"reactors", "accept", "acceptor",
-                                       "reactor",  "pid",    "user",
-                                       "group",    "master"};
+    static const char *const keys[] = {
+        "reactors", "accept", "acceptor", "reactor", "reactor_overrides",
+        "pid",      "user",   "group",    "master"};
     json_t *ja = zg_config_json(a), *jb = zg_config_json(b);
     char list[160] = "";
     size_t used = 0;

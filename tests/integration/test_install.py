@@ -34,7 +34,8 @@ def test_install_and_out_of_tree_plugin():
                     "lib/zerg/echo.so", "lib/zerg/http.so", "lib/zerg/arena.so",
                     "lib/zerg/async.so", "share/man/man8/zerg.8",
                     "share/man/man5/zerg.json.5",
-                    "share/man/man3/zerg-http-handler.3", "etc/zerg/zerg.json"):
+                    "share/man/man3/zerg-http-handler.3", "etc/zerg/zerg.json",
+                    "etc/zerg/zerg.schema.json", "etc/zerg/zerg.keys.schema.json"):
             assert os.path.exists(os.path.join(prefix, rel)), rel + " missing"
         for page in ("man8/zerg.8", "man5/zerg.json.5", "man3/zerg-http-handler.3"):
             with open(os.path.join(zgtest.ROOT, "conf", os.path.basename(page)), "rb") as f, \

@@ -326,6 +326,21 @@ def test_old_generation_finishes_then_is_released():
     srv.stop()
 
 
+def test_restart_only_keys_are_named_and_the_rest_applies():
+    srv = zg.start(http_config("a", reactors=1))
+    addr = srv.addr("web")
+    nxt = pin_port(srv, http_config("b", reactors=2, accept="reuseport"))
+    reload(srv, nxt)
+    wait_body(addr, b"b")
+    deadline = time.monotonic() + 5
+    while "takes a restart" not in srv.stderr_text():
+        assert time.monotonic() < deadline, srv.stderr_text()[-2000:]
+        time.sleep(0.02)
+    line = [x for x in srv.stderr_text().splitlines() if "takes a restart" in x][0]
+    assert '"reactors"' in line and "[warn]" in line, line
+    srv.stop()
+
+
 def metric(addr, name):
     s = zg.connect(addr)
     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
