@@ -664,7 +664,8 @@ static void zg_reactor_unlisten(zg_reactor_t *r)
         zg_listener_t *li = &r->e->listeners[l];
         struct io_uring_sqe *sqe;
 
-        if (li->rp_fds == NULL || r->rs[l].mine != ZG_RS_LIVE)
+        /* Live slots only: the main thread may free a retired one. */
+        if (r->rs[l].mine != ZG_RS_LIVE || li->rp_fds == NULL)
             continue;
         if (!li->inherited) {
             shutdown(li->rp_fds[r->id], SHUT_RDWR);

@@ -70,7 +70,9 @@ static int zg_access_init(const zg_api_t *api, const void *conf,
 {
     (void)err;
     (void)errlen;
-    zg_access_api = api;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (zg_access_api != api)
+        zg_access_api = api;
     *plugin_data = (void *)conf;
     return 0;
 }

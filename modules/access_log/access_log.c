@@ -76,7 +76,9 @@ static int zg_alog_init(const zg_api_t *api, const void *conf,
     const zg_alog_conf_t *c = conf;
     zg_alog_t *a = calloc(1, sizeof(*a));
 
-    zg_alog_api = api;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (zg_alog_api != api)
+        zg_alog_api = api;
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -73,7 +73,9 @@ static int zg_lc_init(const zg_api_t *api, const void *conf, void **plugin_data,
     zg_lc_state_t *st;
     int rc;
 
-    zg_lc_api = api;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (zg_lc_api != api)
+        zg_lc_api = api;
     if (c->per_address == 0 && c->per_listener == 0) {
         snprintf(err, errlen,
                  "set per_address or per_listener (both are 0: no limit)");

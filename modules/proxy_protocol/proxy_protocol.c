@@ -46,7 +46,9 @@ static int zg_pp_init(const zg_api_t *api, const void *conf, void **plugin_data,
 {
     (void)err;
     (void)errlen;
-    zg_pp_api = api;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (zg_pp_api != api)
+        zg_pp_api = api;
     *plugin_data = (void *)conf;
     return 0;
 }

@@ -28,7 +28,9 @@ static int echo_init_conf(const zg_api_t *host, const void *conf,
     (void)conf;
     (void)errbuf;
     (void)errlen;
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     *plugin_data = NULL;
     return 0;
 }

@@ -1262,7 +1262,9 @@ static int http_init_conf(const zg_api_t *host, const void *conf,
 
     if (zg_http_conf_build(conf, &c, errbuf, errlen) < 0)
         return -1;
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     if (zg_http_handlers_load(c, host, errbuf, errlen) < 0) {
         zg_http_conf_free(c);
         return -1;

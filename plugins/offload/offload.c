@@ -349,7 +349,9 @@ static int offload_init_conf(const zg_api_t *host, const void *conf,
         snprintf(errbuf, errlen, "offload needs a host with post() (ABI 1.3)");
         return -1;
     }
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     pool = calloc(1, sizeof(*pool));
     if (pool == NULL) {
         snprintf(errbuf, errlen, "out of memory");

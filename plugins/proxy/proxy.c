@@ -474,7 +474,9 @@ static int zg_proxy_init_conf(const zg_api_t *host, const void *conf,
     zg_proxy_conf_t *pc;
     int rc;
 
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     if (!ZG_API_HAS(host, connect) || !ZG_API_HAS(host, half_open) ||
         !ZG_API_HAS(host, send_view)) {
         snprintf(errbuf, errlen,

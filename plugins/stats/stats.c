@@ -36,7 +36,9 @@ static int stats_init_conf(const zg_api_t *host, const void *conf,
         snprintf(errbuf, errlen, "the host has no metrics (ABI 1.3 needed)");
         return -1;
     }
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     *plugin_data = NULL;
     return 0;
 }

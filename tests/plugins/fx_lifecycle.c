@@ -125,7 +125,9 @@ static int fx_init(const zg_api_t *host, const char *conf, size_t len,
     l->drain_ignore = strstr(conf, "\"ignore\"") != NULL;
     for (size_t i = 0; i < sizeof(fx_pattern); i++)
         fx_pattern[i] = (unsigned char)('a' + i % 26);
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     *plugin_data = l;
     return 0;
 }

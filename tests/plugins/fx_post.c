@@ -268,7 +268,9 @@ static int fx_init(const zg_api_t *host, const void *conf, void **plugin_data,
         snprintf(errbuf, errlen, "fx_post serves one listener");
         return -1;
     }
-    api = host;
+    /* Set once: a reload runs init again while reactors read it. */
+    if (api != host)
+        api = host;
     fx_conf = conf;
     /* zerg takes its signals through a signalfd: posters block them all. */
     sigfillset(&all);

@@ -543,17 +543,30 @@ typedef struct zg_plugin_s {
      * (NUL-terminated, len bytes; "{}" if absent). Store per-listener state
      * in *plugin_data. A non-zero return refuses the config: the host
      * reports it and exits. errbuf (errlen bytes) takes a one-line reason.
-     * Required. */
+     * Required.
+     *
+     * Reload (SIGHUP): the host calls init (or init_conf) again for every
+     * listener of the new configuration while the reactors go on serving
+     * the old one, so init must not write anything reactors read without
+     * synchronisation (a plugin-wide `api` pointer: set it only when it
+     * differs); a non-zero return fails the reload (the old configuration
+     * stays). The old instance's reactor_fini and fini run once its last
+     * connection has closed, while the new instance serves: plugin_data
+     * keeps the two apart. */
     int (*init)(const zg_api_t *api, const char *conf, size_t len,
                 void **plugin_data, char *errbuf, size_t errlen);
 
-    /* Main thread, once per successful init, after every reactor stopped.
-     * Optional. */
+    /* Main thread, once per successful init: after every reactor stopped,
+     * or (reload) once the instance's last connection has closed while
+     * reactors serve on. Optional. */
     void (*fini)(void *plugin_data);
 
-    /* Reactor thread, once per reactor per listener at reactor start, and
-     * its pair at reactor stop. Per-reactor state needs no locks. A
-     * non-zero return from reactor_init is a start-up error. Optional. */
+    /* Reactor thread, once per reactor per listener at reactor start (and
+     * for a reload's new instance, before it gets a connection), and its
+     * pair at reactor stop (or when a reloaded-away instance has no
+     * connection left on that reactor). Per-reactor state needs no locks.
+     * A non-zero return from reactor_init is a start-up error (a failed
+     * reload). Optional. */
     int (*reactor_init)(void *plugin_data, int reactor_id, void **reactor_data);
     void (*reactor_fini)(void *plugin_data, void *reactor_data);
 
