@@ -77,6 +77,8 @@ static const char *const zg_reactor_keys[] = {"ring_entries",
                                               "incremental_buffers",
                                               "recv_bundle",
                                               "buffer_window",
+                                              "send_zc",
+                                              "send_zc_min",
                                               NULL};
 static const char *const zg_override_keys[] = {"id", NULL};
 static const char *const zg_log_keys[] = {"level", "error_log", NULL};
@@ -127,6 +129,8 @@ static void conf_reactor_defaults(zg_reactor_conf_t *r)
     r->incremental_buffers = ZG_TRI_AUTO;
     r->recv_bundle = ZG_TRI_AUTO;
     r->buffer_window = 1;
+    r->send_zc = 0;
+    r->send_zc_min = 65536;
 }
 
 static void conf_listener_defaults(zg_listener_conf_t *l)
@@ -251,7 +255,10 @@ static int conf_reactor_keys(zg_conf_ctx_t *c, json_t *o, zg_reactor_conf_t *r)
         (rc = conf_tristate(c, o, "incremental_buffers",
                             &r->incremental_buffers)) ||
         (rc = conf_tristate(c, o, "recv_bundle", &r->recv_bundle)) ||
-        (rc = zg_conf_bool(c, o, "buffer_window", &r->buffer_window)))
+        (rc = zg_conf_bool(c, o, "buffer_window", &r->buffer_window)) ||
+        (rc = zg_conf_bool(c, o, "send_zc", &r->send_zc)) ||
+        (rc = zg_conf_u32(c, o, "send_zc_min", 1024, 16777216, 0,
+                          &r->send_zc_min)))
         return rc;
     return 0;
 }
@@ -1108,6 +1115,9 @@ static json_t *conf_reactor_json(const zg_reactor_conf_t *r,
         conf_put(o, "recv_bundle", conf_tristate_json(r->recv_bundle), bad);
     if (!base || r->buffer_window != base->buffer_window)
         conf_put(o, "buffer_window", json_boolean(r->buffer_window), bad);
+    if (!base || r->send_zc != base->send_zc)
+        conf_put(o, "send_zc", json_boolean(r->send_zc), bad);
+    ZG_PUT_INT("send_zc_min", send_zc_min);
 #undef ZG_PUT_INT
     return o;
 }

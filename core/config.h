@@ -59,6 +59,11 @@ typedef struct zg_reactor_conf_s {
     /* "buffer_window": publish a window of the buffer ring that grows
      * when receives run short and shrinks when quiet; default true */
     int buffer_window;
+    /* "send_zc": zero-copy sends (IORING_OP_SEND_ZC/SENDMSG_ZC, Linux
+     * 6.1) for output of at least "send_zc_min" bytes (1024..16777216,
+     * default 65536); default false */
+    int send_zc;
+    uint32_t send_zc_min;
 } zg_reactor_conf_t;
 
 typedef struct zg_log_conf_s {

@@ -292,6 +292,9 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
             {"zerg_reactor_handoffs_total", "counter",
              "Sockets handed to the reactor by the acceptor thread.",
              offsetof(zg_rstat_t, handoffs)},
+            {"zerg_reactor_zerocopy_sends_total", "counter",
+             "Zero-copy sends (reactor.send_zc).",
+             offsetof(zg_rstat_t, zc_sends)},
         };
 
         for (size_t m = 0; m < sizeof(rm) / sizeof(rm[0]); m++) {

@@ -60,6 +60,7 @@ static zg_chunk_t *zg_chunk_get_data(zg_chunkpool_t *cp, size_t room)
     c->ptr = c->data;
     c->start = c->end = 0;
     c->tag = 0;
+    c->zc = 0;
     return c;
 }
 
@@ -157,6 +158,7 @@ int zg_outq_append_ref(zg_outq_t *q, zg_chunkpool_t *cp, const void *ptr,
     c->cap = 0;
     c->tag = tag;
     c->pooled = 0;
+    c->zc = 0;
     zg_outq_link(q, c);
     q->pending += len;
     return 0;
@@ -214,8 +216,35 @@ void zg_outq_sent(zg_outq_t *q, zg_chunkpool_t *cp, size_t n)
         q->head = c->next;
         if (q->head == NULL)
             q->tail = NULL;
+        if (c->zc) {
+            c->next = q->zc_done;
+            q->zc_done = c;
+            q->zc_bytes += c->cap != 0 ? c->cap : c->end;
+        } else {
+            zg_chunk_put(cp, c);
+        }
+    }
+}
+
+void zg_outq_mark_zc(zg_outq_t *q, unsigned niov)
+{
+    for (zg_chunk_t *c = q->head; c != NULL && niov > 0; c = c->next) {
+        if (c->end == c->start)
+            continue;
+        c->zc = 1;
+        niov--;
+    }
+}
+
+void zg_outq_zc_release(zg_outq_t *q, zg_chunkpool_t *cp)
+{
+    while (q->zc_done != NULL) {
+        zg_chunk_t *c = q->zc_done;
+
+        q->zc_done = c->next;
         zg_chunk_put(cp, c);
     }
+    q->zc_bytes = 0;
 }
 
 void zg_outq_drop(zg_outq_t *q, zg_chunkpool_t *cp)
@@ -228,4 +257,5 @@ void zg_outq_drop(zg_outq_t *q, zg_chunkpool_t *cp)
     }
     q->tail = NULL;
     q->pending = 0;
+    zg_outq_zc_release(q, cp);
 }

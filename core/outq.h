@@ -32,6 +32,8 @@ struct zg_chunk_s {
     uint32_t cap;         /* room at ptr for data chunks; 0 for refs */
     uint32_t tag;         /* ref chunks: passed to the release callback */
     uint8_t pooled;       /* returns to the pool when done */
+    uint8_t zc;           /* a zero-copy send read it: once sent, it waits
+                             for the kernel's notification (zc_done) */
     unsigned char data[]; /* data chunks: the bytes */
 };
 
@@ -48,6 +50,10 @@ typedef struct zg_outq_s {
     zg_chunk_t *head;
     zg_chunk_t *tail;
     size_t pending; /* unsent bytes */
+    /* Sent chunks a zero-copy send may still read: released together
+     * once no notification is outstanding (zg_outq_zc_release). */
+    zg_chunk_t *zc_done;
+    size_t zc_bytes; /* their capacity (data) or length (refs) */
 } zg_outq_t;
 
 void zg_chunkpool_init(zg_chunkpool_t *cp, uint32_t max_free,
@@ -75,8 +81,16 @@ void zg_outq_commit(zg_outq_t *q, size_t len);
  * number filled. */
 unsigned zg_outq_iov(const zg_outq_t *q, struct iovec *iov, unsigned max);
 
-/* n bytes were sent: advance, releasing fully sent chunks. */
+/* n bytes were sent: advance, releasing fully sent chunks (those a
+ * zero-copy send read go to zc_done instead). */
 void zg_outq_sent(zg_outq_t *q, zg_chunkpool_t *cp, size_t n);
+
+/* The chunks behind the first niov iovecs zg_outq_iov filled go to a
+ * zero-copy send: their memory must outlive its notification. */
+void zg_outq_mark_zc(zg_outq_t *q, unsigned niov);
+
+/* Every zero-copy notification came: release zc_done. */
+void zg_outq_zc_release(zg_outq_t *q, zg_chunkpool_t *cp);
 
 /* Drop everything (connection closed, nothing in flight). */
 void zg_outq_drop(zg_outq_t *q, zg_chunkpool_t *cp);

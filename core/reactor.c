@@ -73,6 +73,10 @@ static void zg_cancel(zg_reactor_t *r, zg_conn_t *c, int all)
     c->flags |= ZG_CF_CANCEL;
 }
 
+/* Sent output a zero-copy send may still read is bounded: past this, the
+ * next sends copy until the notifications are in. */
+#define ZG_ZC_HELD_MAX (4u << 20)
+
 static void zg_send(zg_reactor_t *r, zg_conn_t *c)
 {
     struct io_uring_sqe *sqe;
@@ -83,7 +87,24 @@ static void zg_send(zg_reactor_t *r, zg_conn_t *c)
     sqe = zg_sqe(r);
     if (sqe == NULL)
         return;
-    if (n == 1) {
+    if (r->zc_min > 0 && c->out.pending >= r->zc_min &&
+        c->out.zc_bytes < ZG_ZC_HELD_MAX && c->zc_out < UINT16_MAX) {
+        /* Zero-copy: the kernel reads the chunks until it sends a
+         * notification; they are released only then (zg_outq_sent). */
+        if (n == 1) {
+            io_uring_prep_send_zc(sqe, c->fd, c->iov[0].iov_base,
+                                  c->iov[0].iov_len, MSG_NOSIGNAL, 0);
+        } else {
+            memset(&c->msg, 0, sizeof(c->msg));
+            c->msg.msg_iov = c->iov;
+            c->msg.msg_iovlen = n;
+            io_uring_prep_sendmsg_zc(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        }
+        zg_outq_mark_zc(&c->out, n);
+        ZG_STAT_ADD(r->rstat.zc_sends, 1);
+        c->zc_out++;
+        c->flags |= ZG_CF_SEND_ZC | ZG_CF_ZC;
+    } else if (n == 1) {
         io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len,
                            MSG_NOSIGNAL);
     } else {
@@ -647,8 +668,8 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
         zg_arm_recv(r, c);
     }
     if ((c->flags & ZG_CF_CLOSED) &&
-        !(c->flags &
-          (ZG_CF_RECV | ZG_CF_SEND | ZG_CF_LINGER | ZG_CF_CONNECTING)))
+        !(c->flags & (ZG_CF_RECV | ZG_CF_SEND | ZG_CF_LINGER |
+                      ZG_CF_CONNECTING | ZG_CF_ZC)))
         zg_slot_free(r, c);
 }
 
@@ -827,12 +848,34 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
     zg_dirty(r, c);
 }
 
+/* One zero-copy send is done with its memory. */
+static void zg_zc_done(zg_reactor_t *r, zg_conn_t *c)
+{
+    if (c->zc_out > 0 && --c->zc_out == 0) {
+        c->flags &= ~ZG_CF_ZC;
+        zg_outq_zc_release(&c->out, &r->chunks);
+    }
+    zg_dirty(r, c);
+}
+
 static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 {
     zg_conn_t *c = zg_conn_of(r, cqe->user_data);
 
     if (c == NULL)
         return;
+    if (cqe->flags & IORING_CQE_F_NOTIF) {
+        /* The kernel no longer reads a zero-copy send's memory (on
+         * loopback and veth it copied anyway: res says so). */
+        zg_zc_done(r, c);
+        return;
+    }
+    if (c->flags & ZG_CF_SEND_ZC) {
+        c->flags &= ~ZG_CF_SEND_ZC;
+        /* Without F_MORE no notification follows (the send failed). */
+        if (!(cqe->flags & IORING_CQE_F_MORE))
+            zg_zc_done(r, c);
+    }
     c->flags &= ~ZG_CF_SEND;
     if (cqe->res < 0) {
         if (!(c->flags & ZG_CF_CLOSED) && cqe->res != -ECANCELED) {
@@ -890,6 +933,7 @@ static zg_conn_t *zg_slot_new(zg_reactor_t *r, int fd, uint32_t lidx)
     c->lidx = (uint16_t)lidx;
     c->reason = 0;
     c->how = 0;
+    c->zc_out = 0;
     c->data = NULL;
     c->rsv = 0;
     /* Published for post(), which checks that an id was ever issued. */
@@ -1717,6 +1761,25 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         return ret;
     }
     r->bmask = (uint32_t)io_uring_buf_ring_mask(rc->buffer_ring_entries);
+    if (rc->send_zc) {
+        /* Linux 6.1: without it, sends copy (said once). */
+        struct io_uring_probe *pr = io_uring_get_probe_ring(&r->ring);
+
+        if (pr != NULL && io_uring_opcode_supported(pr, IORING_OP_SEND_ZC) &&
+            io_uring_opcode_supported(pr, IORING_OP_SENDMSG_ZC))
+            r->zc_min = rc->send_zc_min;
+        else if (r->id == 0)
+            zg_log(ZG_LOG_WARN,
+                   "send_zc: this kernel has no zero-copy send "
+                   "(IORING_OP_SEND_ZC, Linux 6.1 or newer): sends copy");
+        if (pr != NULL)
+            io_uring_free_probe(pr);
+        if (r->zc_min > 0 && r->id == 0)
+            zg_log(ZG_LOG_INFO,
+                   "reactor 0: zero-copy sends for output of %u bytes or "
+                   "more (loopback and veth copy anyway)",
+                   r->zc_min);
+    }
     ret = zg_bufpool_init(&r->pool, r->bufmem, rc->recv_buffer_size,
                           rc->buffer_ring_entries);
     if (ret < 0) {

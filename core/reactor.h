@@ -49,6 +49,9 @@ enum {
     ZG_CF_OUTBOUND = 1u << 20,   /* opened by api->connect: c->ops */
     ZG_CF_CONNECTING = 1u << 21, /* the connect is in flight */
     ZG_CF_HALF_OPEN = 1u << 22,  /* the peer's FIN does not end c */
+    ZG_CF_ZC = 1u << 23,         /* zero-copy notifications outstanding
+                                    (zc_out): the slot waits for them */
+    ZG_CF_SEND_ZC = 1u << 24,    /* the send in flight is zero-copy */
 };
 
 /* Input is held back: no delivery to the plugin, no receive armed (the
@@ -97,6 +100,7 @@ typedef struct zg_rstat_s {
     _Atomic uint64_t held_max;  /* most input one connection held */
     _Atomic uint64_t handoffs;  /* sockets received from the acceptor */
     _Atomic uint64_t window;    /* buffers the kernel may be given now */
+    _Atomic uint64_t zc_sends;  /* zero-copy sends (reactor.send_zc) */
 } zg_rstat_t;
 
 /* A reactor's view of one listener slot (see ZG_LS_* in engine.h). */
@@ -123,9 +127,10 @@ struct zg_conn_s {
     uint32_t gen; /* bumped when the slot is freed */
     uint32_t slot;
     int fd;
-    uint16_t lidx;  /* listener index */
-    uint8_t reason; /* zg_close_reason_t once closing */
-    uint8_t how;    /* zg_close_how_t of a requested close */
+    uint16_t lidx;   /* listener index */
+    uint8_t reason;  /* zg_close_reason_t once closing */
+    uint8_t how;     /* zg_close_how_t of a requested close */
+    uint16_t zc_out; /* zero-copy sends whose notification is to come */
     zg_reactor_t *r;
     void *data; /* the plugin's per-connection state */
     uint64_t id;
@@ -168,8 +173,9 @@ struct zg_reactor_s {
     unsigned char *bufmem;
     size_t bufmem_size;
     uint32_t bmask;
-    int inc;      /* buffers are consumed incrementally */
-    int reg_ring; /* the ring fd is registered (cheaper enter) */
+    int inc;         /* buffers are consumed incrementally */
+    int reg_ring;    /* the ring fd is registered (cheaper enter) */
+    uint32_t zc_min; /* zero-copy sends from this many bytes, 0 = never */
     zg_bufpool_t pool;
     zg_chunkpool_t chunks;
     zg_conn_t *conns;

@@ -147,6 +147,47 @@ static void test_refs_released_when_sent(void **state)
     zg_chunkpool_free(&cp);
 }
 
+/* Chunks a zero-copy send read outlive being sent: released only once
+ * the kernel's notifications are in (zg_outq_zc_release), or with the
+ * queue. Chunks it did not read are released as soon as they are sent. */
+static void test_zero_copy_chunks_wait_for_the_notification(void **state)
+{
+    zg_chunkpool_t cp;
+    zg_outq_t q = {0};
+    static const char ext[] = "0123456789";
+    struct iovec iov[8];
+
+    (void)state;
+    nreleased = 0;
+    zg_chunkpool_init(&cp, 4, on_release, NULL);
+    assert_int_equal(zg_outq_append_ref(&q, &cp, ext, 4, 1), 0);
+    assert_int_equal(zg_outq_append_ref(&q, &cp, ext + 4, 4, 2), 0);
+    assert_int_equal(zg_outq_append_ref(&q, &cp, ext + 8, 2, 3), 0);
+    assert_int_equal(zg_outq_iov(&q, iov, 2), 2);
+    zg_outq_mark_zc(&q, 2);   /* a zero-copy send of refs 1 and 2 */
+    zg_outq_sent(&q, &cp, 6); /* ref 1 sent, ref 2 half */
+    assert_int_equal(nreleased, 0);
+    assert_int_equal(q.zc_bytes, 4);
+    zg_outq_sent(&q, &cp, 2); /* ref 2 sent */
+    assert_int_equal(nreleased, 0);
+    assert_int_equal(q.zc_bytes, 8);
+    zg_outq_sent(&q, &cp, 2); /* ref 3 (copied): released at once */
+    assert_int_equal(nreleased, 1);
+    assert_int_equal(released[0], 3);
+    zg_outq_zc_release(&q, &cp);
+    assert_int_equal(nreleased, 3);
+    assert_int_equal(q.zc_bytes, 0);
+    /* A queue dropped with zero-copy chunks waiting releases them too. */
+    assert_int_equal(zg_outq_append_ref(&q, &cp, ext, 10, 9), 0);
+    zg_outq_mark_zc(&q, 1);
+    zg_outq_sent(&q, &cp, 10);
+    assert_int_equal(nreleased, 3);
+    zg_outq_drop(&q, &cp);
+    assert_int_equal(nreleased, 4);
+    assert_int_equal(released[3], 9);
+    zg_chunkpool_free(&cp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_iov_limit),
         cmocka_unit_test(test_reserve_commit),
         cmocka_unit_test(test_refs_released_when_sent),
+        cmocka_unit_test(test_zero_copy_chunks_wait_for_the_notification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
