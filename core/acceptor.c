@@ -4,13 +4,17 @@
  * every listener; each accepted socket goes to the next reactor (round
  * robin) through IORING_OP_MSG_RING, which wakes that reactor at once.
  * Accepting never stops for good: an ended multishot is re-armed, and on
- * EMFILE/ENFILE it pauses 100 ms first, logging once per episode.
+ * EMFILE/ENFILE it pauses 100 ms first, logging once per episode. A
+ * graceful stop cancels the accepts and hands over what they accepted
+ * until each has ended, so that no connection taken from a socket that
+ * others go on serving (a master's, a binary upgrade's) is dropped.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -29,15 +33,60 @@ struct zg_acceptor_s {
     zg_startsync_t sync;
     uint32_t next; /* round-robin cursor */
     int stopping;
-    uint8_t *paused; /* per listener: waiting out an fd shortage */
+    int quitting;     /* graceful stop: accepts cancelled, not re-armed */
+    uint32_t pending; /* accepts and pauses in flight */
+    uint64_t quit_by; /* ms: stop waiting for them */
+    uint8_t *paused;  /* per listener: waiting out an fd shortage */
 };
+
+static uint64_t zg_acc_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void zg_acc_arm(zg_acceptor_t *a, uint32_t lidx)
 {
     struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
 
-    if (sqe != NULL)
+    if (sqe != NULL) {
         zg_prep_accept(sqe, a->e->listeners[lidx].fd, lidx);
+        a->pending++;
+    }
+}
+
+static void zg_acc_pause(zg_acceptor_t *a, uint32_t lidx)
+{
+    struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
+
+    if (sqe != NULL) {
+        zg_prep_accept_pause(sqe, lidx);
+        a->pending++;
+    }
+}
+
+/* A graceful stop: cancel every accept and pause; the loop goes on until
+ * their last completions are in (or a second has passed). */
+static void zg_acc_quit(zg_acceptor_t *a)
+{
+    a->quitting = 1;
+    a->quit_by = zg_acc_now_ms() + 1000;
+    for (uint32_t i = 0; i < a->e->nlisteners; i++) {
+        static const unsigned kinds[] = {ZG_OP_ACCEPT, ZG_OP_TIMEOUT};
+
+        for (size_t k = 0; k < 2; k++) {
+            struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
+
+            if (sqe == NULL)
+                continue;
+            io_uring_prep_cancel64(sqe, zg_ud(kinds[k], 0, i), 0);
+            io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CANCEL, 0, 0));
+        }
+    }
+    if (a->pending == 0)
+        a->stopping = 1;
 }
 
 static void zg_acc_handoff(zg_acceptor_t *a, uint32_t lidx, int fd)
@@ -65,7 +114,6 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
     case ZG_OP_ACCEPT: {
         int pause =
             zg_accept_verdict(&a->e->listeners[idx], cqe->res, &a->paused[idx]);
-        struct io_uring_sqe *sqe;
 
         if (cqe->res >= 0) {
             atomic_fetch_add_explicit(&a->e->listeners[idx].accepted, 1,
@@ -75,16 +123,20 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
             else if (zg_listener_admit(&a->e->listeners[idx], cqe->res))
                 zg_acc_handoff(a, idx, cqe->res);
         }
-        if (cqe->flags & IORING_CQE_F_MORE || a->stopping)
+        if (cqe->flags & IORING_CQE_F_MORE)
+            break;
+        a->pending--;
+        if (a->stopping || a->quitting)
             break;
         if (!pause)
             zg_acc_arm(a, idx);
-        else if ((sqe = zg_ring_sqe(&a->ring)) != NULL)
-            zg_prep_accept_pause(sqe, idx);
+        else
+            zg_acc_pause(a, idx);
         break;
     }
     case ZG_OP_TIMEOUT:
-        if (!a->stopping)
+        a->pending--;
+        if (!a->stopping && !a->quitting)
             zg_acc_arm(a, idx);
         break;
     case ZG_OP_MSGRING:
@@ -99,7 +151,12 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
         }
         break;
     case ZG_OP_CTL:
-        if (idx == ZG_CTL_STOP || idx == ZG_CTL_DRAIN)
+        if (idx != ZG_CTL_STOP && idx != ZG_CTL_DRAIN)
+            break;
+        if (atomic_load(&a->e->draining) && !atomic_load(&a->e->stopping) &&
+            !a->quitting)
+            zg_acc_quit(a);
+        else
             a->stopping = 1;
         break;
     default:
@@ -138,8 +195,11 @@ static void *zg_acceptor_main(void *arg)
     while (!a->stopping) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
+        struct __kernel_timespec qts = zg_us_timespec(10000);
 
-        zg_ring_wait(&a->ring, tsp, "acceptor");
+        if (a->quitting && (a->pending == 0 || zg_acc_now_ms() >= a->quit_by))
+            break;
+        zg_ring_wait(&a->ring, a->quitting ? &qts : tsp, "acceptor");
         io_uring_for_each_cqe(&a->ring, head, cqe)
         {
             zg_acc_cqe(a, cqe);

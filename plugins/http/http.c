@@ -1173,9 +1173,14 @@ static void http_on_drain(zg_conn_t *c, void *conn_data)
      * response, so a request already on its way finds a FIN, not an RST.
      * Otherwise the response in progress says "Connection: close": also
      * when we hold pipelined requests until our output drains (stalled),
-     * where the next one answered is the last. */
-    if (hc->phase == PH_HEAD && hc->head.off == 0 && !hc->stalled &&
-        hc->held == 0) {
+     * where the next one answered is the last. A connection that has not
+     * had its first request yet is not idle: it was accepted to be served
+     * (its request is most likely on its way, or read but not yet seen:
+     * on a socket another process goes on serving, as after a binary
+     * upgrade, nothing else would answer it); it gets one response, with
+     * "Connection: close", within the header timeout. */
+    if (hc->served > 0 && hc->phase == PH_HEAD && hc->head.off == 0 &&
+        !hc->stalled && hc->held == 0) {
         http_out_t o = {c, NULL, 0, 0};
 
         if (http_linger(hc, &o) != HTTP_WAIT)

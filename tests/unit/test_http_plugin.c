@@ -1028,11 +1028,22 @@ static void test_drain(void **state)
 {
     (void)state;
     start("{}");
+    feed(GET("/plaintext"));
+    expect_out(PLAIN);
     P.p->on_drain(CONN, P.cd);
-    /* idle: ended at once, lingering (FIN, drop input, then close) so a
-     * request already on its way does not meet an RST */
+    /* idle between requests: ended at once, lingering (FIN, drop input,
+     * then close) so a request already on its way does not meet an RST */
     assert_true(F.closed);
     assert_int_equal(F.how, ZG_CLOSE_LINGER);
+    reconnect();
+    /* a new connection, its first request not seen yet: it was accepted
+     * to be served (after a binary upgrade nothing else would answer it),
+     * so that request gets an answer, the last */
+    P.p->on_drain(CONN, P.cd);
+    assert_false(F.closed);
+    feed(GET("/plaintext"));
+    expect_out(PLAIN_HEAD CLOSE "\r\nHello, World!");
+    assert_true(F.closed);
     reconnect();
     feed("GET /plaintext HTTP/1.1\r\n");
     P.p->on_drain(CONN, P.cd);
