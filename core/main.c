@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "privdrop.h"
+#include "upgrade.h"
 #include "zerg_build.h"
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit, and warn with the
@@ -71,8 +72,9 @@ static void zg_usage(FILE *f)
         "  -t        test the configuration and plugins, then exit\n"
         "  -T        like -t, and print the effective configuration\n"
         "            (defaults filled in) as JSON on stdout\n"
-        "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP) or reopen\n"
-        "            (USR1) to the zerg whose \"pid\" file FILE names\n"
+        "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP), reopen\n"
+        "            (USR1) or upgrade (USR2) to the zerg whose \"pid\" file\n"
+        "            FILE names\n"
         "  -S        print the JSON Schema of every built-in module's and\n"
         "            loaded plugin's config (from their key tables)\n"
         "  -v        print version and ABI, then exit\n"
@@ -82,10 +84,12 @@ static void zg_usage(FILE *f)
         "\n"
         "Signals: TERM/INT stop at once, QUIT stops gracefully (no new\n"
         "connections, open ones finish, at most shutdown_timeout_ms),\n"
-        "USR1 reopens the error log, HUP and USR2 only log that reload\n"
-        "and binary upgrade are not supported yet. A fast stop still\n"
-        "running after shutdown_timeout_ms (at least 1 s) ends the\n"
-        "process, naming the reactor that did not stop.\n");
+        "USR1 reopens the error log, HUP only logs that reload is not\n"
+        "supported yet, USR2 upgrades the binary: it runs the file zerg\n"
+        "was started from again on the same sockets and, once that\n"
+        "serves, stops gracefully (if it fails, this one serves on).\n"
+        "A fast stop still running after shutdown_timeout_ms (at least\n"
+        "1 s) ends the process, naming the reactor that did not stop.\n");
 }
 
 int main(int argc, char **argv)
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
     sigset_t mask;
     int sfd = -1;
 
+    zg_upgrade_init(argv);
     while ((opt = getopt(argc, argv, "c:tTSs:vVh")) != -1) {
         switch (opt) {
         case 'c':
@@ -333,20 +338,27 @@ int main(int argc, char **argv)
             zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
                    getenv("NOTIFY_SOCKET"));
         zg_master_ready();
+        zg_upgrade_engine_ready(&engine);
     }
 
     for (int draining = 0;;) {
         struct signalfd_siginfo si;
         ssize_t n;
+        /* While an upgrade waits for the new process: its channel too. */
+        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+                                {.fd = zg_upgrade_fd(), .events = POLLIN}};
+        int upgrading = pfd[1].fd >= 0;
 
-        if (draining) {
-            struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-
-            if (zg_engine_running(&engine) == 0) {
+        if (draining || upgrading) {
+            if (draining && zg_engine_running(&engine) == 0) {
                 zg_log(ZG_LOG_NOTICE, "graceful stop complete");
                 break;
             }
-            if (poll(&pfd, 1, 50) <= 0)
+            ret = poll(pfd, upgrading ? 2 : 1,
+                       draining ? 50 : zg_upgrade_wait_ms());
+            if (upgrading && zg_upgrade_engine_poll(&engine))
+                draining = 1;
+            if (ret <= 0 || !(pfd[0].revents & POLLIN))
                 continue;
         }
         n = read(sfd, &si, sizeof(si));
@@ -368,8 +380,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (si.ssi_signo == SIGUSR2) {
-            zg_log(ZG_LOG_WARN, "SIGUSR2: binary upgrade is not supported "
-                                "yet; ignored");
+            zg_upgrade_engine_start(&engine, pidfd);
             continue;
         }
         if (si.ssi_signo == SIGHUP) {
@@ -378,6 +389,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (si.ssi_signo == SIGQUIT) {
+            zg_upgrade_engine_abort(&engine);
             if (!draining) {
                 zg_log(ZG_LOG_NOTICE,
                        "SIGQUIT received: graceful stop, "
@@ -389,7 +401,8 @@ int main(int argc, char **argv)
                                     zg_stop_bound_ms(cfg->shutdown_timeout_ms),
                                 "shutdown_timeout_ms twice (a graceful stop, "
                                 "then a fast one)",
-                                pidfd >= 0 ? cfg->pid : NULL);
+                                pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid)
+                                           : NULL);
                 zg_engine_drain(&engine);
                 draining = 1;
             }
@@ -403,14 +416,17 @@ int main(int argc, char **argv)
     status = 0;
 out:
     /* A stop has a bound even when a plugin callback never returns. */
-    if (!test)
+    if (!test) {
+        zg_upgrade_engine_abort(&engine);
         zg_watchdog_arm(zg_stop_bound_ms(cfg->shutdown_timeout_ms),
-                        "shutdown_timeout_ms", pidfd >= 0 ? cfg->pid : NULL);
+                        "shutdown_timeout_ms",
+                        pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid) : NULL);
+    }
     zg_engine_stop(&engine);
     zg_engine_free(&engine);
     zg_watchdog_disarm();
     if (pidfd >= 0)
-        zg_pidfile_remove(pidfd, cfg->pid);
+        zg_pidfile_remove(pidfd, zg_upgrade_pidfile(cfg->pid));
     zg_config_free(cfg);
     if (sfd >= 0)
         close(sfd);
