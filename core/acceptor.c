@@ -4,13 +4,17 @@
  * every listener; each accepted socket goes to the next reactor (round
  * robin) through IORING_OP_MSG_RING, which wakes that reactor at once.
  * Accepting never stops for good: an ended multishot is re-armed, and on
- * EMFILE/ENFILE it pauses 100 ms first, logging once per episode.
+ * EMFILE/ENFILE it pauses 100 ms first, logging once per episode. A
+ * graceful stop cancels the accepts and hands over what they accepted
+ * until each has ended, so that no connection taken from a socket that
+ * others go on serving (a master's, a binary upgrade's) is dropped.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -29,14 +33,25 @@ struct zg_acceptor_s {
     zg_startsync_t sync;
     uint32_t next; /* round-robin cursor */
     int stopping;
-    uint8_t *paused; /* per listener slot: waiting out an fd shortage */
-    uint8_t *armed;  /* per slot: an accept (or its pause) is in flight */
+    int quitting;     /* graceful stop: accepts cancelled, not re-armed */
+    uint32_t pending; /* accepts and pauses in flight */
+    uint64_t quit_by; /* ms: stop waiting for them */
+    uint8_t *paused;  /* per listener slot: waiting out an fd shortage */
+    uint8_t *armed;   /* per slot: an accept (or its pause) is in flight */
 };
+
+static uint64_t zg_acc_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Slot s should accept: live (see ZG_LS_*). */
 static int zg_acc_live(const zg_acceptor_t *a, uint32_t s)
 {
-    return !a->stopping &&
+    return !a->stopping && !a->quitting &&
            atomic_load_explicit(&a->e->listeners[s].want,
                                 memory_order_acquire) == ZG_LS_LIVE;
 }
@@ -56,7 +71,46 @@ static void zg_acc_arm(zg_acceptor_t *a, uint32_t lidx)
     if (sqe != NULL) {
         zg_prep_accept(sqe, a->e->listeners[lidx].fd, lidx);
         a->armed[lidx] = 1;
+        a->pending++;
     }
+}
+
+static void zg_acc_pause(zg_acceptor_t *a, uint32_t lidx)
+{
+    struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
+
+    if (sqe != NULL) {
+        zg_prep_accept_pause(sqe, lidx);
+        a->pending++;
+    }
+}
+
+/* A graceful stop: cancel every accept and pause; the loop goes on until
+ * their last completions are in (or a second has passed), handing over
+ * what they still accept. */
+static void zg_acc_quit(zg_acceptor_t *a)
+{
+    uint32_t ns = atomic_load_explicit(&a->e->nslots, memory_order_acquire);
+
+    a->quitting = 1;
+    a->quit_by = zg_acc_now_ms() + 1000;
+    for (uint32_t i = 0; i < ns; i++) {
+        static const unsigned kinds[] = {ZG_OP_ACCEPT, ZG_OP_TIMEOUT};
+
+        if (!a->armed[i])
+            continue;
+        for (size_t k = 0; k < 2; k++) {
+            struct io_uring_sqe *sqe = zg_ring_sqe(&a->ring);
+
+            if (sqe == NULL)
+                continue;
+            io_uring_prep_cancel64(sqe, zg_ud(kinds[k], 0, i),
+                                   IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_CANCEL, 0, 0));
+        }
+    }
+    if (a->pending == 0)
+        a->stopping = 1;
 }
 
 /* Bring the accepts up to the slots' states (ZG_CTL_SYNC): arm the live
@@ -121,7 +175,6 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
     switch (zg_ud_kind(cqe->user_data)) {
     case ZG_OP_ACCEPT: {
         int live = zg_acc_live(a, idx), pause = 0;
-        struct io_uring_sqe *sqe;
 
         if (live)
             pause = zg_accept_verdict(&a->e->listeners[idx], cqe->res,
@@ -136,17 +189,19 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
             else if (zg_listener_admit(&a->e->listeners[to], cqe->res))
                 zg_acc_handoff(a, to, cqe->res);
         }
-        if (cqe->flags & IORING_CQE_F_MORE || a->stopping)
+        if (cqe->flags & IORING_CQE_F_MORE)
             break;
+        a->pending--;
         if (!live)
             zg_acc_ended(a, idx);
         else if (!pause)
             zg_acc_arm(a, idx);
-        else if ((sqe = zg_ring_sqe(&a->ring)) != NULL)
-            zg_prep_accept_pause(sqe, idx);
+        else
+            zg_acc_pause(a, idx);
         break;
     }
     case ZG_OP_TIMEOUT:
+        a->pending--;
         if (zg_acc_live(a, idx))
             zg_acc_arm(a, idx);
         else
@@ -164,10 +219,15 @@ static void zg_acc_cqe(zg_acceptor_t *a, const struct io_uring_cqe *cqe)
         }
         break;
     case ZG_OP_CTL:
-        if (idx == ZG_CTL_STOP || idx == ZG_CTL_DRAIN)
+        if (idx == ZG_CTL_SYNC) {
+            if (!a->stopping && !a->quitting)
+                zg_acc_sync(a);
+        } else if (atomic_load(&a->e->draining) &&
+                   !atomic_load(&a->e->stopping) && !a->quitting) {
+            zg_acc_quit(a); /* ZG_CTL_DRAIN (graceful) */
+        } else {
             a->stopping = 1;
-        else if (idx == ZG_CTL_SYNC)
-            zg_acc_sync(a);
+        }
         break;
     default:
         break;
@@ -204,8 +264,11 @@ static void *zg_acceptor_main(void *arg)
     while (!a->stopping) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
+        struct __kernel_timespec qts = zg_us_timespec(10000);
 
-        zg_ring_wait(&a->ring, tsp, "acceptor");
+        if (a->quitting && (a->pending == 0 || zg_acc_now_ms() >= a->quit_by))
+            break;
+        zg_ring_wait(&a->ring, a->quitting ? &qts : tsp, "acceptor");
         io_uring_for_each_cqe(&a->ring, head, cqe)
         {
             zg_acc_cqe(a, cqe);

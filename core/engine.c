@@ -479,6 +479,42 @@ fail : {
 }
 }
 
+/* The other reactors' sockets of reuseport listener l, whose first
+ * inherited socket is got: more inherited ones of its name (an upgraded
+ * zerg passes a socket per reactor), then, if the group allows it
+ * (SO_REUSEPORT), sockets of our own on the same address. Returns 0 or
+ * -1 with one line in err. */
+static int zg_inherit_group(zg_listener_t *l, const zg_inherited_t *got,
+                            zg_inherited_t *inh, size_t ninh, uint32_t nr,
+                            char *err, size_t errlen)
+{
+    int on = 0;
+    socklen_t len = sizeof(on);
+    uint32_t k;
+
+    for (k = 1; k < nr; k++)
+        l->rp_fds[k] = -1;
+    k = 1 + (uint32_t)zg_activation_claim(inh, ninh, l->conf->name,
+                                          (const struct sockaddr *)&got->addr,
+                                          l->rp_fds + 1, nr - 1);
+    if (k < nr &&
+        (getsockopt(got->fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) < 0 || !on)) {
+        snprintf(err, errlen,
+                 "listener \"%s\": %u inherited socket(s) (fd %d) for %u "
+                 "reactors, and without SO_REUSEPORT no more can be bound: "
+                 "pass one per reactor or use \"accept\": \"acceptor\"",
+                 l->conf->name, k, got->fd, nr);
+        return -1;
+    }
+    for (; k < nr; k++) {
+        l->rp_fds[k] = zg_open_listener(l, (const struct sockaddr *)&got->addr,
+                                        got->addrlen, 1, err, errlen);
+        if (l->rp_fds[k] < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Give listener l its socket(s): an inherited one (inh, socket
  * activation) if one matches, else bind. l owns what it gets. */
 static int zg_listener_bind(zg_engine_t *e, zg_listener_t *l,
@@ -496,21 +532,17 @@ static int zg_listener_bind(zg_engine_t *e, zg_listener_t *l,
     got = zg_activation_find(inh, ninh, l->conf->name, (struct sockaddr *)&ss);
     if (got != NULL) {
         /* Socket activation: the manager bound it; we never re-bind. */
-        if (e->cfg->accept == ZG_ACCEPT_REUSEPORT && nr > 1) {
-            snprintf(err, errlen,
-                     "listener \"%s\": an inherited socket (fd %d) needs "
-                     "\"accept\": \"acceptor\" with %u reactors",
-                     l->conf->name, got->fd, nr);
-            return -EINVAL;
-        }
         got->claimed = 1;
         l->inherited = 1;
         fd = got->fd;
         if (e->cfg->accept == ZG_ACCEPT_REUSEPORT) {
-            l->rp_fds = calloc(1, sizeof(int));
+            l->rp_fds = calloc(nr, sizeof(int));
             if (l->rp_fds == NULL)
                 return -ENOMEM;
             l->rp_fds[0] = fd;
+            if (nr > 1 &&
+                zg_inherit_group(l, got, inh, ninh, nr, err, errlen) < 0)
+                return -EINVAL;
         } else {
             l->fd = fd;
         }
@@ -578,10 +610,28 @@ int zg_engine_listen(zg_engine_t *e, char *err, size_t errlen)
     }
     for (int k = 0; k < ninh; k++) {
         char a[64];
+        int surplus = 0;
 
         if (inh[k].claimed)
             continue;
         zg_addr_format((struct sockaddr *)&inh[k].addr, a, sizeof(a));
+        /* One more socket of a reuseport listener than it has reactors (an
+         * upgrade to fewer): not ours to serve. */
+        for (uint32_t i = 0; i < e->nlisteners && inh[k].name[0] != '\0'; i++) {
+            const zg_listener_t *l = zg_engine_listener(e, i);
+
+            surplus |= l->rp_fds != NULL && l->inherited &&
+                       strcmp(l->conf->name, inh[k].name) == 0;
+        }
+        if (surplus) {
+            zg_log(ZG_LOG_WARN,
+                   "listener \"%s\": inherited socket %d (%s) is one more "
+                   "than its %u reactor(s) use; closed (connections queued "
+                   "on it are reset)",
+                   inh[k].name, inh[k].fd, a, e->cfg->reactors);
+            close(inh[k].fd);
+            continue;
+        }
         snprintf(err, errlen,
                  "inherited socket %d (name \"%s\", %s) matches no listener "
                  "by name or address",

@@ -27,6 +27,7 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "privdrop.h"
+#include "upgrade.h"
 #include "zerg_build.h"
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit, and warn with the
@@ -129,8 +130,9 @@ static void zg_usage(FILE *f)
         "  -t        test the configuration and plugins, then exit\n"
         "  -T        like -t, and print the effective configuration\n"
         "            (defaults filled in) as JSON on stdout\n"
-        "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP) or reopen\n"
-        "            (USR1) to the zerg whose \"pid\" file FILE names\n"
+        "  -s SIGNAL send stop (TERM), quit (QUIT), reload (HUP), reopen\n"
+        "            (USR1) or upgrade (USR2) to the zerg whose \"pid\" file\n"
+        "            FILE names\n"
         "  -S        print the JSON Schema of every built-in module's and\n"
         "            loaded plugin's config (from their key tables)\n"
         "  -v        print version and ABI, then exit\n"
@@ -142,10 +144,11 @@ static void zg_usage(FILE *f)
         "connections, open ones finish, at most shutdown_timeout_ms),\n"
         "USR1 reopens the error log and the access logs, HUP reloads the\n"
         "configuration (new connections get it, open ones finish on the\n"
-        "old one), USR2 only logs that binary upgrade is not supported\n"
-        "yet. A fast stop still\n"
-        "running after shutdown_timeout_ms (at least 1 s) ends the\n"
-        "process, naming the reactor that did not stop.\n");
+        "old one), USR2 upgrades the binary: it runs the file zerg was\n"
+        "started from again on the same sockets and, once that serves,\n"
+        "stops gracefully (if it fails, this one serves on).\n"
+        "A fast stop still running after shutdown_timeout_ms (at least\n"
+        "1 s) ends the process, naming the reactor that did not stop.\n");
 }
 
 int main(int argc, char **argv)
@@ -158,6 +161,7 @@ int main(int argc, char **argv)
     sigset_t mask;
     int sfd = -1;
 
+    zg_upgrade_init(argv);
     while ((opt = getopt(argc, argv, "c:tTSs:vVh")) != -1) {
         switch (opt) {
         case 'c':
@@ -393,14 +397,19 @@ int main(int argc, char **argv)
             zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
                    getenv("NOTIFY_SOCKET"));
         zg_master_ready();
+        zg_upgrade_engine_ready(&engine);
     }
 
     for (int draining = 0;;) {
         struct signalfd_siginfo si;
         ssize_t n;
+        /* While an upgrade waits for the new process: its channel too. */
+        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+                                {.fd = zg_upgrade_fd(), .events = POLLIN}};
+        int upgrading = pfd[1].fd >= 0;
 
-        if (draining || engine.retiring > 0) {
-            struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        if (draining || upgrading || engine.retiring > 0) {
+            int tmo = draining || engine.retiring > 0 ? 50 : -1;
 
             /* Old generations are freed once their last connection
              * closed: look every 50 ms while any drains. */
@@ -410,7 +419,16 @@ int main(int argc, char **argv)
                 zg_log(ZG_LOG_NOTICE, "graceful stop complete");
                 break;
             }
-            if (poll(&pfd, 1, 50) <= 0)
+            if (upgrading) {
+                int w = zg_upgrade_wait_ms();
+
+                if (tmo < 0 || (w >= 0 && w < tmo))
+                    tmo = w;
+            }
+            ret = poll(pfd, upgrading ? 2 : 1, tmo);
+            if (upgrading && zg_upgrade_engine_poll(&engine))
+                draining = 1;
+            if (ret <= 0 || !(pfd[0].revents & POLLIN))
                 continue;
         }
         n = read(sfd, &si, sizeof(si));
@@ -432,8 +450,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (si.ssi_signo == SIGUSR2) {
-            zg_log(ZG_LOG_WARN, "SIGUSR2: binary upgrade is not supported "
-                                "yet; ignored");
+            zg_upgrade_engine_start(&engine, pidfd);
             continue;
         }
         if (si.ssi_signo == SIGHUP) {
@@ -442,6 +459,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (si.ssi_signo == SIGQUIT) {
+            zg_upgrade_engine_abort(&engine);
             if (!draining) {
                 zg_log(ZG_LOG_NOTICE,
                        "SIGQUIT received: graceful stop, "
@@ -453,7 +471,8 @@ int main(int argc, char **argv)
                                     zg_stop_bound_ms(cfg->shutdown_timeout_ms),
                                 "shutdown_timeout_ms twice (a graceful stop, "
                                 "then a fast one)",
-                                pidfd >= 0 ? cfg->pid : NULL);
+                                pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid)
+                                           : NULL);
                 zg_engine_drain(&engine);
                 draining = 1;
             }
@@ -467,14 +486,17 @@ int main(int argc, char **argv)
     status = 0;
 out:
     /* A stop has a bound even when a plugin callback never returns. */
-    if (!test)
+    if (!test) {
+        zg_upgrade_engine_abort(&engine);
         zg_watchdog_arm(zg_stop_bound_ms(cfg->shutdown_timeout_ms),
-                        "shutdown_timeout_ms", pidfd >= 0 ? cfg->pid : NULL);
+                        "shutdown_timeout_ms",
+                        pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid) : NULL);
+    }
     zg_engine_stop(&engine);
     zg_engine_free(&engine);
     zg_watchdog_disarm();
     if (pidfd >= 0)
-        zg_pidfile_remove(pidfd, cfg->pid);
+        zg_pidfile_remove(pidfd, zg_upgrade_pidfile(cfg->pid));
     zg_config_free(cfg);
     if (sfd >= 0)
         close(sfd);

@@ -22,12 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "crash.h"
 #include "engine.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "upgrade.h"
 
 /* ZG_BURST unrequested exits within ZG_BURST_MS make a crash loop: the
  * next restart waits, 1 s at first, twice as long each time the loop goes
@@ -62,7 +64,8 @@ typedef struct zg_master_s {
     uint32_t nexits;
     uint32_t backoff; /* ms */
     uint32_t restarts;
-    int status; /* the master's exit status */
+    int upgraded; /* a new master serves on our sockets: we stop */
+    int status;   /* the master's exit status */
 } zg_master_t;
 
 static uint64_t zg_now_ms(void)
@@ -124,12 +127,10 @@ static int zg_master_bind(zg_master_t *m, char *err, size_t errlen)
 }
 
 /* In the new worker: drop what is the master's, lay the sockets out at
- * 3.. and describe them as systemd would. */
-static void zg_master_child(zg_master_t *m, int ready_wr)
+ * 3.. and describe them as systemd would (h, prepared before the fork). */
+static void zg_master_child(zg_master_t *m, zg_handover_t *h, int ready_wr)
 {
-    int top = 3 + (int)m->n, tmp[ZG_MAX_LISTENERS];
-    char num[24], names[ZG_MAX_LISTENERS * 66];
-    size_t used = 0;
+    int ret;
 
     /* A worker nobody supervises would hold the ports: it stops with the
      * master (SIGTERM: a fast stop). */
@@ -140,54 +141,47 @@ static void zg_master_child(zg_master_t *m, int ready_wr)
     if (m->pidfd >= 0)
         close(m->pidfd);
     sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+    /* A binary upgrade's channel is the master's to answer. */
+    zg_upgrade_drop();
+    /* Everything the worker keeps goes above the range first. */
+    if (zg_log_move_above(zg_handover_top(h)) < 0)
+        _exit(1);
+    ret = zg_handover_child(h, &ready_wr, 1);
+    if (ret < 0) {
+        fprintf(stderr,
+                "zerg: worker: passing the listening sockets failed "
+                "(%s)\n",
+                strerror(-ret));
+        _exit(1);
+    }
+    zg_ready_wr = ready_wr;
+    for (uint32_t i = 0; i < m->n; i++)
+        m->fds[i] = -1;
     /* The master speaks to systemd, for the service as a whole. */
     unsetenv("NOTIFY_SOCKET");
-    /* Everything the worker keeps goes above the range first. */
-    if (zg_log_move_above(top) < 0)
-        _exit(1);
-    zg_ready_wr = fcntl(ready_wr, F_DUPFD_CLOEXEC, top);
-    close(ready_wr);
-    for (uint32_t i = 0; i < m->n; i++) {
-        tmp[i] = fcntl(m->fds[i], F_DUPFD_CLOEXEC, top);
-        if (tmp[i] < 0) {
-            fprintf(stderr, "zerg: worker: fcntl(F_DUPFD) failed (%s)\n",
-                    strerror(errno));
-            _exit(1);
-        }
-    }
-    for (uint32_t i = 0; i < m->n; i++)
-        close(m->fds[i]);
-    names[0] = '\0';
-    for (uint32_t i = 0; i < m->n; i++) {
-        int r;
-
-        if (dup2(tmp[i], 3 + (int)i) < 0) {
-            fprintf(stderr, "zerg: worker: dup2() failed (%s)\n",
-                    strerror(errno));
-            _exit(1);
-        }
-        close(tmp[i]);
-        r = snprintf(names + used, sizeof(names) - used, "%s%s", i ? ":" : "",
-                     m->cfg->listeners[i].name);
-        if (r > 0 && (size_t)r < sizeof(names) - used)
-            used += (size_t)r;
-    }
-    snprintf(num, sizeof(num), "%u", m->n);
-    setenv("LISTEN_FDS", num, 1);
-    snprintf(num, sizeof(num), "%ld", (long)getpid());
-    setenv("LISTEN_PID", num, 1);
-    setenv("LISTEN_FDNAMES", names, 1);
 }
 
 /* Fork a worker. Returns 1 in the worker, 0 in the master. */
 static int zg_master_spawn(zg_master_t *m)
 {
+    const char *names[ZG_MAX_LISTENERS];
+    zg_handover_t h;
+    char err[256];
     int p[2];
     pid_t pid;
 
+    for (uint32_t i = 0; i < m->n; i++)
+        names[i] = m->cfg->listeners[i].name;
+    if (zg_handover_init(&h, m->fds, names, m->n, -1, NULL, err, sizeof(err)) <
+        0) {
+        zg_log(ZG_LOG_ALERT, "master: %s, retrying in 1 s", err);
+        m->restart_at = zg_now_ms() + 1000;
+        return 0;
+    }
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
         zg_log(ZG_LOG_ALERT, "master: pipe2() failed (%s), retrying in 1 s",
                strerror(errno));
+        zg_handover_free(&h);
         m->restart_at = zg_now_ms() + 1000;
         return 0;
     }
@@ -198,14 +192,16 @@ static int zg_master_spawn(zg_master_t *m)
                strerror(errno));
         close(p[0]);
         close(p[1]);
+        zg_handover_free(&h);
         m->restart_at = zg_now_ms() + 1000;
         return 0;
     }
     if (pid == 0) {
         close(p[0]);
-        zg_master_child(m, p[1]);
+        zg_master_child(m, &h, p[1]);
         return 1;
     }
+    zg_handover_free(&h);
     close(p[1]);
     m->worker = pid;
     m->ready_rd = p[0];
@@ -235,6 +231,12 @@ static void zg_master_ready_read(zg_master_t *m)
                "it dies unasked",
                (long)m->pid, (long)m->worker);
     m->ever_ready = 1;
+    /* A master an upgrade started serves once its worker does; then the
+     * sockets the old master had bound are ours to shut down. */
+    if (zg_upgrade_ready()) {
+        for (uint32_t i = 0; i < m->n; i++)
+            m->own[i] = m->own[i] || zg_upgrade_adopted(m->fds[i]);
+    }
     snprintf(state, sizeof(state),
              "READY=1\nMAINPID=%ld\nSTATUS=serving (worker %ld, %u "
              "restart(s))",
@@ -244,8 +246,7 @@ static void zg_master_ready_read(zg_master_t *m)
                getenv("NOTIFY_SOCKET"));
 }
 
-/* "exited with status 1", "exited on signal SIGSEGV (core dumped)". */
-static void zg_describe(int st, char *buf, size_t len)
+void zg_describe_status(int st, char *buf, size_t len)
 {
     if (WIFEXITED(st)) {
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
@@ -276,7 +277,7 @@ static void zg_master_exited(zg_master_t *m, int st)
     }
     m->worker = 0;
     m->kill_at = 0;
-    zg_describe(st, how, sizeof(how));
+    zg_describe_status(st, how, sizeof(how));
     if (m->stopping) {
         zg_log(ZG_LOG_NOTICE, "master: worker %ld %s", pid, how);
         m->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
@@ -316,10 +317,25 @@ static void zg_master_reap(zg_master_t *m)
     pid_t pid;
     int st;
 
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        if (pid == m->worker)
-            zg_master_exited(m, st);
-    }
+    /* The worker only: an upgrade's new master is waited for by
+     * upgrade.c. */
+    while (m->worker != 0 && (pid = waitpid(m->worker, &st, WNOHANG)) > 0)
+        zg_master_exited(m, st);
+}
+
+/* A new master serves on our sockets (a binary upgrade): they are its
+ * now, never to be shut down by us; systemd follows it. */
+static void zg_master_handover(zg_master_t *m)
+{
+    char state[128];
+
+    for (uint32_t i = 0; i < m->n; i++)
+        m->own[i] = 0;
+    m->upgraded = 1;
+    snprintf(state, sizeof(state),
+             "MAINPID=%ld\nSTATUS=upgraded: master %ld serves",
+             (long)zg_upgrade_pid(), (long)zg_upgrade_pid());
+    zg_notify(state);
 }
 
 /* TERM, INT or QUIT: no more restarts, no more connections; the worker
@@ -329,10 +345,18 @@ static void zg_master_stop(zg_master_t *m, int sig)
     uint64_t at = zg_now_ms() + zg_stop_bound_ms(m->cfg->shutdown_timeout_ms) +
                   ZG_KILL_GRACE;
 
-    if (!m->stopping) {
+    if (!m->stopping && !m->upgraded && zg_upgrade_abort() == 1)
+        zg_master_handover(m);
+    if (!m->stopping && m->upgraded) {
+        zg_log(ZG_LOG_NOTICE, "master: upgraded to master %ld; stopping%s",
+               (long)zg_upgrade_pid(),
+               m->worker ? " the worker gracefully" : "");
+    } else if (!m->stopping) {
         zg_log(ZG_LOG_NOTICE, "master: %s received, stopping%s",
                zg_sig_name(sig), m->worker ? " the worker" : "");
         zg_notify("STOPPING=1\nSTATUS=stopping");
+    }
+    if (!m->stopping) {
         /* Sockets we bound are shut down now, which also ends them in
          * the worker: the kernel refuses new connections at once, even
          * with a worker stuck in a plugin. Inherited ones (systemd's)
@@ -385,10 +409,22 @@ static void zg_master_signal(zg_master_t *m, int sig)
         if (m->worker != 0)
             kill(m->worker, sig);
         break;
-    case SIGUSR2:
-        zg_log(ZG_LOG_WARN, "master: SIGUSR2: binary upgrade is not "
-                            "supported yet; ignored");
+    case SIGUSR2: {
+        const char *names[ZG_MAX_LISTENERS];
+        uint8_t own[ZG_MAX_LISTENERS];
+
+        if (m->stopping) {
+            zg_log(ZG_LOG_WARN, "master: SIGUSR2: stopping; no upgrade");
+            break;
+        }
+        for (uint32_t i = 0; i < m->n; i++) {
+            names[i] = m->cfg->listeners[i].name;
+            own[i] = (uint8_t)m->own[i];
+        }
+        zg_upgrade_start(m->fds, names, own, m->n, m->pidfd, m->cfg->pid,
+                         m->cfg->shutdown_timeout_ms);
         break;
+    }
     default:
         break;
     }
@@ -444,10 +480,10 @@ int zg_master_run(zg_config_t *cfg)
            (long)m.pid, m.n);
 
     for (;;) {
-        struct pollfd pfd[2];
+        struct pollfd pfd[3];
         struct signalfd_siginfo si;
         uint64_t now = zg_now_ms();
-        int timeout = -1, np = 1;
+        int timeout = -1, np = 1, rd = -1, up = -1, wait, ret;
 
         if (m.worker == 0) {
             if (m.stopping)
@@ -475,13 +511,28 @@ int zg_master_run(zg_config_t *cfg)
         pfd[0].fd = m.sfd;
         pfd[0].events = POLLIN;
         if (m.ready_rd >= 0) {
-            pfd[1].fd = m.ready_rd;
-            pfd[1].events = POLLIN;
-            np = 2;
+            rd = np;
+            pfd[np].fd = m.ready_rd;
+            pfd[np].events = POLLIN;
+            np++;
         }
-        if (poll(pfd, (nfds_t)np, timeout) <= 0)
+        /* A binary upgrade waiting for the new master. */
+        if ((wait = zg_upgrade_wait_ms()) >= 0) {
+            up = np;
+            pfd[np].fd = zg_upgrade_fd();
+            pfd[np].events = POLLIN;
+            np++;
+            if (timeout < 0 || wait < timeout)
+                timeout = wait;
+        }
+        ret = poll(pfd, (nfds_t)np, timeout);
+        if (up >= 0 && zg_upgrade_poll() == 1) {
+            zg_master_handover(&m);
+            zg_master_stop(&m, SIGQUIT);
+        }
+        if (ret <= 0)
             continue;
-        if (np == 2 && pfd[1].revents != 0)
+        if (rd >= 0 && pfd[rd].revents != 0)
             zg_master_ready_read(&m);
         if (!(pfd[0].revents & POLLIN))
             continue;
@@ -505,7 +556,7 @@ out:
     if (m.sfd >= 0)
         close(m.sfd);
     if (m.pidfd >= 0)
-        zg_pidfile_remove(m.pidfd, cfg->pid);
+        zg_pidfile_remove(m.pidfd, zg_upgrade_pidfile(cfg->pid));
     sigprocmask(SIG_SETMASK, &m.oldmask, NULL);
     return m.status;
 }

@@ -31,4 +31,8 @@ int zg_master_run(zg_config_t *cfg);
  * no-op in a process that is not a master's worker. */
 void zg_master_ready(void);
 
+/* A wait status in words: "exited with status 1", "exited on signal
+ * SIGSEGV (core dumped)". */
+void zg_describe_status(int st, char *buf, size_t len);
+
 #endif /* ZG_MASTER_H */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pidfile.h"
@@ -80,14 +81,79 @@ int zg_pidfile_write(int fd, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether path names the file open at fd. */
+static int zg_pidfile_is(int fd, const char *path)
+{
+    struct stat a, b;
+
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 void zg_pidfile_remove(int fd, const char *path)
 {
     if (fd < 0)
         return;
     /* Unlink while still holding the lock: a new server that opens the
-     * path now gets a new file. */
-    unlink(path);
+     * path now gets a new file. Only our own file: after an upgrade the
+     * name may be the new process's. */
+    if (zg_pidfile_is(fd, path))
+        unlink(path);
     close(fd);
+}
+
+int zg_pidfile_aside(int fd, const char *path, const char *aside, char *err,
+                     size_t errlen)
+{
+    int old = open(aside, O_RDONLY | O_CLOEXEC), rc;
+
+    if (old >= 0) {
+        /* An earlier upgrade's old process still holds it: renaming over
+         * it would leave that process removing our file at its exit. */
+        if (flock(old, LOCK_SH | LOCK_NB) < 0) {
+            long pid = zg_pidfile_read(old);
+
+            close(old);
+            snprintf(err, errlen,
+                     "%s is locked: the old process (pid %ld) of an earlier "
+                     "upgrade still drains; upgrade again once it has exited",
+                     aside, pid);
+            return -EBUSY;
+        }
+        close(old);
+    }
+    if (!zg_pidfile_is(fd, path)) {
+        snprintf(err, errlen,
+                 "pid file %s is no longer this process's (removed or "
+                 "replaced)",
+                 path);
+        return -ESTALE;
+    }
+    if (rename(path, aside) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "rename(%s, %s) failed: %s", path, aside,
+                 strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+int zg_pidfile_restore(int fd, const char *aside, const char *path, char *err,
+                       size_t errlen)
+{
+    int rc;
+
+    if (!zg_pidfile_is(fd, aside)) {
+        snprintf(err, errlen, "%s is no longer this process's pid file", aside);
+        return -ESTALE;
+    }
+    if (rename(aside, path) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "rename(%s, %s) failed: %s", aside, path,
+                 strerror(-rc));
+        return rc;
+    }
+    return 0;
 }
 
 int zg_pidfile_signal(const char *path, const char *verb, char *err,
@@ -99,7 +165,8 @@ int zg_pidfile_signal(const char *path, const char *verb, char *err,
     } verbs[] = {{"stop", SIGTERM},
                  {"quit", SIGQUIT},
                  {"reload", SIGHUP},
-                 {"reopen", SIGUSR1}};
+                 {"reopen", SIGUSR1},
+                 {"upgrade", SIGUSR2}};
     int sig = 0, fd, rc;
     long pid;
 
@@ -109,7 +176,9 @@ int zg_pidfile_signal(const char *path, const char *verb, char *err,
     }
     if (sig == 0) {
         snprintf(err, errlen,
-                 "-s %s: unknown signal (stop, quit, reload or reopen)", verb);
+                 "-s %s: unknown signal (stop, quit, reload, reopen or "
+                 "upgrade)",
+                 verb);
         return -EINVAL;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -163,11 +163,17 @@ def test_stack_overflow_is_reported():
     check_backtrace(err, line)
 
 
-def test_usr2_is_logged_not_fatal():
-    srv = zg.start(crash_config())
-    srv.send_signal(signal.SIGUSR2)
-    wait_log(srv, r"\[warn\] .*SIGUSR2: binary upgrade is not supported yet; ignored")
+def test_usr2_to_a_worker_is_logged_not_fatal():
+    # USR2 upgrades the binary (test_upgrade.py); a master's worker leaves
+    # that to its master and says so.
+    srv = zg.start(crash_config(master=True))
+    wait_log(srv, r"master process \d+: worker \d+ serves")
+    worker = worker_pids(srv)[0]
+    os.kill(worker, signal.SIGUSR2)
+    wait_log(srv, r"\[warn\] %d#\d+: SIGUSR2: this is a master's worker; send it to "
+             r"the master \(pid %d\) to upgrade" % (worker, srv.pid))
     echo_line(srv.addr("c"))
+    assert worker_pids(srv) == [worker]
     srv.stop()
 
 
@@ -315,8 +321,6 @@ def test_master_forwards_signals_and_quits():
     wait_log(srv, r"\[notice\] %d#\d+: reopening error_log: done" % worker)
     srv.send_signal(signal.SIGHUP)
     wait_log(srv, r"%d#\d+: reload: generation 1, \d+ listeners" % worker)
-    srv.send_signal(signal.SIGUSR2)
-    wait_log(srv, r"%d#\d+: master: SIGUSR2: binary upgrade is not supported" % srv.pid)
     echo_line(srv.addr("c"))
     r = zg.run_zerg(["-s", "quit", "-c", cfg_path])
     assert r.returncode == 0, r.stderr

@@ -93,7 +93,8 @@ def test_s_errors():
     os.unlink(pidf)
     r = zg.run_zerg(["-s", "restart", "-c", cfg_path])
     assert r.returncode == 1
-    assert "-s restart: unknown signal (stop, quit, reload or reopen)" in r.stderr, r.stderr
+    assert "-s restart: unknown signal (stop, quit, reload, reopen or upgrade)" \
+        in r.stderr, r.stderr
     nopid = zg.write_config({"listeners": [
         {"name": "e", "listen": "127.0.0.1:0", "plugin": "echo"}]})
     r = zg.run_zerg(["-s", "stop", "-c", nopid])
