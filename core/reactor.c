@@ -627,8 +627,8 @@ static void zg_process(zg_reactor_t *r, zg_conn_t *c)
      * plugin's help: close once nothing is pending. */
     if ((r->draining || r->rs[c->lidx].mine == ZG_RS_RETIRING) &&
         zg_conn_plugin(c)->on_drain == NULL &&
-        !(c->flags &
-          (ZG_CF_CLOSED | ZG_CF_WANT_CLOSE | ZG_CF_SEND | ZG_CF_OUTBOUND)) &&
+        (c->flags & (ZG_CF_PLUGIN | ZG_CF_CLOSED | ZG_CF_WANT_CLOSE |
+                     ZG_CF_SEND | ZG_CF_OUTBOUND)) == ZG_CF_PLUGIN &&
         c->rx.held == 0 && c->out.pending == 0)
         zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
     /* A close is pending: held input will never be read. */
@@ -720,16 +720,12 @@ static void zg_reactor_drain(zg_reactor_t *r)
     for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
 
-        if (!(c->flags & ZG_CF_USED) ||
-            (c->flags & (ZG_CF_CLOSED | ZG_CF_OUTBOUND)))
-            continue;
-        if (!(c->flags & ZG_CF_PLUGIN)) {
-            /* Still in its modules' phases: nothing has started. */
-            zg_conn_close(r, c, ZG_CLOSE_FLUSH, ZG_CLOSE_SHUTDOWN);
-            zg_dirty(r, c);
-        } else {
+        /* Those still in their modules' phases (a PROXY header on its
+         * way) were accepted to be served: the plugin learns it when they
+         * reach it (zg_chain_next), the deadline bounds them. */
+        if ((c->flags & (ZG_CF_USED | ZG_CF_CLOSED | ZG_CF_OUTBOUND |
+                         ZG_CF_PLUGIN)) == (ZG_CF_USED | ZG_CF_PLUGIN))
             zg_conn_drain(r, c);
-        }
     }
 }
 

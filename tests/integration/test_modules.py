@@ -228,6 +228,24 @@ def test_proxy_header_and_payload_in_one_write():
     srv.stop()
 
 
+def test_graceful_stop_serves_a_connection_still_in_its_preread():
+    # A connection accepted before SIGQUIT whose PROXY header is still on
+    # its way was accepted to be served: it gets its exchange, then ends.
+    import signal
+    srv = zg.start(pp_cfg())
+    s = dial(srv.addr("m"))
+    time.sleep(0.1)
+    srv.send_signal(signal.SIGQUIT)
+    time.sleep(0.2)
+    s.sendall(pp1("198.51.100.7", 4000) + b"late")
+    assert zg.recv_exact(s, 4) == b"late", "preread connection not served"
+    zg.expect_eof(s)
+    s.close()
+    rc = srv.wait(10)
+    srv.stopped, srv.returncode = True, rc
+    assert rc == 0, rc
+
+
 def test_proxy_garbage_timeout_untrusted():
     srv = zg.start(pp_cfg(timeout_ms=500))
     a = srv.addr("m")
