@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,33 @@ struct zg_logsink_s {
 
 static zg_logsink_t *zg_sinks[ZG_SINKS_MAX];
 static uint32_t zg_nsinks;
+static char *zg_sink_dir; /* relative paths start here; NULL: the cwd */
+
+int zg_logsink_base(const char *conf_path, char *err, size_t errlen)
+{
+    const char *slash = strrchr(conf_path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s",
+                 slash == conf_path ? 1 : (int)(slash - conf_path), conf_path);
+    if (realpath(dir, real) == NULL) {
+        int rc = -errno;
+
+        snprintf(err, errlen, "%s: cannot resolve the file's directory: %s",
+                 conf_path, strerror(-rc));
+        return rc;
+    }
+    free(zg_sink_dir);
+    zg_sink_dir = strdup(real);
+    if (zg_sink_dir == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
 
 /* A log file as every sink opens it (at start and at each reopen). */
 static int zg_sink_openfile(const char *path)
@@ -41,8 +69,21 @@ zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
                               uint32_t flush_ms, char *err, size_t errlen)
 {
     int is_stderr = path == NULL || strcmp(path, "stderr") == 0;
+    char full[PATH_MAX];
     zg_logsink_t *s;
 
+    if (!is_stderr && path[0] != '/' && zg_sink_dir != NULL) {
+        /* As every path in the configuration: from its directory. */
+        while (path[0] == '.' && path[1] == '/')
+            path += 2;
+        if ((size_t)snprintf(full, sizeof(full), "%s%s%s", zg_sink_dir,
+                             strcmp(zg_sink_dir, "/") == 0 ? "" : "/",
+                             path) >= sizeof(full)) {
+            snprintf(err, errlen, "%s: path too long", path);
+            return NULL;
+        }
+        path = full;
+    }
     if (buffer < 4096 || buffer > (16u << 20) || flush_ms < 1 ||
         flush_ms > 60000) {
         snprintf(err, errlen,
