@@ -11,10 +11,27 @@
 
 #include "alog.h"
 
-/* A byte that goes into a line as it is. */
+/* A byte that goes into a line as it is: printable ASCII but '"' and
+ * '\\'. */
 static int zg_http_alog_plain(unsigned char c)
 {
-    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+    return (unsigned char)(c - 0x20) < 0x5f && c != '"' && c != '\\';
+}
+
+#define ZG_ONES  0x0101010101010101ull
+#define ZG_HIGHS 0x8080808080808080ull
+
+/* 1 if every byte of the 8 in w is plain (the tests are exact: each
+ * sets a byte's high bit only if some byte of w is below 0x20, above
+ * 0x7e, '"' or '\\'). */
+static int zg_http_alog_plain8(uint64_t w)
+{
+    uint64_t q = w ^ (ZG_ONES * '"'), b = w ^ (ZG_ONES * '\\');
+    uint64_t bad = ((w - ZG_ONES * 0x20) & ~w) |       /* < 0x20 */
+                   ((w + ZG_ONES * (127 - 126)) | w) | /* > 0x7e */
+                   ((q - ZG_ONES) & ~q) | ((b - ZG_ONES) & ~b);
+
+    return (bad & ZG_HIGHS) == 0;
 }
 
 size_t zg_http_alog_escape(char *d, const unsigned char *s, size_t n,
@@ -22,34 +39,49 @@ size_t zg_http_alog_escape(char *d, const unsigned char *s, size_t n,
 {
     static const char hex[] = "0123456789ABCDEF";
     char *o = d;
-    size_t i = 0, j;
+    size_t i = 0;
 
     while (i < n) {
-        for (j = i; j < n && zg_http_alog_plain(s[j]); j++)
-            ;
-        memcpy(o, s + i, j - i);
-        o += j - i;
-        if (j == n)
-            break;
-        if (format == ZG_HTTP_ALOG_JSON && (s[j] == '"' || s[j] == '\\')) {
-            *o++ = '\\';
-            *o++ = (char)s[j];
-        } else if (format == ZG_HTTP_ALOG_JSON) {
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[s[j] >> 4];
-            o[5] = hex[s[j] & 15];
-            o += 6;
-        } else {
+        unsigned char c;
+
+        /* Eight plain bytes at a time: the common case, and d has room
+         * for four times n. */
+        if (n - i >= 8) {
+            uint64_t w;
+
+            memcpy(&w, s + i, 8);
+            if (zg_http_alog_plain8(w)) {
+                memcpy(o, &w, 8);
+                o += 8;
+                i += 8;
+                continue;
+            }
+        }
+        c = s[i++];
+        if (zg_http_alog_plain(c)) {
+            *o++ = (char)c;
+        } else if (format != ZG_HTTP_ALOG_JSON) {
             o[0] = '\\';
             o[1] = 'x';
-            o[2] = hex[s[j] >> 4];
-            o[3] = hex[s[j] & 15];
+            o[2] = hex[c >> 4];
+            o[3] = hex[c & 15];
             o += 4;
+        } else if (c == '"' || c == '\\') {
+            o[0] = '\\';
+            o[1] = (char)c;
+            o += 2;
+        } else {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
         }
-        i = j + 1;
     }
     return (size_t)(o - d);
 }
+
+#undef ZG_ONES
+#undef ZG_HIGHS
 
 /* Escape bytes [off, off + n) of in (they may span views) into d;
  * returns the end of what was written. */
@@ -86,18 +118,31 @@ static char *zg_http_alog_str(char *d, const zg_http_alog_rec_t *r, size_t off,
     return d;
 }
 
+/* v in decimal, written in place from its last digit. */
 static char *zg_http_alog_u64(char *d, uint64_t v)
 {
-    char tmp[24];
-    size_t n = 0;
+    size_t n = 1;
+    char *p;
 
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    p = d + n;
     do {
-        tmp[n++] = (char)('0' + v % 10);
+        *--p = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    while (n > 0)
-        *d++ = tmp[--n];
-    return d;
+    return d + n;
+}
+
+/* A status: three digits but for an odd one. */
+static char *zg_http_alog_status(char *d, unsigned s)
+{
+    if (s < 100 || s > 999)
+        return zg_http_alog_u64(d, s);
+    d[0] = (char)('0' + s / 100);
+    d[1] = (char)('0' + s / 10 % 10);
+    d[2] = (char)('0' + s % 10);
+    return d + 3;
 }
 
 /* Seconds with millisecond resolution: "0.004". */
@@ -131,7 +176,7 @@ size_t zg_http_alog_line(char *d, const zg_http_alog_rec_t *r, int format)
         o = ZG_PUT(o, "\",\"request\":");
         o = zg_http_alog_str(o, r, r->req_off, r->req_len, format);
         o = ZG_PUT(o, ",\"status\":");
-        o = zg_http_alog_u64(o, r->status);
+        o = zg_http_alog_status(o, r->status);
         o = ZG_PUT(o, ",\"body_bytes_sent\":");
         o = zg_http_alog_u64(o, r->bytes);
         o = ZG_PUT(o, ",\"http_referer\":");
@@ -149,7 +194,7 @@ size_t zg_http_alog_line(char *d, const zg_http_alog_rec_t *r, int format)
     o = ZG_PUT(o, "] ");
     o = zg_http_alog_str(o, r, r->req_off, r->req_len, format);
     *o++ = ' ';
-    o = zg_http_alog_u64(o, r->status);
+    o = zg_http_alog_status(o, r->status);
     *o++ = ' ';
     o = zg_http_alog_u64(o, r->bytes);
     *o++ = ' ';

@@ -1807,6 +1807,34 @@ static void test_alog_escape_time_addr(void **state)
         }
         assert_int_equal(n, (size_t)(o - out));
     }
+    /* eight bytes at a time or one: the same as a byte-by-byte
+     * reference, wherever the bytes to escape fall */
+    srand(7);
+    for (int k = 0; k < 20000; k++) {
+        unsigned char in[40];
+        char ref[6 * 40];
+        size_t len = (size_t)(rand() % 41), rn = 0;
+        int f = k & 1;
+
+        for (size_t i = 0; i < len; i++)
+            in[i] = rand() % 8 == 0 ? (unsigned char)rand()
+                                    : (unsigned char)(0x20 + rand() % 0x5f);
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = in[i];
+
+            if (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\')
+                ref[rn++] = (char)c;
+            else if (f == ZG_HTTP_ALOG_JSON && (c == '"' || c == '\\'))
+                rn += (size_t)sprintf(ref + rn, "\\%c", c);
+            else
+                rn += (size_t)sprintf(
+                    ref + rn, f == ZG_HTTP_ALOG_JSON ? "\\u00%02X" : "\\x%02X",
+                    c);
+        }
+        n = zg_http_alog_escape(out, in, len, f);
+        assert_int_equal(n, rn);
+        assert_memory_equal(out, ref, n);
+    }
     /* $time_local in the local zone */
     set_tz("UTC");
     zg_http_alog_time(out, fake_now);
