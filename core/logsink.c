@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +19,50 @@
 typedef struct zg_sinkbuf_s {
     char *data;
     size_t len;
+    size_t cap; /* what data holds (the sink's size when allocated) */
 } zg_sinkbuf_t;
 
 struct zg_logsink_s {
     char *path; /* NULL for stderr */
     int fd;
-    size_t size;       /* bytes per reactor buffer */
-    uint32_t flush_ms; /* longest a line waits in a buffer */
+    /* A reload may open the same file with a bigger buffer or a shorter
+     * flush while reactors write: both are read relaxed, and a reactor's
+     * buffer keeps the capacity it was allocated with. */
+    _Atomic size_t size;       /* bytes per reactor buffer */
+    _Atomic uint32_t flush_ms; /* longest a line waits in a buffer */
     zg_sinkbuf_t buf[ZG_MAX_REACTORS];
 };
 
 static zg_logsink_t *zg_sinks[ZG_SINKS_MAX];
-static uint32_t zg_nsinks;
+/* Published with release after zg_sinks[i] is set (reactors read it). */
+static _Atomic uint32_t zg_nsinks;
+static char *zg_sink_dir; /* relative paths start here; NULL: the cwd */
+
+int zg_logsink_base(const char *conf_path, char *err, size_t errlen)
+{
+    const char *slash = strrchr(conf_path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s",
+                 slash == conf_path ? 1 : (int)(slash - conf_path), conf_path);
+    if (realpath(dir, real) == NULL) {
+        int rc = -errno;
+
+        snprintf(err, errlen, "%s: cannot resolve the file's directory: %s",
+                 conf_path, strerror(-rc));
+        return rc;
+    }
+    free(zg_sink_dir);
+    zg_sink_dir = strdup(real);
+    if (zg_sink_dir == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
 
 /* A log file as every sink opens it (at start and at each reopen). */
 static int zg_sink_openfile(const char *path)
@@ -41,8 +74,21 @@ zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
                               uint32_t flush_ms, char *err, size_t errlen)
 {
     int is_stderr = path == NULL || strcmp(path, "stderr") == 0;
+    char full[PATH_MAX];
     zg_logsink_t *s;
 
+    if (!is_stderr && path[0] != '/' && zg_sink_dir != NULL) {
+        /* As every path in the configuration: from its directory. */
+        while (path[0] == '.' && path[1] == '/')
+            path += 2;
+        if ((size_t)snprintf(full, sizeof(full), "%s%s%s", zg_sink_dir,
+                             strcmp(zg_sink_dir, "/") == 0 ? "" : "/",
+                             path) >= sizeof(full)) {
+            snprintf(err, errlen, "%s: path too long", path);
+            return NULL;
+        }
+        path = full;
+    }
     if (buffer < 4096 || buffer > (16u << 20) || flush_ms < 1 ||
         flush_ms > 60000) {
         snprintf(err, errlen,
@@ -55,10 +101,12 @@ zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
         s = zg_sinks[i];
         if ((s->path == NULL) == is_stderr &&
             (is_stderr || strcmp(s->path, path) == 0)) {
-            if (buffer > s->size)
-                s->size = buffer;
-            if (flush_ms < s->flush_ms)
-                s->flush_ms = flush_ms;
+            if (buffer > atomic_load_explicit(&s->size, memory_order_relaxed))
+                atomic_store_explicit(&s->size, buffer, memory_order_relaxed);
+            if (flush_ms <
+                atomic_load_explicit(&s->flush_ms, memory_order_relaxed))
+                atomic_store_explicit(&s->flush_ms, flush_ms,
+                                      memory_order_relaxed);
             return s;
         }
     }
@@ -84,7 +132,8 @@ zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
     }
     s->size = buffer;
     s->flush_ms = flush_ms;
-    zg_sinks[zg_nsinks++] = s;
+    zg_sinks[zg_nsinks] = s;
+    atomic_store_explicit(&zg_nsinks, zg_nsinks + 1, memory_order_release);
     return s;
 }
 
@@ -123,34 +172,46 @@ int zg_logsink_write(zg_logsink_t *s, const char *lines, size_t len)
         return -EINVAL;
     if (len == 0)
         return 0;
-    if (r == NULL || len > s->size) {
-        if (r != NULL)
-            zg_sinkbuf_flush(s, &s->buf[r->id]); /* keep the order */
+    if (r == NULL) {
         zg_sink_put(s, lines, len);
         return 0;
     }
     b = &s->buf[r->id];
     if (b->data == NULL) {
-        b->data = malloc(s->size);
+        size_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+
+        b->data = malloc(size);
         if (b->data == NULL) {
             zg_sink_put(s, lines, len);
             return 0;
         }
+        b->cap = size;
     }
-    if (b->len + len > s->size)
+    if (len > b->cap) {
+        zg_sinkbuf_flush(s, b); /* keep the order */
+        zg_sink_put(s, lines, len);
+        return 0;
+    }
+    if (b->len + len > b->cap)
         zg_sinkbuf_flush(s, b);
     memcpy(b->data + b->len, lines, len);
     b->len += len;
-    if (!r->log_pending || r->now + s->flush_ms < r->log_flush_at) {
-        r->log_flush_at = r->now + s->flush_ms;
-        r->log_pending = 1;
+    {
+        uint32_t fms = atomic_load_explicit(&s->flush_ms, memory_order_relaxed);
+
+        if (!r->log_pending || r->now + fms < r->log_flush_at) {
+            r->log_flush_at = r->now + fms;
+            r->log_pending = 1;
+        }
     }
     return 0;
 }
 
 void zg_logsink_flush(zg_reactor_t *r)
 {
-    for (uint32_t i = 0; i < zg_nsinks; i++)
+    uint32_t n = atomic_load_explicit(&zg_nsinks, memory_order_acquire);
+
+    for (uint32_t i = 0; i < n; i++)
         zg_sinkbuf_flush(zg_sinks[i], &zg_sinks[i]->buf[r->id]);
     r->log_pending = 0;
 }

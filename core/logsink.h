@@ -20,6 +20,12 @@
 
 typedef struct zg_reactor_s zg_reactor_t;
 
+/* Relative paths given to zg_logsink_open are relative to the directory
+ * of the configuration file conf_path (else to the working directory).
+ * Main thread, before any sink is opened. 0, or -errno with one line in
+ * err. */
+int zg_logsink_base(const char *conf_path, char *err, size_t errlen);
+
 /* Open or share the sink for path (see api->log_open). Main thread. */
 zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
                               uint32_t flush_ms, char *err, size_t errlen);

@@ -225,8 +225,12 @@ int main(int argc, char **argv)
     else
         ret = zg_config_parse(zg_config_default, strlen(zg_config_default),
                               "<embedded>", &cfg, err, sizeof(err));
+    /* Log files a plugin or module names are relative to the file too. */
+    if (ret == 0 && conf_path != NULL)
+        ret = zg_logsink_base(conf_path, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "zerg: %s\n", err);
+        zg_config_free(cfg);
         return 1;
     }
     if (verb != NULL) {

@@ -47,6 +47,14 @@
  *     "buffering":    echo only, default true: the whole body is read
  *                     (up to max_body_size) before the status is sent;
  *                     false streams it back as it arrives }
+ *   "access_log": {
+ *     "path":     the file (relative to the configuration file's
+ *                 directory; created, appended to, reopened on SIGUSR1),
+ *                 "stderr", or "off" (the default): no access log
+ *     "format":   "combined" (default): nginx's, with the request time
+ *                 appended | "json": one object per line, same fields
+ *     "buffer":   4096..16m, default 64k: bytes buffered per reactor
+ *     "flush_ms": 1..60000, default 1000: longest a line waits }
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -554,6 +562,42 @@ static const zg_key_t zg_http_route_keys[] = {
     {.name = NULL},
 };
 
+static const char *const zg_http_alog_formats[] = {"combined", "json", NULL};
+
+static const zg_key_t zg_http_alog_keys[] = {
+    {.name = "path",
+     .type = ZG_KEY_STRING,
+     .offset = offsetof(zg_http_alog_cfg_t, path),
+     .min = 1,
+     .max = 4096,
+     .def = "\"off\"",
+     .doc = "the log file (relative to the configuration file's directory; "
+            "created, appended to, reopened on SIGUSR1), \"stderr\", or "
+            "\"off\": no access log"},
+    {.name = "format",
+     .type = ZG_KEY_ENUM,
+     .offset = offsetof(zg_http_alog_cfg_t, format),
+     .def = "\"combined\"",
+     .names = zg_http_alog_formats,
+     .doc = "\"combined\": nginx's combined format with the request time "
+            "appended; \"json\": one JSON object per line, same fields"},
+    {.name = "buffer",
+     .type = ZG_KEY_SIZE,
+     .offset = offsetof(zg_http_alog_cfg_t, buffer),
+     .min = 4096,
+     .max = 16 << 20,
+     .def = "\"64k\"",
+     .doc = "bytes buffered per reactor before one write"},
+    {.name = "flush_ms",
+     .type = ZG_KEY_MSEC,
+     .offset = offsetof(zg_http_alog_cfg_t, flush_ms),
+     .min = 1,
+     .max = 60000,
+     .def = "1000",
+     .doc = "longest a line waits in a buffer"},
+    {.name = NULL},
+};
+
 const zg_key_t zg_http_conf_keys[] = {
     {.name = "limits",
      .type = ZG_KEY_OBJECT,
@@ -583,6 +627,12 @@ const zg_key_t zg_http_conf_keys[] = {
      .sub = zg_http_route_keys,
      .elem_size = sizeof(zg_http_route_cfg_t),
      .check = zg_http_check_route},
+    {.name = "access_log",
+     .type = ZG_KEY_OBJECT,
+     .offset = offsetof(zg_http_cfg_t, access_log),
+     .doc = "one line per request (nginx's combined format, or JSON) "
+            "through the host's buffered log files",
+     .sub = zg_http_alog_keys},
     {.name = NULL},
 };
 
@@ -677,6 +727,7 @@ int zg_http_conf_build(const zg_http_cfg_t *cfg, zg_http_conf_t **out,
     c->limits.max_header_size = (uint32_t)cfg->limits.max_header_size;
     c->limits.max_headers = (uint32_t)cfg->limits.max_headers;
     c->limits.max_body_size = cfg->limits.max_body_size;
+    c->alog_format = cfg->access_log.format;
     c->header_timeout_ms = cfg->timeouts.header_ms;
     c->keepalive_timeout_ms = cfg->timeouts.keepalive_ms;
     /* Room for the operator's routes and the two default ones. */

@@ -14,6 +14,7 @@
 
 #include <zerg/plugin.h>
 
+#include "alog.h"
 #include "parse.h"
 
 #define ZG_HTTP_405_BODY       "Method Not Allowed\n"
@@ -77,6 +78,9 @@ typedef struct zg_http_route_s {
 
 typedef struct zg_http_conf_s {
     zg_http_limits_t limits;
+    /* The access log (http_init_conf opens it): NULL for none. */
+    zg_logsink_t *alog;
+    int alog_format;               /* ZG_HTTP_ALOG_* */
     uint64_t max_body_any;         /* the largest max_body of any route */
     zg_http_limits_t limits_any;   /* limits, with max_body_any */
     size_t nhandlers;              /* routes a handler answers */
@@ -118,12 +122,21 @@ typedef struct zg_http_timeouts_cfg_s {
     uint32_t keepalive_ms;
 } zg_http_timeouts_cfg_t;
 
+/* "access_log", as the host fills it. */
+typedef struct zg_http_alog_cfg_s {
+    const char *path; /* "off": no access log */
+    int format;       /* ZG_HTTP_ALOG_* */
+    uint64_t buffer;
+    uint32_t flush_ms;
+} zg_http_alog_cfg_t;
+
 /* The listener's "config" object, as the host fills it. */
 typedef struct zg_http_cfg_s {
     zg_http_limits_cfg_t limits;
     zg_http_timeouts_cfg_t timeouts;
     int default_routes;
     zg_list_t routes; /* of zg_http_route_cfg_t */
+    zg_http_alog_cfg_t access_log;
 } zg_http_cfg_t;
 
 /* The keys of zg_http_cfg_t, for the descriptor's conf_keys. Each check

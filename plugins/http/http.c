@@ -7,7 +7,10 @@
  * one send. Per-connection state is allocated at accept; nothing is
  * allocated or logged per request. Routes a handler answers (handler.c)
  * get the whole request, and their response may come later (a pending
- * response holds the connection's next requests back).
+ * response holds the connection's next requests back). With an
+ * "access_log", each response ends with one line into the host's
+ * buffered log file (alog.c): the request's strings are read where they
+ * arrived, and copied only when its answer comes in a later call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +48,33 @@ typedef struct http_reactor_s {
     char date[48]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
     unsigned char *scratch;
     unsigned char *hbuf; /* a handler's request head, gathered (if any) */
+    /* With an access log: the clock (ms) read once per callback, the
+     * cached $time_local of second tl_sec, and where lines are formatted
+     * (room for the longest). */
+    uint64_t now_ms;
+    time_t tl_sec;
+    char tl[ZG_HTTP_ALOG_TIME_LEN + 1];
+    char *lbuf;
 } http_reactor_t;
+
+/* The access log's record of a connection's request in progress (only
+ * with an access log). Its strings are ranges of in: the input of the
+ * running on_data while held, else cin, a view of copy. */
+typedef struct http_lg_s {
+    uint8_t open;     /* a request's line is owed */
+    uint8_t held;     /* in is the running on_data's input */
+    uint8_t addr_len; /* of addr; 0 until the first line */
+    char addr[48];    /* $remote_addr */
+    uint64_t start;   /* ms: the request's head began */
+    const zg_input_t *in;
+    size_t req_off, req_len; /* ZG_HTTP_ALOG_ABSENT: none */
+    size_t ref_off, ref_len;
+    size_t ua_off, ua_len;
+    zg_view_t cv;
+    zg_input_t cin;
+    unsigned char *copy;
+    size_t copy_cap;
+} http_lg_t;
 
 /* What a connection is reading (PH_PENDING: nothing, a handler answers
  * later). */
@@ -112,6 +141,9 @@ typedef struct http_conn_s {
     zg_http_response_t *rcache;  /* a response answered at once, reused */
     zg_http_response_t *pending; /* the response a handler answers later */
     http_out_t *o;               /* the output of the running on_data */
+    unsigned status;             /* of the response begun (0: none yet) */
+    uint64_t sent;               /* its body bytes queued so far */
+    http_lg_t *lg;               /* NULL without an access log */
 } http_conn_t;
 
 /* The one plugin timer of a connection guards, depending on its state: */
@@ -141,6 +173,17 @@ static time_t http_clock_real(void)
 
 /* The clock; unit tests replace it to get fixed dates. */
 static time_t (*http_clock)(void) = http_clock_real;
+
+static uint64_t http_msec_real(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The access log's request time clock (ms); tests fix it too. */
+static uint64_t (*http_msec)(void) = http_msec_real;
 
 static char *http_put2(char *d, unsigned v)
 {
@@ -266,9 +309,9 @@ static const char *http_conn_line(const http_conn_t *hc, size_t *len)
  * NULL), Date, Connection, blank line, then body unless HEAD. The common
  * case is one memcpy run into reserved room.
  */
-static int http_respond(http_conn_t *hc, http_out_t *o, const char *head,
-                        size_t hlen, const char *extra, size_t xlen,
-                        const char *body, size_t blen)
+static int http_respond(http_conn_t *hc, http_out_t *o, unsigned status,
+                        const char *head, size_t hlen, const char *extra,
+                        size_t xlen, const char *body, size_t blen)
 {
     const http_reactor_t *rd = hc->rd;
     size_t clen, need;
@@ -277,6 +320,8 @@ static int http_respond(http_conn_t *hc, http_out_t *o, const char *head,
 
     if (hc->is_head)
         blen = 0;
+    hc->status = status;
+    hc->sent += blen;
     need = hlen + xlen + rd->date_len + clen + 2;
     if (blen <= HTTP_INLINE_MAX)
         need += blen;
@@ -331,7 +376,8 @@ static int http_simple(http_conn_t *hc, http_out_t *o, unsigned status)
     d += http_utoa(d, blen, 10);
     *d++ = '\r';
     *d++ = '\n';
-    return http_respond(hc, o, head, (size_t)(d - head), NULL, 0, body, blen);
+    return http_respond(hc, o, status, head, (size_t)(d - head), NULL, 0, body,
+                        blen);
 }
 
 /* The final response of a request whose body (if any) was read. */
@@ -341,16 +387,16 @@ static int http_answer(http_conn_t *hc, http_out_t *o)
 
     switch (hc->resp) {
     case RS_ROUTE:
-        return http_respond(hc, o, r->head, r->head_len, NULL, 0, r->body,
-                            r->body_len);
+        return http_respond(hc, o, r->status, r->head, r->head_len, NULL, 0,
+                            r->body, r->body_len);
     case RS_405:
-        return http_respond(hc, o, r->h405, r->h405_len, NULL, 0,
+        return http_respond(hc, o, 405, r->h405, r->h405_len, NULL, 0,
                             ZG_HTTP_405_BODY, sizeof(ZG_HTTP_405_BODY) - 1);
     case RS_OPTIONS:
         return http_simple(hc, o, 200);
     case RS_ALLOW:
-        return http_respond(hc, o, r->hoptions, r->hoptions_len, NULL, 0, NULL,
-                            0);
+        return http_respond(hc, o, 204, r->hoptions, r->hoptions_len, NULL, 0,
+                            NULL, 0);
     default:
         return http_simple(hc, o, 404);
     }
@@ -382,8 +428,8 @@ static int http_echo_head(http_conn_t *hc, http_out_t *o, int chunked,
     } else {
         n = http_length_line(extra, len);
     }
-    return http_respond(hc, o, hc->route->head, hc->route->head_len, extra, n,
-                        NULL, 0);
+    return http_respond(hc, o, hc->route->status, hc->route->head,
+                        hc->route->head_len, extra, n, NULL, 0);
 }
 
 /* Append n bytes to the buffered body. It grows by doubling, never past
@@ -443,8 +489,9 @@ static int http_echo_answer(http_conn_t *hc, http_out_t *o)
     size_t n = http_length_line(extra, hc->body_len);
     int rc;
 
-    rc = http_respond(hc, o, hc->route->head, hc->route->head_len, extra, n,
-                      (const char *)hc->body, hc->body_len);
+    rc = http_respond(hc, o, hc->route->status, hc->route->head,
+                      hc->route->head_len, extra, n, (const char *)hc->body,
+                      hc->body_len);
     hc->body_len = 0;
     if (hc->body_cap > HTTP_BODY_KEEP) {
         free(hc->body);
@@ -514,22 +561,200 @@ static void http_timer(http_conn_t *hc, zg_conn_t *c, uint8_t kind, int fresh)
     api->set_timer(c, ms);
 }
 
-/* A request we refuse: an error response, then the connection ends. */
+/* ---- the access log ---- */
+
+/* The byte at off of in (off < in->total). */
+static unsigned char http_byte_at(const zg_input_t *in, size_t off)
+{
+    unsigned i = 0;
+
+    while (off >= in->views[i].len)
+        off -= in->views[i++].len;
+    return in->views[i].data[off];
+}
+
+/* A field value's range at off (request-relative), without trailing
+ * white space; ZG_HTTP_ALOG_ABSENT in *len if there was no such field. */
+static size_t http_lg_field(const zg_input_t *in, size_t pos, uint32_t off,
+                            uint32_t flen, size_t *len)
+{
+    size_t n = flen;
+
+    if (off == 0) {
+        *len = ZG_HTTP_ALOG_ABSENT;
+        return 0;
+    }
+    while (n > 0 && (http_byte_at(in, pos + off + n - 1) == ' ' ||
+                     http_byte_at(in, pos + off + n - 1) == '\t'))
+        n--;
+    *len = n;
+    return pos + off;
+}
+
+/* The request whose head is complete or refused at pos of in gets a
+ * record: where its request line, Referer and User-Agent are, read in
+ * place until the call ends (http_lg_unhold). */
+static void http_lg_open(http_conn_t *hc, const zg_input_t *in, size_t pos)
+{
+    http_lg_t *lg = hc->lg;
+    const zg_http_head_t *h = &hc->head;
+
+    lg->open = 1;
+    lg->held = 1;
+    lg->in = in;
+    if (h->hstart > 0) {
+        lg->req_off = pos + h->method_off;
+        lg->req_len = h->hstart - 2 - h->method_off;
+    } else {
+        /* The parser stopped at the same byte however the line came in
+         * pieces: show what it examined, past blank lines, up to that
+         * byte (unless it ends the line) or the limit. */
+        size_t s = pos, e, end = pos + h->off;
+        size_t max = hc->rd->conf->limits.max_request_line;
+
+        if (end > in->total)
+            end = in->total;
+        while (s < end &&
+               (http_byte_at(in, s) == '\r' || http_byte_at(in, s) == '\n'))
+            s++;
+        for (e = s; e < end && e - s < max; e++) {
+            unsigned char b = http_byte_at(in, e);
+
+            if (b == '\r' || b == '\n')
+                break;
+        }
+        lg->req_off = s;
+        lg->req_len = e > s ? e - s : ZG_HTTP_ALOG_ABSENT;
+    }
+    lg->ref_off = http_lg_field(in, pos, h->ref_off, h->ref_len, &lg->ref_len);
+    lg->ua_off = http_lg_field(in, pos, h->ua_off, h->ua_len, &lg->ua_len);
+}
+
+/* A record with no request to show (a head that never came: 408). */
+static void http_lg_open_empty(http_lg_t *lg)
+{
+    lg->open = 1;
+    lg->held = 0;
+    lg->in = NULL;
+    lg->req_len = lg->ref_len = lg->ua_len = ZG_HTTP_ALOG_ABSENT;
+}
+
+/* The running on_data ends while its request's line is still owed: copy
+ * its strings, which leave the receive buffers. Out of memory, the line
+ * shows none of them. */
+static void http_lg_unhold(http_lg_t *lg)
+{
+    size_t *offs[3] = {&lg->req_off, &lg->ref_off, &lg->ua_off};
+    size_t *lens[3] = {&lg->req_len, &lg->ref_len, &lg->ua_len};
+    size_t need = 0, at = 0;
+
+    lg->held = 0;
+    for (int i = 0; i < 3; i++)
+        need += *lens[i] != ZG_HTTP_ALOG_ABSENT ? *lens[i] : 0;
+    if (need > lg->copy_cap) {
+        unsigned char *b = realloc(lg->copy, need);
+
+        if (b == NULL) {
+            http_lg_open_empty(lg);
+            return;
+        }
+        lg->copy = b;
+        lg->copy_cap = need;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (*lens[i] == ZG_HTTP_ALOG_ABSENT)
+            continue;
+        zg_input_copy(lg->in, *offs[i], lg->copy + at, *lens[i]);
+        *offs[i] = at;
+        at += *lens[i];
+    }
+    lg->cv.data = lg->copy;
+    lg->cv.len = at;
+    lg->cin.views = &lg->cv;
+    lg->cin.nviews = 1;
+    lg->cin.flags = 0;
+    lg->cin.total = at;
+    lg->in = &lg->cin;
+}
+
+/* Read the clocks for lines written outside on_data. */
+static void http_lg_tick(http_reactor_t *rd)
+{
+    rd->now_ms = http_msec();
+    http_date(rd);
+}
+
+/* Write the line of c's open record (status 499 if no response began:
+ * the client left first, as nginx says). */
+static void http_lg_write(http_conn_t *hc, zg_conn_t *c)
+{
+    http_lg_t *lg = hc->lg;
+    http_reactor_t *rd = hc->rd;
+    zg_http_alog_rec_t r;
+
+    if (!lg->open)
+        return;
+    lg->open = lg->held = 0;
+    if (lg->addr_len == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (api->peer_addr == NULL ||
+            api->peer_addr(c, (struct sockaddr *)&ss, &sl) < 0)
+            ss.ss_family = AF_UNSPEC;
+        lg->addr_len =
+            (uint8_t)zg_http_alog_addr(lg->addr, (struct sockaddr *)&ss);
+    }
+    if (rd->tl_sec != rd->date_sec || rd->tl[0] == '\0') {
+        zg_http_alog_time(rd->tl, rd->date_sec);
+        rd->tl_sec = rd->date_sec;
+    }
+    r.addr = lg->addr;
+    r.addr_len = lg->addr_len;
+    r.time_local = rd->tl;
+    r.src = lg->in;
+    r.req_off = lg->req_off;
+    r.req_len = lg->req_len;
+    r.ref_off = lg->ref_off;
+    r.ref_len = lg->ref_len;
+    r.ua_off = lg->ua_off;
+    r.ua_len = lg->ua_len;
+    r.status = hc->status != 0 ? hc->status : 499;
+    r.bytes = hc->sent;
+    r.msec = rd->now_ms > lg->start ? rd->now_ms - lg->start : 0;
+    api->log_write(rd->conf->alog, rd->lbuf,
+                   zg_http_alog_line(rd->lbuf, &r, rd->conf->alog_format));
+    if (lg->copy_cap > HTTP_BODY_KEEP) {
+        free(lg->copy);
+        lg->copy = NULL;
+        lg->copy_cap = 0;
+    }
+}
+
 /* One request answered (or refused): zerg_requests_total, on hosts that
- * count (ABI 1.3). */
-static void http_count(http_out_t *o)
+ * count (ABI 1.3), and its access log line. */
+static void http_served(http_conn_t *hc, http_out_t *o)
 {
     if (ZG_API_HAS(api, count_requests))
         api->count_requests(o->c, 1);
+    if (hc->lg != NULL)
+        http_lg_write(hc, o->c);
 }
 
+/* A request we refuse: an error response, then the connection ends. */
 static int http_fail(http_conn_t *hc, http_out_t *o, unsigned status)
 {
+    int rc;
+
     hc->keep = 0;
-    http_count(o);
-    if (http_simple(hc, o, status) < 0)
-        return HTTP_CLOSE;
-    return http_linger(hc, o);
+    if (hc->lg != NULL && !hc->lg->open) {
+        http_lg_open_empty(hc->lg);
+        hc->status = 0;
+        hc->sent = 0;
+    }
+    rc = http_simple(hc, o, status);
+    http_served(hc, o);
+    return rc < 0 ? HTTP_CLOSE : http_linger(hc, o);
 }
 
 /* The request is complete and answered: on to the next one. */
@@ -537,7 +762,7 @@ static int http_done(http_conn_t *hc, http_out_t *o)
 {
     hc->phase = PH_HEAD;
     hc->served++;
-    http_count(o);
+    http_served(hc, o);
     if (!hc->keep) {
         /* Closing after a complete exchange: on_data decides how, once it
          * knows whether the client sent anything more. */
@@ -586,6 +811,8 @@ static int http_resp_write(http_conn_t *hc, http_out_t *o,
 
     if (nobody || hc->is_head)
         blen = 0;
+    hc->status = r->status;
+    hc->sent += blen;
     need = 9 + 4 + rlen + 16 + r->fields_len + 40 + rd->date_len + clen + 2;
     if (blen <= HTTP_INLINE_MAX)
         need += blen;
@@ -746,6 +973,7 @@ static void http_resume(http_conn_t *hc, http_out_t *o)
 
     hc->phase = PH_HEAD;
     hc->served++;
+    http_served(hc, o);
     if (hc->half) {
         api->half_open(c, 0);
         hc->half = 0;
@@ -805,6 +1033,8 @@ int zg_http_resp_finish(zg_http_response_t *r)
     o.room = o.used = 0;
     hc->pending = NULL;
     r->conn = NULL;
+    if (hc->lg != NULL)
+        hc->rd->now_ms = http_msec();
     http_date(hc->rd);
     rc = http_resp_write(hc, &o, r);
     if (hc->rcache == NULL) {
@@ -832,9 +1062,15 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
     long n;
     int rc;
 
+    if (hc->lg != NULL && hc->head.off == 0)
+        hc->lg->start = rd->now_ms; /* the head's first byte */
     n = zg_http_parse_head(&hc->head, in, *pos, &conf->limits, rd->scratch);
     if (n == 0)
         return HTTP_WAIT;
+    hc->status = 0;
+    hc->sent = 0;
+    if (hc->lg != NULL)
+        http_lg_open(hc, in, *pos);
     hc->is_head = 0;
     hc->minor = 1;
     if (n < 0)
@@ -899,7 +1135,9 @@ static int http_head(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
             /* Refuse before the body is sent, then close rather than
              * guess whether the client sends it anyway. */
             hc->keep = 0;
-            return http_answer(hc, o) < 0 ? HTTP_CLOSE : http_linger(hc, o);
+            rc = http_answer(hc, o);
+            http_served(hc, o);
+            return rc < 0 ? HTTP_CLOSE : http_linger(hc, o);
         }
         if (http_write(o, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
             return HTTP_CLOSE;
@@ -953,8 +1191,11 @@ static int http_body(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
 
     if (take > hc->body_left)
         take = (size_t)hc->body_left;
-    if (hc->echo && http_echo_range(o, in, *pos, take) < 0)
-        return HTTP_CLOSE;
+    if (hc->echo) {
+        if (http_echo_range(o, in, *pos, take) < 0)
+            return HTTP_CLOSE;
+        hc->sent += take;
+    }
     if (hc->buffer && http_keep_range(hc, in, *pos, take) < 0)
         return http_fail(hc, o, 500);
     *pos += take;
@@ -1017,6 +1258,7 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
                 line[n++] = '\n';
                 if (http_write(o, line, n) < 0)
                     return HTTP_CLOSE;
+                hc->sent += n;
             }
             break;
         case ZG_HTTP_CH_DATA:
@@ -1027,13 +1269,17 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
                     return HTTP_CLOSE;
                 if (hc->chunked.left == 0 && http_write(o, "\r\n", 2) < 0)
                     return HTTP_CLOSE;
+                hc->sent += ev.len + (hc->chunked.left == 0 ? 2 : 0);
             }
             break;
         case ZG_HTTP_CH_DONE:
             if (hc->handler)
                 return http_dispatch(hc, o, in);
-            if (hc->echo && http_write(o, "0\r\n\r\n", 5) < 0)
-                return HTTP_CLOSE;
+            if (hc->echo) {
+                if (http_write(o, "0\r\n\r\n", 5) < 0)
+                    return HTTP_CLOSE;
+                hc->sent += 5;
+            }
             if (hc->buffer && http_echo_answer(hc, o) < 0)
                 return HTTP_CLOSE;
             if (!echo_route && http_answer(hc, o) < 0)
@@ -1045,6 +1291,7 @@ static int http_chunked(http_conn_t *hc, http_out_t *o, const zg_input_t *in,
              * was committed: say why. */
             if (echo_route && !hc->buffer) {
                 hc->keep = 0;
+                http_served(hc, o);
                 return http_linger(hc, o);
             }
             return http_fail(hc, o, (unsigned)ev.status);
@@ -1067,6 +1314,8 @@ static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
         return (long)in->total;
     if (hc->phase == PH_PENDING)
         return 0; /* paused: a handler is still answering */
+    if (hc->lg != NULL)
+        hc->rd->now_ms = http_msec();
     http_date(hc->rd);
     while (rc == HTTP_GO) {
         switch (hc->phase) {
@@ -1083,6 +1332,8 @@ static long http_on_data(zg_conn_t *c, void *conn_data, const zg_input_t *in)
             rc = HTTP_WAIT;
         }
     }
+    if (hc->lg != NULL && hc->lg->held)
+        http_lg_unhold(hc->lg);
     if (rc == HTTP_CLOSE || http_flush(&o) < 0)
         return -1;
     if (hc->h_held && (hc->phase == PH_BODY || hc->phase == PH_CHUNKED)) {
@@ -1156,6 +1407,8 @@ static void http_on_timeout(zg_conn_t *c, void *conn_data)
     if (kind == HT_HEADER && hc->phase == PH_HEAD) {
         /* The head did not arrive in time: 408, then the connection ends
          * like after any refused request. */
+        if (hc->lg != NULL)
+            http_lg_tick(hc->rd);
         if (http_fail(hc, &o, 408) == HTTP_WAIT)
             return;
     }
@@ -1194,6 +1447,14 @@ static int http_on_accept(zg_conn_t *c, void *reactor_data, void **conn_data)
     hc->c = c;
     hc->rd = reactor_data;
     hc->minor = 1;
+    if (hc->rd->conf->alog != NULL) {
+        hc->lg = calloc(1, sizeof(*hc->lg));
+        if (hc->lg == NULL) {
+            free(hc);
+            return -1;
+        }
+        hc->lg->start = http_msec(); /* a first head may never come */
+    }
     *conn_data = hc;
     /* The first head counts from the connection's start. */
     http_timer(hc, c, HT_HEADER, 1);
@@ -1205,11 +1466,19 @@ static void http_on_close(zg_conn_t *c, void *conn_data,
 {
     http_conn_t *hc = conn_data;
 
-    (void)c;
     (void)reason;
     /* A response still with its handler: finish() will only free it. */
     if (hc->pending != NULL)
         hc->pending->conn = NULL;
+    if (hc->lg != NULL) {
+        /* A request whose answer never ended: its line says so. */
+        if (hc->lg->open) {
+            http_lg_tick(hc->rd);
+            http_lg_write(hc, c);
+        }
+        free(hc->lg->copy);
+        free(hc->lg);
+    }
     zg_http_resp_free(hc->rcache);
     free(hc->hcopy);
     free(hc->body);
@@ -1229,9 +1498,17 @@ static int http_reactor_init(void *plugin_data, int reactor_id,
     rd->scratch = malloc(ZG_HTTP_SCRATCH(&conf->limits));
     if (conf->nhandlers > 0)
         rd->hbuf = malloc(ZG_HTTP_SCRATCH(&conf->limits));
-    if (rd->scratch == NULL || (conf->nhandlers > 0 && rd->hbuf == NULL)) {
+    /* The longest line: a request line and field values at their limits
+     * (untouched pages of it cost nothing). */
+    if (conf->alog != NULL)
+        rd->lbuf =
+            malloc(ZG_HTTP_ALOG_LINE_MAX((size_t)conf->limits.max_request_line +
+                                         conf->limits.max_header_size));
+    if (rd->scratch == NULL || (conf->nhandlers > 0 && rd->hbuf == NULL) ||
+        (conf->alog != NULL && rd->lbuf == NULL)) {
         free(rd->scratch);
         free(rd->hbuf);
+        free(rd->lbuf);
         free(rd);
         return -1;
     }
@@ -1248,6 +1525,7 @@ static void http_reactor_fini(void *plugin_data, void *reactor_data)
     if (rd != NULL) {
         free(rd->scratch);
         free(rd->hbuf);
+        free(rd->lbuf);
         free(rd);
     }
 }
@@ -1258,6 +1536,7 @@ static void http_reactor_fini(void *plugin_data, void *reactor_data)
 static int http_init_conf(const zg_api_t *host, const void *conf,
                           void **plugin_data, char *errbuf, size_t errlen)
 {
+    const zg_http_alog_cfg_t *al = &((const zg_http_cfg_t *)conf)->access_log;
     zg_http_conf_t *c;
 
     if (zg_http_conf_build(conf, &c, errbuf, errlen) < 0)
@@ -1265,6 +1544,24 @@ static int http_init_conf(const zg_api_t *host, const void *conf,
     /* Set once: a reload runs init again while reactors read it. */
     if (api != host)
         api = host;
+    if (al->path != NULL && strcmp(al->path, "off") != 0) {
+        char why[256];
+
+        if (!ZG_API_HAS(host, log_open) || !ZG_API_HAS(host, log_write)) {
+            snprintf(errbuf, errlen,
+                     "access_log: this host has no log files (ABI 1.3)");
+            zg_http_conf_free(c);
+            return -1;
+        }
+        /* The sink is the host's (it lives as long as the process). */
+        c->alog = host->log_open(al->path, (size_t)al->buffer, al->flush_ms,
+                                 why, sizeof(why));
+        if (c->alog == NULL) {
+            snprintf(errbuf, errlen, "access_log: %s", why);
+            zg_http_conf_free(c);
+            return -1;
+        }
+    }
     if (zg_http_handlers_load(c, host, errbuf, errlen) < 0) {
         zg_http_conf_free(c);
         return -1;

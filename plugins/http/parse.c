@@ -71,7 +71,7 @@ enum {
 };
 
 /* Fields whose values the parser judges (zg_http_head_t.field). */
-enum { F_NONE = 0, F_HOST, F_EXPECT, F_CONN, F_CL, F_TE, F_CT };
+enum { F_NONE = 0, F_HOST, F_EXPECT, F_CONN, F_CL, F_TE, F_CT, F_REF, F_UA };
 
 /* What the head scanner needs besides the state. */
 typedef struct zg_http_ctx_s {
@@ -311,8 +311,12 @@ static uint8_t zg_http_known(const unsigned char *name, uint32_t len)
         return zg_http_ieq(name, "host", 4) ? F_HOST : F_NONE;
     case 6:
         return zg_http_ieq(name, "expect", 6) ? F_EXPECT : F_NONE;
+    case 7:
+        return zg_http_ieq(name, "referer", 7) ? F_REF : F_NONE;
     case 10:
-        return zg_http_ieq(name, "connection", 10) ? F_CONN : F_NONE;
+        if (zg_http_ieq(name, "connection", 10))
+            return F_CONN;
+        return zg_http_ieq(name, "user-agent", 10) ? F_UA : F_NONE;
     case 12:
         return zg_http_ieq(name, "content-type", 12) ? F_CT : F_NONE;
     case 14:
@@ -345,6 +349,13 @@ static long zg_http_scan(zg_http_head_t *h, const unsigned char *p0,
     do {                                                                       \
         limit = (lim);                                                         \
         end = (size_t)(e - p) > limit - OFF(p) ? p + (limit - OFF(p)) : e;     \
+    } while (0)
+/* A malformed head: the bytes examined end with the one at p (the
+ * access log shows them). */
+#define FAIL(st)                                                               \
+    do {                                                                       \
+        h->off = OFF(p) + 1;                                                   \
+        return -(st);                                                          \
     } while (0)
 /* Out of bytes (or at the limit) in state st: stop here. */
 #define NEED(st)                                                               \
@@ -387,7 +398,7 @@ static long zg_http_scan(zg_http_head_t *h, const unsigned char *p0,
     case S_END_LF:
         goto end_lf;
     default:
-        return -400;
+        FAIL(400);
     }
 
 lead:
@@ -397,7 +408,7 @@ lead:
         goto lead_lf;
     }
     if (!(zg_http_ctab[*p] & T_TOKEN))
-        return -400;
+        FAIL(400);
     h->method_off = OFF(p);
     p++;
 method:
@@ -405,14 +416,14 @@ method:
         p++;
     NEED(S_METHOD);
     if (*p != ' ')
-        return -400;
+        FAIL(400);
     h->method_len = OFF(p) - h->method_off;
     p++;
 target0:
     NEED(S_TARGET0);
     /* A second SP, CR or LF here is malformed (no HTTP/0.9). */
     if (!(zg_http_ctab[*p] & T_TARGET))
-        return -400;
+        FAIL(400);
     h->target_off = OFF(p);
     p++;
 target:
@@ -420,7 +431,7 @@ target:
         p++;
     NEED(S_TARGET);
     if (*p != ' ')
-        return -400;
+        FAIL(400);
     h->target_len = OFF(p) - h->target_off;
     p++;
 version:
@@ -438,7 +449,7 @@ version:
         case 5:
         case 7:
             if (*p < '0' || *p > '9')
-                return -400;
+                FAIL(400);
             if (h->vpos == 5)
                 h->major = (uint8_t)(*p - '0');
             else
@@ -446,18 +457,18 @@ version:
             break;
         case 6:
             if (*p != '.')
-                return -400;
+                FAIL(400);
             break;
         case 8:
             if (*p != '\r')
-                return -400;
+                FAIL(400);
             if (h->major != 1)
-                return -505;
+                FAIL(505);
             p++;
             goto rl_lf;
         default:
             if (*p != (unsigned char)"HTTP/"[h->vpos])
-                return -400;
+                FAIL(400);
         }
         h->vpos++;
         p++;
@@ -465,7 +476,7 @@ version:
 rl_lf:
     NEED(S_RL_LF);
     if (*p != '\n')
-        return -400;
+        FAIL(400);
     p++;
 rl_done:
     h->hstart = OFF(p);
@@ -479,7 +490,7 @@ fstart:
     /* SP/HTAB: obs-fold, or white space before the first field; ':' an
      * empty name; LF a bare line end. All rejected. */
     if (!(zg_http_ctab[*p] & T_TOKEN))
-        return -400;
+        FAIL(400);
     h->mark = OFF(p);
     p++;
 name:
@@ -487,10 +498,10 @@ name:
         p++;
     NEED(S_NAME);
     if (*p != ':')
-        return -400; /* white space before the colon, or worse */
+        FAIL(400); /* white space before the colon, or worse */
     len = OFF(p) - h->mark;
-    if (len == 4 || len == 6 || len == 10 || len == 12 || len == 14 ||
-        len == 17)
+    if (len == 4 || len == 6 || len == 7 || len == 10 || len == 12 ||
+        len == 14 || len == 17)
         h->field =
             zg_http_known(zg_http_range(x, p0, base, h->mark, OFF(p)), len);
     p++;
@@ -504,20 +515,34 @@ value:
         p++;
     NEED(S_VALUE);
     if (*p != '\r')
-        return -400; /* a control character or a bare LF */
+        FAIL(400); /* a control character or a bare LF */
     p++;
 f_lf:
     NEED(S_F_LF);
     if (*p != '\n')
-        return -400; /* a bare CR */
+        FAIL(400); /* a bare CR */
     if (++h->nfields > x->lim->max_headers)
-        return -431;
-    if (h->field != F_NONE) {
+        FAIL(431);
+    if (h->field >= F_REF) {
+        /* Only noted (the first of each), for the access log: offsets,
+         * never the bytes. */
+        len = OFF(p) - 1 - h->mark;
+        if (h->field == F_REF && h->ref_off == 0) {
+            h->ref_off = h->mark;
+            h->ref_len = len;
+        } else if (h->field == F_UA && h->ua_off == 0) {
+            h->ua_off = h->mark;
+            h->ua_len = len;
+        }
+        h->field = F_NONE;
+    } else if (h->field != F_NONE) {
         len = OFF(p) - 1 - h->mark;
         rc = zg_http_value(h, zg_http_range(x, p0, base, h->mark, OFF(p) - 1),
                            len);
-        if (rc < 0)
+        if (rc < 0) {
+            h->off = OFF(p) + 1;
             return rc;
+        }
         h->field = F_NONE;
     }
     p++;
@@ -525,13 +550,13 @@ f_lf:
 lead_lf:
     NEED(S_LEAD_LF);
     if (*p != '\n')
-        return -400;
+        FAIL(400);
     p++;
     goto lead;
 end_lf:
     NEED(S_END_LF);
     if (*p != '\n')
-        return -400;
+        FAIL(400);
     p++;
     h->off = OFF(p);
     h->state = S_DONE;
@@ -547,6 +572,7 @@ out:
         return h->state <= S_METHOD ? -400 : -414;
     }
     return 0;
+#undef FAIL
 #undef NEED
 #undef BOUND
 #undef OFF

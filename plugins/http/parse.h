@@ -79,6 +79,10 @@ typedef struct zg_http_head_s {
     uint8_t conn;       /* ZG_HTTP_CONN_* */
     uint8_t expect;     /* ZG_HTTP_EXPECT_* */
     uint64_t content_length;
+    /* The first Referer and User-Agent values (offset 0: absent; length
+     * up to the CR, trailing white space included), for the access log. */
+    uint32_t ref_off, ref_len;
+    uint32_t ua_off, ua_len;
 } zg_http_head_t;
 
 /* How a request's body is framed. */
@@ -116,8 +120,10 @@ void zg_http_head_reset(zg_http_head_t *h);
  * CRLF) when it is complete, 0 when more bytes are needed (h keeps the
  * state), or -status on a malformed head: -400 (a method that fills
  * the request line included), -414 (request-target too long), -431 (field
- * section too large, too many fields) or -505 (version). Never reads outside
- * the views.
+ * section too large, too many fields) or -505 (version); then h->off
+ * counts the bytes examined, up to the one that made it so or to the
+ * limit reached, however the head was cut into pieces. Never reads
+ * outside the views.
  */
 long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
                         const zg_http_limits_t *lim, unsigned char *scratch);

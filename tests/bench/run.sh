@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Description: make bench. Measures zerg against nginx and the raw io_uring
-# baseline (tests/bench/raw.c) in the same run, and zerg's proxy plugin
-# against nginx's stream proxy and HAProxy; server (or proxy) pinned to one
+# baseline (tests/bench/raw.c) in the same run, zerg's proxy plugin
+# against nginx's stream proxy and HAProxy, and what a per-request access
+# log costs zerg and nginx; server (or proxy) pinned to one
 # CPU and load generator (and the proxies' backend) to another, loopback
 # only, every run bounded in time. Each figure is the median of 3 runs; the
 # markdown tables go to stdout and, with the raw data and gnuplot charts, to
@@ -12,8 +13,9 @@
 # BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
 # BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
 # BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale
-# modules proxy arena, or the sections' numbers 1 to 9: BENCH_ONLY=8 is
-# proxy, 9 arena), BENCH_ARENA_CONNS (connections of the arena profiles).
+# modules proxy arena accesslog, or the sections' numbers 1 to 10:
+# BENCH_ONLY=8 is proxy, 9 arena, 10 accesslog), BENCH_ARENA_CONNS
+# (connections of the arena profiles).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -26,15 +28,15 @@ else
     RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
 fi
 WARM=1                                  # seconds of warm-up before each run
-SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena"
+SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena accesslog"
 ONLY=
 for w in ${BENCH_ONLY:-$SECTIONS}; do
     case $w in
-    [1-9]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
+    [1-9] | 10) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
     esac
     case " $SECTIONS " in
     *" $w "*) ONLY="$ONLY $w" ;;
-    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-9)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
+    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-10)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
     esac
 done
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -237,9 +239,10 @@ free_port() {
     echo "$p"
 }
 
-zerg_conf() { # reactors plugin max_connections [accept mode [modules]]
+zerg_conf() { # reactors plugin max_connections [accept mode [modules [plugin config]]]
     mods=
     [ -n "${5:-}" ] && mods=", \"modules\": $5"
+    [ -n "${6:-}" ] && mods="$mods, \"config\": $6"
     cat <<EOF
 {
   "reactors": $1,
@@ -303,7 +306,16 @@ zerg_default_conf() {
 EOF
 }
 
-nginx_conf() { # dir port worker_connections
+# Section 10: the access logs, files of the run's directory. zerg's http
+# plugin with its defaults (64 KiB buffered per reactor, written at least
+# every second); nginx with the same line (the combined format, the
+# request time appended).
+ZERG_ALOG=$TMP/zerg-access.log
+NGINX_ALOG=$TMP/nginx-access.log
+# shellcheck disable=SC2016 # nginx's variables, not the shell's
+NGX_LOG_FORMAT='log_format zerg '"'"'$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time'"'"';'
+
+nginx_conf() { # dir port worker_connections [access_log directive]
     cat <<EOF
 daemon off;
 master_process off;
@@ -313,7 +325,8 @@ error_log $1/error.log warn;
 worker_rlimit_nofile $NGX_NOFILE;
 events { worker_connections $3; }
 http {
-    access_log off;
+    $NGX_LOG_FORMAT
+    ${4:-access_log off;}
     server_tokens off;
     keepalive_requests 100000000;
     client_body_temp_path $1/body;
@@ -403,6 +416,10 @@ srv_start() {
         zerg-proxy) zerg_proxy_conf >"$TMP/zerg.json" ;;
         zerg-arena) zerg_arena_conf arena >"$TMP/zerg.json" ;;
         zerg-astatic) zerg_arena_conf static >"$TMP/zerg.json" ;;
+        zerg-http-alog)
+            zerg_conf 1 http $MAXC auto "" "{ \"access_log\": { \"path\": \"$ZERG_ALOG\" } }" \
+                >"$TMP/zerg.json"
+            ;;
         esac
         taskset -c "$SRV_CPU" ./zerg -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
         ;;
@@ -426,12 +443,17 @@ srv_start() {
         rm -rf "$TMP/nginx"
         mkdir -p "$TMP/nginx"
         SPORT=$(free_port)
+        alog=
         case $kind in
         nginx) n=$MAXC ;;
         nginx-8192) n=8192 ;;
+        # buffered as zerg's is (64 KiB, written at least every second),
+        # and nginx's default: one write(2) per request
+        nginx-alog) n=$MAXC alog="access_log $NGINX_ALOG zerg buffer=64k flush=1s;" ;;
+        nginx-alog-nobuf) n=$MAXC alog="access_log $NGINX_ALOG zerg;" ;;
         *) n=$SMALL ;;
         esac
-        nginx_conf "$TMP/nginx" "$SPORT" "$n" >"$TMP/nginx/nginx.conf"
+        nginx_conf "$TMP/nginx" "$SPORT" "$n" "$alog" >"$TMP/nginx/nginx.conf"
         taskset -c "$SRV_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
             -e "$TMP/nginx/error.log" >"$out" 2>"$out.err" &
         ;;
@@ -728,6 +750,25 @@ mem_run() {
     [ "${opened:-0}" = "$BIG" ] || echo "idle $1: only ${opened:-0} of $BIG connections opened" >>"$NOTES"
 }
 
+# Section 10, one run: alog_run scen server kind depth [log file]. The
+# log must then hold a line for every request measured (and the
+# warm-up's); it is removed after each run.
+alog_run() {
+    [ -n "${5:-}" ] && rm -f "$5"
+    srv_start "$3" || return 1
+    n=
+    wrk_run "$1" "$2" $HTTP_CONNS "$4"
+    srv_stop
+    if [ -n "${5:-}" ]; then
+        lines=0
+        [ -f "$5" ] && lines=$(wc -l <"$5")
+        rec "$1" "$2" lines "$lines"
+        [ "$lines" -ge "${n:-0}" ] ||
+            echo "$1 $2: $lines access log lines for ${n:-0} requests" >>"$NOTES"
+        rm -f "$5"
+    fi
+}
+
 http_case() { # scen conns depth
     if [ $HAVE_HTTP = 1 ] && srv_start zerg-http; then wrk_run "$1" zerg "$2" "$3"; srv_stop; fi
     if srv_start nginx; then wrk_run "$1" nginx "$2" "$3"; srv_stop; fi
@@ -815,6 +856,29 @@ while [ $rep -le "$RUNS" ]; do
             if srv_start $k; then lg_run arenapipe "$v" http -c $HTTP_CONNS -P 16 -m pipeline $chk; srv_stop; fi
             # shellcheck disable=SC2086
             if srv_start $k; then lg_run arenalimit "$v" http -c "$ARENA_CONNS" -P 1 -m baseline -r 10 $chk; srv_stop; fi
+        done
+    fi
+    if want accesslog; then
+        # The http plugin's access log, and nginx's, off and on, for
+        # keep-alive and pipelined requests; off and on in an order that
+        # alternates between rounds, so that drift favours neither.
+        case $((rep % 2)) in
+        1) states="off on" ;;
+        *) states="on off" ;;
+        esac
+        for shape in alogka alogpipe; do
+            depth=1
+            [ $shape = alogpipe ] && depth=16
+            for st in $states; do
+                if [ "$st" = off ]; then
+                    [ $HAVE_HTTP = 1 ] && alog_run $shape zerg zerg-http $depth
+                    alog_run $shape nginx nginx $depth
+                else
+                    [ $HAVE_HTTP = 1 ] && alog_run $shape zergalog zerg-http-alog $depth "$ZERG_ALOG"
+                    alog_run $shape nginxalog nginx-alog $depth "$NGINX_ALOG"
+                    alog_run $shape nginxalognb nginx-alog-nobuf $depth "$NGINX_ALOG"
+                fi
+            done
         done
     fi
     rep=$((rep + 1))
@@ -1012,6 +1076,61 @@ proxy_table() {
     echo "Latency: loadgen's, request sent to answer complete."
 }
 
+# Section 10: a table of its own (each server against itself).
+alog_table() {
+    echo
+    echo "#### 10. Per-request access log, on vs off: /plaintext, $HTTP_CONNS conns (wrk, CPU $CLI_CPU), server on CPU $SRV_CPU"
+    echo
+    awk -F '\t' '
+    { m[$1, $2, $3] = $4 }
+    function has(s, v, k) { return ((s, v, k) in m) }
+    function grp(x,   s) {
+        x = sprintf("%.0f", x); s = ""
+        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
+        return x s
+    }
+    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
+    function known(s, off, on) { return has(s, off, "rps") && has(s, on, "rps") && m[s, off, "rps"] > 0 }
+    # share of throughput lost with the log on (0.05 = 5%; below 0: none)
+    function loss(s, off, on) { return 1 - m[s, on, "rps"] / m[s, off, "rps"] }
+    function row(title, label, s, off, on, target,   r, c) {
+        r = known(s, off, on) ? sprintf("%.3fx", 1 - loss(s, off, on)) : ""
+        c = (has(s, off, "cpu_m") && has(s, on, "cpu_m") && m[s, off, "cpu_m"] > 0) ? sprintf("%.2fx", m[s, on, "cpu_m"] / m[s, off, "cpu_m"]) : ""
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", title, label,
+            has(s, off, "rps") ? grp(m[s, off, "rps"]) " req/s" : "n/a",
+            has(s, on, "rps") ? grp(m[s, on, "rps"]) " req/s" : "n/a", r,
+            has(s, off, "cpu_m") ? sprintf("%.2f", m[s, off, "cpu_m"]) : "",
+            has(s, on, "cpu_m") ? sprintf("%.2f", m[s, on, "cpu_m"]) : "", c,
+            has(s, on, "util") ? m[s, on, "util"] "%" : "",
+            has(s, on, "noise") ? sprintf("%.0f%%", m[s, on, "noise"]) : "", target
+    }
+    END {
+        print "| shape | server | log off | log on | on / off | CPU s / M off | CPU s / M on | CPU on / off | server CPU (on) | noise (on) | target |"
+        print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        split("alogka alogpipe", ss, " ")
+        split("keep-alive|pipelined x16", st, "|")
+        for (i = 1; i <= 2; i++) {
+            s = ss[i]; t = ""
+            if (known(s, "zerg", "zergalog")) {
+                z = loss(s, "zerg", "zergalog")
+                t = sprintf("loss %.1f%% < 10%%: %s", z * 100, verdict(z < 0.10))
+                if (known(s, "nginx", "nginxalog")) {
+                    n = loss(s, "nginx", "nginxalog")
+                    t = t sprintf("; < nginx (%.1f%%): %s", n * 100, verdict(z < n))
+                }
+            }
+            row(st[i], "zerg (http plugin, 1 reactor)", s, "zerg", "zergalog", t)
+            row("", "nginx, buffer=64k flush=1s", s, "nginx", "nginxalog", "")
+            row("", "nginx, one write per request", s, "nginx", "nginxalognb", "")
+        }
+    }' "$TMP/median.tsv"
+    echo
+    echo "Both servers write the same line to a file of the run's temporary directory: nginx's combined format with \$request_time appended."
+    echo "zerg: \"access_log\": {\"path\": ...} with its defaults (64 KiB per reactor, written when full and at least every second)."
+    echo "nginx: access_log with buffer=64k flush=1s (zerg's terms), and without (nginx's default: one write(2) per request)."
+    echo "on / off: throughput with the log on over off (the same server); CPU on / off: server CPU per request, on over off. Each run's log is checked to hold a line per request."
+}
+
 TABLE=$TMP/table.md
 {
     echo "### zerg benchmark, $stamp"
@@ -1026,6 +1145,7 @@ TABLE=$TMP/table.md
     for w in keepalive pipeline churn echo memory scale modules arena; do want $w && main=1; done
     [ $main = 1 ] && main_table
     want proxy && proxy_table
+    want accesslog && alog_table
     if [ -s "$NOTES" ]; then
         echo
         sort -u "$NOTES" | sed 's/^/Note: /'

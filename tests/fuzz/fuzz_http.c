@@ -4,8 +4,10 @@
  * stream sent to one connection; it is delivered whole, then again cut
  * into pieces the way the host presents them (unconsumed bytes first, one
  * exact-size heap view per receive, so a sanitizer sees any over-read),
- * and both deliveries must give the same output and the same ending.
- * Inputs whose first byte is 0xff are fed to the config reader instead.
+ * and both deliveries must give the same output, the same ending and
+ * the same access log lines, which must be well-formed (escaped client
+ * bytes, one line per request). Inputs whose first byte is 0xff are fed
+ * to the config reader instead.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/alog.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
@@ -23,15 +26,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_NCONF 2
 
-/* Two listeners: default limits, and tiny ones so limits are reached. */
+/* Two listeners: default limits, and tiny ones so limits are reached;
+ * an access log in each format. */
 static const char *const fz_confs[FZ_NCONF] = {
     "{\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"},"
     "{\"path\":\"/s\",\"type\":\"echo\",\"buffering\":false},"
     "{\"path\":\"/e2\",\"type\":\"echo\",\"methods\":[\"POST\",\"HEAD\"]},"
-    "{\"path\":\"/n\",\"status\":204}]}",
+    "{\"path\":\"/n\",\"status\":204}],"
+    "\"access_log\":{\"path\":\"fuzz.log\"}}",
     "{\"limits\":{\"max_request_line\":64,\"max_header_size\":96,"
     "\"max_headers\":4,\"max_body_size\":48},"
-    "\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"}]}",
+    "\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"}],"
+    "\"access_log\":{\"path\":\"fuzz.log\",\"format\":\"json\"}}",
 };
 
 #include "host.h"
@@ -114,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!fz_same(a, c))
                 abort();
             free(c->buf);
+            free(c->log);
             free(c);
         }
     }
@@ -123,10 +130,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 "split changed the output: whole %zu bytes "
                 "(closed %d), split %zu bytes (closed %d)\n",
                 a->len, a->closed, b->len, b->closed);
+        fprintf(stderr, "whole's log:\n%.*s\nsplit's log:\n%.*s\n",
+                (int)a->loglen, a->log, (int)b->loglen, b->log);
+        abort();
+    }
+    if (!fz_log_ok(conf, a)) {
+        fprintf(stderr, "a bad access log (%u requests):\n%.*s", a->counted,
+                (int)a->loglen, a->log);
         abort();
     }
     free(a->buf);
     free(b->buf);
+    free(a->log);
+    free(b->log);
     free(a);
     free(b);
     return 0;

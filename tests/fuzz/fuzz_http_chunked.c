@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/alog.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
@@ -167,6 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 a->len, c->len);
         abort();
     }
+    if (!fz_log_ok(conf, a)) /* no access log configured: no line */
+        abort();
     verdict = fz_streamed(s, &body, &blen);
     fz_agree(a, verdict, body, blen);
     free(body);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/alog.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
@@ -37,10 +38,12 @@ static const char *const fz_confs[FZ_NCONF] = {
     "{\"path\":\"/fail\",\"handler\":\"fzh\"},"
     "{\"path\":\"/big\",\"handler\":\"fzh\"},"
     "{\"path\":\"/\",\"match\":\"prefix\",\"body\":\"root\"},"
-    "{\"path\":\"/small\",\"handler\":\"fzh\",\"max_body_size\":16}]}",
+    "{\"path\":\"/small\",\"handler\":\"fzh\",\"max_body_size\":16}],"
+    "\"access_log\":{\"path\":\"fuzz.log\"}}",
     "{\"limits\":{\"max_request_line\":64,\"max_header_size\":128,"
     "\"max_headers\":4,\"max_body_size\":48},"
-    "\"routes\":[{\"path\":\"/\",\"match\":\"prefix\",\"handler\":\"fzh\"}]}",
+    "\"routes\":[{\"path\":\"/\",\"match\":\"prefix\",\"handler\":\"fzh\"}],"
+    "\"access_log\":{\"path\":\"fuzz.log\",\"format\":\"json\"}}",
 };
 
 #include "host.h"
@@ -281,8 +284,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         abort();
     }
+    if (!fz_log_ok(conf, a)) {
+        fprintf(stderr, "a bad access log (%u requests):\n%.*s", a->counted,
+                (int)a->loglen, a->log);
+        abort();
+    }
     free(a->buf);
     free(b->buf);
+    free(a->log);
+    free(b->log);
     free(a);
     free(b);
     fz = NULL;

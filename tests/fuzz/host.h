@@ -6,13 +6,16 @@
  * the plugin pauses. The including file first includes the http plugin's
  * sources and defines FZ_NCONF and fz_confs[FZ_NCONF], the listener
  * configs (JSON text) fz_setup() has the host's key-table code fill
- * (host_conf.h) and init_conf() load. Static functions: one copy per
- * target.
+ * (host_conf.h) and init_conf() load. A config with an "access_log" gets
+ * its lines collected too (fixed clocks, so they depend on the input
+ * only): fz_log_ok() checks them. Static functions: one copy per target.
  */
 #ifndef ZG_FUZZ_HOST_H
 #define ZG_FUZZ_HOST_H
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,9 @@ typedef struct fz_out_s {
     int paused;
     int resumed; /* pause_read(c, 0) undid a pause: present held input */
     uint32_t timer;
+    char *log; /* access log lines written */
+    size_t loglen, logcap;
+    unsigned counted; /* requests count_requests() was told of */
 } fz_out_t;
 
 static fz_out_t *fz; /* the connection being driven */
@@ -147,6 +153,53 @@ static int fz_half_open(zg_conn_t *c, int on)
     return 0;
 }
 
+static int fz_peer_addr(zg_conn_t *c, struct sockaddr *addr, socklen_t *len)
+{
+    struct sockaddr_in sin;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(40000);
+    sin.sin_addr.s_addr = htonl(0xc0000209); /* 192.0.2.9 */
+    memcpy(addr, &sin, *len < sizeof(sin) ? *len : sizeof(sin));
+    *len = sizeof(sin);
+    return 0;
+}
+
+static void fz_count_requests(zg_conn_t *c, uint32_t n)
+{
+    if (c != FZ_CONN)
+        abort();
+    fz->counted += n;
+}
+
+/* The access log: one sink whose lines go to the connection driven. */
+static int fz_sink_storage;
+
+static zg_logsink_t *fz_log_open(const char *path, size_t buffer,
+                                 uint32_t flush_ms, char *err, size_t errlen)
+{
+    return (zg_logsink_t *)&fz_sink_storage;
+}
+
+static int fz_log_write(zg_logsink_t *s, const char *lines, size_t len)
+{
+    if (s != (zg_logsink_t *)&fz_sink_storage || fz == NULL || len == 0)
+        abort();
+    if (fz->loglen + len > fz->logcap) {
+        size_t cap = (fz->loglen + len) * 2;
+        char *b = realloc(fz->log, cap);
+
+        if (b == NULL)
+            abort();
+        fz->log = b;
+        fz->logcap = cap;
+    }
+    memcpy(fz->log + fz->loglen, lines, len);
+    fz->loglen += len;
+    return 0;
+}
+
 /* Posted calls: run by the driver after each delivery, all of them (a
  * call may post again), so that when a response comes never depends on
  * how the input was cut. */
@@ -201,11 +254,20 @@ static const zg_api_t fz_api = {
     .post = fz_post,
     .half_open = fz_half_open,
     .conf_fill = zg_test_conf_node_fill,
+    .peer_addr = fz_peer_addr,
+    .count_requests = fz_count_requests,
+    .log_open = fz_log_open,
+    .log_write = fz_log_write,
 };
 
 static time_t fz_clock(void)
 {
     return 1700000000;
+}
+
+static uint64_t fz_msec(void)
+{
+    return 5000;
 }
 
 static const zg_plugin_t *fz_plugin;
@@ -219,6 +281,7 @@ static void fz_setup(void)
     if (fz_plugin != NULL)
         return;
     http_clock = fz_clock;
+    http_msec = fz_msec;
     fz_plugin = ZG_PLUGIN_ENTRY();
     for (int i = 0; i < FZ_NCONF; i++) {
         void *conf =
@@ -363,13 +426,120 @@ static int fz_ending(zg_close_how_t how)
     return how == ZG_CLOSE_LINGER ? ZG_CLOSE_FLUSH : (int)how;
 }
 
-/* Same bytes out, same ending. */
+/* Same bytes out, same ending, same access log. */
 static int fz_same(const fz_out_t *a, const fz_out_t *b)
 {
     return a->len == b->len &&
            (a->len == 0 || memcmp(a->buf, b->buf, a->len) == 0) &&
            a->closed == b->closed &&
-           (!a->closed || fz_ending(a->how) == fz_ending(b->how));
+           (!a->closed || fz_ending(a->how) == fz_ending(b->how)) &&
+           a->loglen == b->loglen &&
+           (a->loglen == 0 || memcmp(a->log, b->log, a->loglen) == 0);
+}
+
+/* A quoted field of a combined line at *p: '"', bytes that are
+ * printable and neither '"' nor '\\' but in "\\xHH" escapes, '"'. */
+static int fz_quoted(const char **p, const char *e)
+{
+    const char *q = *p;
+
+    if (q == e || *q++ != '"')
+        return 0;
+    while (q < e && *q != '"') {
+        if (*q == '\\') {
+            if (e - q < 4 || q[1] != 'x' || !strchr("0123456789ABCDEF", q[2]) ||
+                q[2] == '\0' || !strchr("0123456789ABCDEF", q[3]) ||
+                q[3] == '\0')
+                return 0;
+            q += 4;
+            continue;
+        }
+        q++;
+    }
+    if (q == e)
+        return 0;
+    *p = q + 1;
+    return 1;
+}
+
+static int fz_digits(const char **p, const char *e, char stop)
+{
+    const char *q = *p;
+
+    while (q < e && *q >= '0' && *q <= '9')
+        q++;
+    if (q == *p || q == e || *q != stop)
+        return 0;
+    *p = q + 1;
+    return 1;
+}
+
+/* One combined line (without its '\n'): the shape nginx's is, with the
+ * client's strings escaped. */
+static int fz_combined_ok(const char *p, const char *e)
+{
+    static const char head[] = "192.0.2.9 - - [";
+
+    if ((size_t)(e - p) < sizeof(head) + ZG_HTTP_ALOG_TIME_LEN ||
+        memcmp(p, head, sizeof(head) - 1) != 0)
+        return 0;
+    p += sizeof(head) - 1 + ZG_HTTP_ALOG_TIME_LEN;
+    if (e - p < 2 || p[0] != ']' || p[1] != ' ')
+        return 0;
+    p += 2;
+    if (!fz_quoted(&p, e) || p == e || *p++ != ' ' || !fz_digits(&p, e, ' ') ||
+        !fz_digits(&p, e, ' ') || !fz_quoted(&p, e) || p == e || *p++ != ' ' ||
+        !fz_quoted(&p, e) || p == e || *p++ != ' ')
+        return 0;
+    /* request time: the fixed clocks make every one "0.000" */
+    return e - p == 5 && memcmp(p, "0.000", 5) == 0;
+}
+
+/* One JSON line: an object with exactly the fields of a combined one. */
+static int fz_json_ok(const char *p, const char *e)
+{
+    static const char *const strs[] = {"remote_addr", "time_local", "request",
+                                       "http_referer", "http_user_agent"};
+    json_error_t je;
+    json_t *o = json_loadb(p, (size_t)(e - p), JSON_ALLOW_NUL, &je);
+    int ok = o != NULL && json_is_object(o) && json_object_size(o) == 8 &&
+             json_is_integer(json_object_get(o, "status")) &&
+             json_is_integer(json_object_get(o, "body_bytes_sent")) &&
+             json_is_real(json_object_get(o, "request_time"));
+
+    for (size_t i = 0; ok && i < sizeof(strs) / sizeof(strs[0]); i++)
+        ok = json_is_string(json_object_get(o, strs[i]));
+    json_decref(o);
+    return ok;
+}
+
+/* The access log of a run on listener conf: lines of printable ASCII in
+ * the listener's format, one per request counted and at most one more
+ * (a request the connection's end cut short). */
+static int fz_log_ok(int conf, const fz_out_t *o)
+{
+    const zg_http_conf_t *c = fz_pd[conf];
+    const char *p = o->log, *e = o->log + o->loglen;
+    unsigned lines = 0;
+
+    if (c->alog == NULL)
+        return o->loglen == 0;
+    while (p < e) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+
+        if (nl == NULL)
+            return 0;
+        for (const char *q = p; q < nl; q++) {
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+                return 0;
+        }
+        if (!(c->alog_format == ZG_HTTP_ALOG_JSON ? fz_json_ok(p, nl)
+                                                  : fz_combined_ok(p, nl)))
+            return 0;
+        lines++;
+        p = nl + 1;
+    }
+    return lines == o->counted || lines == o->counted + 1;
 }
 
 #endif /* ZG_FUZZ_HOST_H */

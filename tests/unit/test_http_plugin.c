@@ -2,10 +2,12 @@
 /*
  * Description: unit tests for the whole http plugin (every .c file in
  * plugins/http) driven through its descriptor by a fake host: a zg_api_t whose
- * send, reserve and commit collect the output in a buffer. Asserts exact
- * response bytes, how the connection ends, and that the output does not
- * depend on how the input is split into views and calls.
+ * send, reserve and commit collect the output in a buffer (and log_write
+ * the access log's lines). Asserts exact response bytes and log lines, how
+ * the connection ends, and that the output does not depend on how the
+ * input is split into views and calls.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/alog.c"
 #include "http/conf.c"
 #include "http/parse.c"
 #include "http/chunked.c"
@@ -43,6 +46,9 @@ typedef struct fake_s {
     int half_open;
     uint32_t timer;
     int nsend, nview, nreserve, ncommit;
+    char log[16384]; /* access log lines written */
+    size_t loglen;
+    int nlog; /* log_write() calls */
 } fake_t;
 
 static fake_t F;
@@ -164,6 +170,55 @@ static int fake_half_open(zg_conn_t *c, int on)
     return 0;
 }
 
+/* The access log: one sink; lines collected in F.log. */
+static int fake_sink;
+static char fake_sink_path[256];
+
+static zg_logsink_t *fake_log_open(const char *path, size_t buffer,
+                                   uint32_t flush_ms, char *err, size_t errlen)
+{
+    if (strcmp(path, "/nonexistent/x.log") == 0) {
+        snprintf(err, errlen, "cannot open %s (No such file or directory)",
+                 path);
+        return NULL;
+    }
+    snprintf(fake_sink_path, sizeof(fake_sink_path), "%s %zu %u", path, buffer,
+             flush_ms);
+    return (zg_logsink_t *)&fake_sink;
+}
+
+static int fake_log_write(zg_logsink_t *s, const char *lines, size_t len)
+{
+    assert_ptr_equal(s, &fake_sink);
+    assert_true(len > 0 && lines[len - 1] == '\n');
+    assert_true(F.loglen + len <= sizeof(F.log));
+    memcpy(F.log + F.loglen, lines, len);
+    F.loglen += len;
+    F.nlog++;
+    return 0;
+}
+
+/* The client: 192.0.2.1, or [2001:db8::7] when fake_v6 is set. */
+static int fake_v6;
+
+static int fake_peer_addr(zg_conn_t *c, struct sockaddr *addr, socklen_t *len)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+
+    assert_ptr_equal(c, CONN);
+    sin.sin_addr.s_addr = htonl(0xc0000201);
+    inet_pton(AF_INET6, "2001:db8::7", &sin6.sin6_addr);
+    if (fake_v6) {
+        memcpy(addr, &sin6, sizeof(sin6));
+        *len = sizeof(sin6);
+    } else {
+        memcpy(addr, &sin, sizeof(sin));
+        *len = sizeof(sin);
+    }
+    return 0;
+}
+
 static const zg_api_t fake_api = {
     .struct_size = sizeof(zg_api_t),
     .abi_major = ZG_ABI_MAJOR,
@@ -182,6 +237,9 @@ static const zg_api_t fake_api = {
     .conn_id = fake_conn_id,
     .half_open = fake_half_open,
     .conf_fill = zg_test_conf_node_fill,
+    .log_open = fake_log_open,
+    .log_write = fake_log_write,
+    .peer_addr = fake_peer_addr,
 };
 
 /* 784111777 = Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example). */
@@ -190,6 +248,14 @@ static time_t fake_now = 784111777;
 static time_t fake_clock(void)
 {
     return fake_now;
+}
+
+/* The request time clock, in ms. */
+static uint64_t fake_ms = 1000000;
+
+static uint64_t fake_msec(void)
+{
+    return fake_ms;
 }
 
 #define DATE "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
@@ -227,6 +293,7 @@ static void start(const char *conf)
 
     fake_reset();
     http_clock = fake_clock;
+    http_msec = fake_msec;
     P.p = ZG_PLUGIN_ENTRY();
     filled =
         zg_test_conf_fill(P.p, conf, strlen(conf), &P.arena, err, sizeof(err));
@@ -1680,6 +1747,363 @@ static void test_handler_descriptor_checks(void **state)
                                 "/nonexistent/b/nosuch.so"));
 }
 
+/* ---- the access log (alog.c and its use in http.c) ---- */
+
+/* Assert the log lines written so far are exactly expect, then forget
+ * them. */
+static void expect_log(const char *expect)
+{
+    size_t n = strlen(expect);
+
+    if (F.loglen != n || memcmp(F.log, expect, n) != 0)
+        fail_msg("log (%zu bytes):\n%.*s--- expected (%zu bytes):\n%s",
+                 F.loglen, (int)F.loglen, F.log, n, expect);
+    F.loglen = 0;
+}
+
+/* Local time is UTC here, or a zone given. */
+static void set_tz(const char *tz)
+{
+    if (tz != NULL)
+        setenv("TZ", tz, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+}
+
+#define LINE(req, rest)                                                        \
+    "192.0.2.1 - - [06/Nov/1994:08:49:37 +0000] \"" req "\" " rest "\n"
+
+static void test_alog_escape_time_addr(void **state)
+{
+    unsigned char all[256];
+    char out[6 * 256], want[8];
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+    struct sockaddr sun = {.sa_family = AF_UNIX};
+    size_t n;
+
+    (void)state;
+    n = zg_http_alog_escape(out, (const unsigned char *)"a\"b\\c\x01\x7f\xff ~",
+                            10, ZG_HTTP_ALOG_COMBINED);
+    assert_int_equal(n, 25);
+    assert_memory_equal(out, "a\\x22b\\x5Cc\\x01\\x7F\\xFF ~", 25);
+    n = zg_http_alog_escape(out, (const unsigned char *)"a\"b\\c\x01\x7f\xff ~",
+                            10, ZG_HTTP_ALOG_JSON);
+    assert_int_equal(n, 27);
+    assert_memory_equal(out, "a\\\"b\\\\c\\u0001\\u007F\\u00FF ~", 27);
+    /* every byte: printable ASCII but '"' and '\' as it is, the rest
+     * escaped, so a line never holds a control byte or a bare quote */
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    for (int f = ZG_HTTP_ALOG_COMBINED; f <= ZG_HTTP_ALOG_JSON; f++) {
+        char *o = out;
+
+        n = zg_http_alog_escape(out, all, 256, f);
+        for (int i = 0; i < 256; i++) {
+            if (i >= 0x20 && i <= 0x7e && i != '"' && i != '\\') {
+                assert_int_equal((unsigned char)*o, i);
+                o++;
+                continue;
+            }
+            if (f == ZG_HTTP_ALOG_JSON && (i == '"' || i == '\\'))
+                snprintf(want, sizeof(want), "\\%c", i);
+            else if (f == ZG_HTTP_ALOG_JSON)
+                snprintf(want, sizeof(want), "\\u00%02X", i);
+            else
+                snprintf(want, sizeof(want), "\\x%02X", i);
+            assert_memory_equal(o, want, strlen(want));
+            o += strlen(want);
+        }
+        assert_int_equal(n, (size_t)(o - out));
+    }
+    /* eight bytes at a time or one: the same as a byte-by-byte
+     * reference, wherever the bytes to escape fall */
+    srand(7);
+    for (int k = 0; k < 20000; k++) {
+        unsigned char in[40];
+        char ref[6 * 40];
+        size_t len = (size_t)(rand() % 41), rn = 0;
+        int f = k & 1;
+
+        for (size_t i = 0; i < len; i++)
+            in[i] = rand() % 8 == 0 ? (unsigned char)rand()
+                                    : (unsigned char)(0x20 + rand() % 0x5f);
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = in[i];
+
+            if (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\')
+                ref[rn++] = (char)c;
+            else if (f == ZG_HTTP_ALOG_JSON && (c == '"' || c == '\\'))
+                rn += (size_t)sprintf(ref + rn, "\\%c", c);
+            else
+                rn += (size_t)sprintf(
+                    ref + rn, f == ZG_HTTP_ALOG_JSON ? "\\u00%02X" : "\\x%02X",
+                    c);
+        }
+        n = zg_http_alog_escape(out, in, len, f);
+        assert_int_equal(n, rn);
+        assert_memory_equal(out, ref, n);
+    }
+    /* $time_local in the local zone */
+    set_tz("UTC");
+    zg_http_alog_time(out, fake_now);
+    assert_string_equal(out, "06/Nov/1994:08:49:37 +0000");
+    set_tz("IST-05:30");
+    zg_http_alog_time(out, fake_now);
+    assert_string_equal(out, "06/Nov/1994:14:19:37 +0530");
+    set_tz("EST+5");
+    zg_http_alog_time(out, fake_now);
+    assert_string_equal(out, "06/Nov/1994:03:49:37 -0500");
+    set_tz(NULL);
+    /* $remote_addr: the address alone; IPv4-mapped as IPv4 */
+    sin.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(zg_http_alog_addr(out, (struct sockaddr *)&sin), 9);
+    assert_string_equal(out, "127.0.0.1");
+    inet_pton(AF_INET6, "::ffff:10.1.2.3", &sin6.sin6_addr);
+    zg_http_alog_addr(out, (struct sockaddr *)&sin6);
+    assert_string_equal(out, "10.1.2.3");
+    inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+    zg_http_alog_addr(out, (struct sockaddr *)&sin6);
+    assert_string_equal(out, "2001:db8::1");
+    assert_int_equal(zg_http_alog_addr(out, &sun), 1);
+    assert_string_equal(out, "-");
+    assert_int_equal(zg_http_alog_addr(out, NULL), 1);
+}
+
+/* One line per request, pipelined ones included, in order; the client's
+ * strings escaped; status and body bytes as sent. */
+static void test_alog_lines(void **state)
+{
+    static const char hostile[] =
+        "GET /plaintext?a=%22 HTTP/1.1\r\nHost: t\r\n"
+        "User-Agent: evil\" 200 0 \"x\\ \xc3\xa9\xff[2J \t\r\n"
+        "Referer: http://r/\"\r\n\r\n";
+
+    (void)state;
+    set_tz("UTC");
+    start("{\"access_log\":{\"path\":\"/var/log/a.log\",\"flush_ms\":20}}");
+    assert_string_equal(fake_sink_path, "/var/log/a.log 65536 20");
+    feed(GET("/plaintext") "HEAD /json HTTP/1.1\r\nHost: t\r\n\r\n" GET(
+        "/nope") "DELETE /json HTTP/1.0\r\nReferer: http://a/b\r\n"
+                 "user-agent: curl/8.0\r\n\r\n");
+    expect_log(LINE("GET /plaintext HTTP/1.1", "200 13 \"-\" \"-\" 0.000")
+                   LINE("HEAD /json HTTP/1.1", "200 0 \"-\" \"-\" 0.000")
+                       LINE("GET /nope HTTP/1.1", "404 10 \"-\" \"-\" 0.000")
+                           LINE("DELETE /json HTTP/1.0",
+                                "405 19 \"http://a/b\" \"curl/8.0\" 0.000"));
+    assert_true(F.closed); /* HTTP/1.0 without keep-alive */
+    reconnect();
+    /* a hostile User-Agent cannot end the line or forge fields */
+    feed(hostile);
+    expect_log(LINE("GET /plaintext?a=%22 HTTP/1.1",
+                    "200 13 \"http://r/\\x22\" \"evil\\x22 200 0 "
+                    "\\x22x\\x5C \\xC3\\xA9\\xFF[2J\" 0.000"));
+    /* trailing white space is not part of a value; an empty one is "" */
+    feed("GET /plaintext HTTP/1.1\r\nHost: t\r\nUser-Agent: a\tb  \r\n"
+         "Referer: \r\n\r\n");
+    expect_log(
+        LINE("GET /plaintext HTTP/1.1", "200 13 \"\" \"a\\x09b\" 0.000"));
+    /* control bytes in a field are refused (400): the line shows the
+     * request, and the field lines that were whole */
+    feed("GET /x HTTP/1.1\r\nHost: t\r\nReferer: ok\r\n"
+         "User-Agent: a\x01\nforged\r\n\r\n");
+    expect_log(LINE("GET /x HTTP/1.1", "400 12 \"ok\" \"-\" 0.000"));
+    stop();
+}
+
+/* Errors the plugin answers itself get their line, with what there is of
+ * the request line; a request answered in a later call (its body came in
+ * pieces) keeps its strings. */
+static void test_alog_errors_and_bodies(void **state)
+{
+    (void)state;
+    set_tz("UTC");
+    start("{\"limits\":{\"max_request_line\":64,\"max_body_size\":100},"
+          "\"routes\":[{\"path\":\"/echo\",\"type\":\"echo\"},"
+          "{\"path\":\"/s\",\"type\":\"echo\",\"buffering\":false}],"
+          "\"access_log\":{\"path\":\"a.log\"}}");
+    feed("\r\n\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+    expect_log(LINE("\\x16", "400 12 \"-\" \"-\" 0.000"));
+    reconnect();
+    feed("GET /a\x7f HTTP/1.1\r\n");
+    expect_log(LINE("GET /a\\x7F", "400 12 \"-\" \"-\" 0.000"));
+    reconnect();
+    /* a line at the limit (64 bytes) is shown up to it */
+    feed("GET "
+         "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    expect_log(
+        LINE("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "aaaa",
+             "414 13 \"-\" \"-\" 0.000"));
+    reconnect();
+    feed("GET / HTTP/2.0\r\n\r\n");
+    expect_log(LINE("GET / HTTP/2.0", "505 27 \"-\" \"-\" 0.000"));
+    reconnect();
+    feed("GET / HTTP/1.1\r\n\r\n"); /* no Host */
+    expect_log(LINE("GET / HTTP/1.1", "400 12 \"-\" \"-\" 0.000"));
+    reconnect();
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nUser-Agent: u\r\n"
+         "Content-Length: 101\r\n\r\n");
+    expect_log(LINE("POST /echo HTTP/1.1", "413 18 \"-\" \"u\" 0.000"));
+    reconnect();
+    /* the body comes in three calls, 250 ms apart: the line waits for
+     * the answer and says how long it took */
+    fake_ms = 1000000;
+    feed("POST /echo?x HTTP/1.1\r\nHost: t\r\nReferer: r\r\n"
+         "User-Agent: u\r\nContent-Length: 10\r\n\r\nabc");
+    assert_int_equal(F.loglen, 0);
+    fake_ms += 250;
+    feed("defg");
+    fake_ms += 250;
+    feed("hij" GET("/plaintext"));
+    expect_log(LINE("POST /echo?x HTTP/1.1", "200 10 \"r\" \"u\" 0.500")
+                   LINE("GET /plaintext HTTP/1.1", "200 13 \"-\" \"-\" 0.000"));
+    /* a head in pieces counts from its first byte */
+    feed("GET /plain");
+    fake_ms += 1234;
+    feed("text HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_log(LINE("GET /plaintext HTTP/1.1", "200 13 \"-\" \"-\" 1.234"));
+    /* a streamed chunked echo: body bytes as sent, chunk framing
+     * included; a bad chunk cuts it short and still gets its line */
+    feed("POST /s HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\n0\r\n\r\n");
+    expect_log(LINE("POST /s HTTP/1.1", "200 13 \"-\" \"-\" 0.000"));
+    feed("POST /s HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\nzz");
+    expect_log(LINE("POST /s HTTP/1.1", "200 8 \"-\" \"-\" 0.000"));
+    assert_true(F.closed);
+    reconnect();
+    /* a refused Expect: 100-continue */
+    feed("POST /plaintext HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+         "Content-Length: 5\r\n\r\n");
+    expect_log(LINE("POST /plaintext HTTP/1.1", "405 19 \"-\" \"-\" 0.000"));
+    reconnect();
+    /* the client leaves during the body: 499, as nginx says */
+    feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab");
+    fake_ms += 3000;
+    P.p->on_close(CONN, P.cd, ZG_CLOSE_PEER);
+    expect_log(LINE("POST /echo HTTP/1.1", "499 0 \"-\" \"-\" 3.000"));
+    fake_reset();
+    assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
+    /* a head that never came: 408, with no request to show, timed from
+     * the connection's start */
+    fake_ms += 10000;
+    P.p->on_timeout(CONN, P.cd);
+    expect_log(LINE("-", "408 16 \"-\" \"-\" 10.000"));
+    stop();
+}
+
+static void test_alog_json_and_v6(void **state)
+{
+    json_error_t je;
+    json_t *o;
+
+    (void)state;
+    set_tz("UTC");
+    fake_v6 = 1;
+    start("{\"access_log\":{\"path\":\"stderr\",\"format\":\"json\"}}");
+    feed("GET /json?q=%22x HTTP/1.1\r\nHost: t\r\n"
+         "User-Agent: a\"\\\t\xff\r\n\r\n");
+    expect_log("{\"remote_addr\":\"2001:db8::7\",\"time_local\":\"06/Nov/1994:"
+               "08:49:37 +0000\",\"request\":\"GET /json?q=%22x HTTP/1.1\","
+               "\"status\":200,\"body_bytes_sent\":27,\"http_referer\":\"\","
+               "\"http_user_agent\":\"a\\\"\\\\\\u0009\\u00FF\","
+               "\"request_time\":0.000}\n");
+    /* a bad request line: what was read of it */
+    feed("GET /json?q=\"x\" HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_log("{\"remote_addr\":\"2001:db8::7\",\"time_local\":\"06/Nov/1994:"
+               "08:49:37 +0000\",\"request\":\"GET /json?q=\\\"\",\"status\":"
+               "400,\"body_bytes_sent\":12,\"http_referer\":\"\","
+               "\"http_user_agent\":\"\",\"request_time\":0.000}\n");
+    reconnect();
+    feed(GET("/json"));
+    o = json_loadb(F.log, F.loglen, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "request")),
+                        "GET /json HTTP/1.1");
+    assert_int_equal(json_integer_value(json_object_get(o, "status")), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "body_bytes_sent")),
+                     27);
+    assert_true(json_is_real(json_object_get(o, "request_time")));
+    json_decref(o);
+    fake_v6 = 0;
+    stop();
+}
+
+/* A handler's answer, at once or later: its line when it is sent, with
+ * its status and body; the request's strings outlive the call that read
+ * them. A request still with its handler when the client leaves: 499. */
+static void test_alog_handler(void **state)
+{
+    zg_http_response_t *r;
+
+    (void)state;
+    set_tz("UTC");
+    memset(&H, 0, sizeof(H));
+    zg_http_handler_open = th_open;
+    start("{\"routes\":[{\"path\":\"/h\",\"handler\":\"th\"}],"
+          "\"access_log\":{\"path\":\"a.log\"}}");
+    H.later = 1;
+    fake_ms = 2000000;
+    feed("GET /h?1 HTTP/1.1\r\nHost: t\r\nUser-Agent: later\r\n\r\n" GET(
+        "/h?2"));
+    assert_int_equal(F.loglen, 0);
+    r = H.held[0];
+    assert_int_equal(hapi->status(r, 202), 0);
+    assert_int_equal(hapi->write(r, "one", 3), 0);
+    fake_ms += 42;
+    assert_int_equal(hapi->finish(r), 0);
+    expect_log(LINE("GET /h?1 HTTP/1.1", "202 3 \"-\" \"later\" 0.042"));
+    H.later = 0;
+    feed("");
+    expect_log(LINE("GET /h?2 HTTP/1.1", "200 2 \"-\" \"-\" 0.000"));
+    H.later = 1;
+    feed("HEAD /h?3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    P.p->on_close(CONN, P.cd, ZG_CLOSE_PEER);
+    expect_log(LINE("HEAD /h?3 HTTP/1.1", "499 0 \"-\" \"-\" 0.000"));
+    assert_int_equal(hapi->finish(H.held[1]), -EPIPE);
+    assert_int_equal(F.loglen, 0);
+    fake_reset();
+    assert_int_equal(P.p->on_accept(CONN, P.rd, &P.cd), 0);
+    stop();
+}
+
+/* Without "access_log" (or with "off"), no line and no record. */
+static void test_alog_off(void **state)
+{
+    char err[256];
+
+    (void)state;
+    start("{\"access_log\":{\"path\":\"off\"}}");
+    assert_null(((const zg_http_conf_t *)P.pd)->alog);
+    assert_null(((http_conn_t *)P.cd)->lg);
+    feed(GET("/plaintext") "GET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(F.nlog, 0);
+    stop();
+    start("{}");
+    assert_null(((const zg_http_conf_t *)P.pd)->alog);
+    feed(GET("/plaintext"));
+    assert_int_equal(F.nlog, 0);
+    stop();
+    /* the host cannot open the file: init refuses, saying why */
+    {
+        zg_conf_arena_t arena = {NULL};
+        const char *conf = "{\"access_log\":{\"path\":\"/nonexistent/x.log\"}}";
+        const void *filled = zg_test_conf_fill(
+            ZG_PLUGIN_ENTRY(), conf, strlen(conf), &arena, err, sizeof(err));
+        void *pd = NULL;
+
+        assert_non_null(filled);
+        assert_int_not_equal(ZG_PLUGIN_ENTRY()->init_conf(
+                                 &fake_api, filled, &pd, err, sizeof(err)),
+                             0);
+        assert_string_equal(err, "access_log: cannot open /nonexistent/x.log "
+                                 "(No such file or directory)");
+        zg_conf_arena_free(&arena);
+    }
+}
+
 static void test_prefix_route_find(void **state)
 {
     const zg_http_route_t *r;
@@ -1738,6 +2162,12 @@ int main(void)
         cmocka_unit_test(test_handler_failure_and_limits),
         cmocka_unit_test(test_handler_descriptor_checks),
         cmocka_unit_test(test_prefix_route_find),
+        cmocka_unit_test(test_alog_escape_time_addr),
+        cmocka_unit_test(test_alog_lines),
+        cmocka_unit_test(test_alog_errors_and_bodies),
+        cmocka_unit_test(test_alog_json_and_v6),
+        cmocka_unit_test(test_alog_handler),
+        cmocka_unit_test(test_alog_off),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

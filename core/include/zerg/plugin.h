@@ -339,14 +339,15 @@ typedef struct zg_api_s {
     /* Main thread, from init()/init_conf() only. A buffered log file for
      * access-log style lines: path is a file (opened for appending,
      * created with mode 0644, shared by every caller naming the same
-     * path) or "stderr". Lines are collected per reactor in buffers of
-     * buffer bytes (4096..16 MiB; the largest asked for a path wins) and
-     * reach the file with one write(2) per buffer: when it is full, at
-     * most flush_ms (1..60000; the smallest asked for wins) after its
-     * first line, and when the reactor stops (graceful or fast). SIGUSR1
-     * reopens the file (after logrotate moved it): no line is lost or
-     * torn; lines still buffered then go to the new file. NULL on
-     * failure, with a one-line reason in errbuf. The sink lives as long
+     * path; a relative path is relative to the configuration file's
+     * directory, as every path in it) or "stderr". Lines are collected
+     * per reactor in buffers of buffer bytes (4096..16 MiB; the largest
+     * asked for a path wins) and reach the file with one write(2) per
+     * buffer: when it is full, at most flush_ms (1..60000; the smallest
+     * asked for wins) after its first line, and when the reactor stops
+     * (graceful or fast). SIGUSR1 reopens the file (after logrotate moved it):
+     * no line is lost or torn; lines still buffered then go to the new file.
+     * NULL on failure, with a one-line reason in errbuf. The sink lives as long
      * as the process. */
     struct zg_logsink_s *(*log_open)(const char *path, size_t buffer,
                                      uint32_t flush_ms, char *errbuf,
