@@ -44,8 +44,8 @@ typedef struct zg_http_alog_rec_s {
 } zg_http_alog_rec_t;
 
 /* The longest line for a record whose three ranges hold n bytes in all:
- * a byte becomes at most 6 ("\u00XX"), the rest is bounded. */
-#define ZG_HTTP_ALOG_LINE_MAX(n) (6 * (size_t)(n) + 256)
+ * a byte becomes at most 6 ("\u00XX"); the rest takes under 300. */
+#define ZG_HTTP_ALOG_LINE_MAX(n) (6 * (size_t)(n) + 512)
 
 /* Escape n bytes of s into d (room for 4 * n bytes, combined, or 6 * n,
  * JSON); returns the bytes written. Printable ASCII but '"' and '\'

@@ -1845,6 +1845,25 @@ static void test_alog_escape_time_addr(void **state)
         assert_int_equal(n, rn);
         assert_memory_equal(out, ref, n);
     }
+    /* the longest fixed part fits the room alog.h promises */
+    {
+        static const char v6[] =
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+        zg_http_alog_rec_t r = {
+            .addr = v6,
+            .addr_len = sizeof(v6) - 1,
+            .time_local = "06/Nov/1994:08:49:37 +0000",
+            .src = NULL,
+            .status = UINT32_MAX,
+            .bytes = UINT64_MAX,
+            .msec = UINT64_MAX,
+        };
+
+        assert_true(zg_http_alog_line(out, &r, ZG_HTTP_ALOG_JSON) <=
+                    ZG_HTTP_ALOG_LINE_MAX(0));
+        assert_true(zg_http_alog_line(out, &r, ZG_HTTP_ALOG_COMBINED) <=
+                    ZG_HTTP_ALOG_LINE_MAX(0));
+    }
     /* $time_local in the local zone */
     set_tz("UTC");
     zg_http_alog_time(out, fake_now);
