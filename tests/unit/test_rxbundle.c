@@ -234,7 +234,7 @@ static void test_bundle_completions_out_of_order(void **state)
     /* A short receive leaves entry 1 shortened to 4 bytes in the ring. */
     complete(f, kernel_recv(f, 0, 20, 10, 1));
     consume(f, 0, 10);
-    a = kernel_recv(f, 0, 0, 20, 0); /* entries 1 (4 bytes) and 2 */
+    a = kernel_recv(f, 0, 0, 20, 0);      /* entries 1 (4 bytes) and 2 */
     b = kernel_recv(f, 1, 0, 4 * BSZ, 0); /* entries 3..6 */
     assert_int_equal(complete(f, b), 4);
     consume(f, 1, 4 * BSZ);
@@ -308,8 +308,8 @@ static void test_bundle_rejects_what_the_ring_does_not_hold(void **state)
      * buffer of the kernel's. */
     assert_int_equal(zg_bufpool_bundle(&f->pool, &b, 1, 4 * BSZ), 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(
-            zg_bufpool_bundle_next(&f->pool, &b, &bid, &off, &len), 1);
+        assert_int_equal(zg_bufpool_bundle_next(&f->pool, &b, &bid, &off, &len),
+                         1);
     assert_int_equal(zg_bufpool_bundle_next(&f->pool, &b, &bid, &off, &len),
                      -EINVAL);
     for (int i = 1; i < 4; i++)
