@@ -260,6 +260,17 @@ static int conf_reactor_keys(zg_conf_ctx_t *c, json_t *o, zg_reactor_conf_t *r)
         (rc = zg_conf_u32(c, o, "send_zc_min", 1024, 16777216, 0,
                           &r->send_zc_min)))
         return rc;
+    /* Bundles fill whole buffers only (core/reactor.c says why). */
+    if (r->recv_bundle == ZG_TRI_ON && r->incremental_buffers == ZG_TRI_ON) {
+        int here = json_object_get(o, "recv_bundle") != NULL;
+
+        zg_conf_push(c, here ? "recv_bundle" : "incremental_buffers", 0);
+        return zg_conf_err(c, ZG_AT_VALUE,
+                           "true, but %s is true too: recv bundles fill "
+                           "whole buffers, never incrementally consumed "
+                           "ones; set one of them to \"auto\" or false",
+                           here ? "incremental_buffers" : "recv_bundle");
+    }
     return 0;
 }
 

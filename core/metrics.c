@@ -286,6 +286,13 @@ static void zg_prometheus(zg_mbuf_t *b, zg_engine_t *e)
             {"zerg_reactor_enobufs_total", "counter",
              "Receives that ran out of buffers and waited (ENOBUFS).",
              offsetof(zg_rstat_t, enobufs)},
+            {"zerg_reactor_recv_bundles_total", "counter",
+             "Receive completions that filled more than one buffer (recv "
+             "bundles).",
+             offsetof(zg_rstat_t, bundles)},
+            {"zerg_reactor_recv_bundle_buffers_total", "counter",
+             "Buffers filled by those completions.",
+             offsetof(zg_rstat_t, bundle_bufs)},
             {"zerg_reactor_held_bytes_max", "gauge",
              "The most unconsumed input one connection held.",
              offsetof(zg_rstat_t, held_max)},

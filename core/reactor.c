@@ -18,6 +18,7 @@
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ static void zg_arm_recv(zg_reactor_t *r, zg_conn_t *c)
     if (sqe == NULL)
         return; /* retried at the next iteration: the conn stays dirty */
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    if (r->bundle)
+        sqe->ioprio |= IORING_RECVSEND_BUNDLE;
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = ZG_BGID;
     io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_RECV, c->gen, c->slot));
@@ -769,54 +772,107 @@ static zg_conn_t *zg_conn_of(zg_reactor_t *r, uint64_t ud)
     return c;
 }
 
+/* One piece of received input, len bytes at off in buffer bid (taken
+ * from the kernel, its reference now ours): onto c's receive queue, or
+ * recycled when nobody will read it. c may be NULL (a late completion). */
+static void zg_recv_piece(zg_reactor_t *r, zg_conn_t *c, uint32_t bid,
+                          uint32_t off, uint32_t len)
+{
+    /* Many pieces for one connection in one iteration (a fast sender, a
+     * bundle): rather than copy its queue into the heap to make room (and
+     * lose zero-copy forwarding), hand the plugin what it has now. */
+    if (c != NULL && len > 0 && c->rx.n == ZG_RXQ_SEGS &&
+        (c->flags & (ZG_CF_PLUGIN | ZG_CF_PREREAD)) &&
+        !(c->flags & (ZG_CF_HOLD_INPUT | ZG_CF_CLOSED)) &&
+        c->out.pending < zg_wm_high(c))
+        zg_deliver(r, c);
+    if (c == NULL || (c->flags & ZG_CF_CLOSED) || len == 0 ||
+        ((c->flags & ZG_CF_WANT_CLOSE) && c->how != ZG_CLOSE_WRITE)) {
+        /* A late CQE for a closed or reused slot, or input nobody will
+         * read (closing, lingering): recycle only. */
+        zg_bufpool_unref(&r->pool, bid);
+        if (c != NULL && len > 0) {
+            c->dropped += len;
+            c->bytes_in += len;
+            if (!(c->flags & ZG_CF_OUTBOUND))
+                ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, len);
+            if (!(c->flags & ZG_CF_CLOSED))
+                c->flags |= ZG_CF_UNREAD;
+        }
+    } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, len) < 0) {
+        zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+    } else {
+        c->flags |= ZG_CF_NEW;
+        c->last_active = r->now;
+        c->bytes_in += len;
+        if (!(c->flags & ZG_CF_OUTBOUND))
+            ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, len);
+        if (c->flags & ZG_CF_HOLD_INPUT)
+            c->late += len;
+    }
+}
+
+/* A bundle completion: res bytes in the buffers that follow bid in ring
+ * order (rxbuf.h). If the ring shadow and the kernel disagree the rest of
+ * the input is lost, so the connection ends rather than go on with a gap. */
+static void zg_recv_bundle(zg_reactor_t *r, zg_conn_t *c, uint32_t bid,
+                           uint32_t res)
+{
+    zg_bundle_t b = {.pos = 0, .left = res};
+    uint32_t id, off, len, n = 0;
+    int k;
+
+    if (zg_bufpool_bundle(&r->pool, &b, bid, res) < 0) {
+        k = -EINVAL;
+    } else {
+        while ((k = zg_bufpool_bundle_next(&r->pool, &b, &id, &off, &len)) >
+               0) {
+            zg_recv_piece(r, c, id, off, len);
+            n++;
+        }
+    }
+    if (n > 1) {
+        ZG_STAT_ADD(r->rstat.bundles, 1);
+        ZG_STAT_ADD(r->rstat.bundle_bufs, n);
+    }
+    if (k < 0) {
+        zg_log(ZG_LOG_ALERT,
+               "reactor %u: a recv bundle of %u bytes from buffer %u does "
+               "not match the buffers in the ring (%u bytes unmapped)",
+               r->id, res, bid, b.left);
+        if (c != NULL && !(c->flags & ZG_CF_CLOSED))
+            zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
+    }
+}
+
 static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
 {
     zg_conn_t *c = zg_conn_of(r, cqe->user_data);
     int res = cqe->res;
 
-    /* Many receives for one connection in one iteration (a fast sender):
-     * rather than copy its queue into the heap to make room (and lose
-     * zero-copy forwarding), hand the plugin what it has now. */
-    if ((cqe->flags & IORING_CQE_F_BUFFER) && c != NULL && res > 0 &&
-        c->rx.n == ZG_RXQ_SEGS && (c->flags & (ZG_CF_PLUGIN | ZG_CF_PREREAD)) &&
-        !(c->flags & (ZG_CF_HOLD_INPUT | ZG_CF_CLOSED)) &&
-        c->out.pending < zg_wm_high(c))
-        zg_deliver(r, c);
-    if (cqe->flags & IORING_CQE_F_BUFFER) {
+    if ((cqe->flags & IORING_CQE_F_BUFFER) && r->bundle) {
+        /* No data, no buffer consumed: the kernel put back what it
+         * mapped. */
+        if (res > 0)
+            zg_recv_bundle(r, c, cqe->flags >> IORING_CQE_BUFFER_SHIFT,
+                           (uint32_t)res);
+        /* A bundle that emptied the ring ends the multishot recv: the
+         * window is short, as with ENOBUFS. */
+        if (res > 0 && !(cqe->flags & IORING_CQE_F_MORE) && c != NULL &&
+            !(c->flags & (ZG_CF_CANCEL | ZG_CF_CLOSED)))
+            zg_bufpool_starved(&r->pool);
+    } else if (cqe->flags & IORING_CQE_F_BUFFER) {
         uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, off;
         int more = r->inc && (cqe->flags & IORING_CQE_F_BUF_MORE);
 
         if (zg_bufpool_take(&r->pool, bid, res > 0 ? (uint32_t)res : 0, more,
-                            &off) < 0) {
+                            &off) < 0)
             zg_log(ZG_LOG_ALERT,
                    "reactor %u: kernel filled buffer %u "
                    "that is not in the ring",
                    r->id, bid);
-        } else if (c == NULL || (c->flags & ZG_CF_CLOSED) || res <= 0 ||
-                   ((c->flags & ZG_CF_WANT_CLOSE) &&
-                    c->how != ZG_CLOSE_WRITE)) {
-            /* A late CQE for a closed or reused slot, or input nobody
-             * will read (closing, lingering): recycle only. */
-            zg_bufpool_unref(&r->pool, bid);
-            if (c != NULL && res > 0) {
-                c->dropped += (uint32_t)res;
-                c->bytes_in += (uint32_t)res;
-                if (!(c->flags & ZG_CF_OUTBOUND))
-                    ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
-                if (!(c->flags & ZG_CF_CLOSED))
-                    c->flags |= ZG_CF_UNREAD;
-            }
-        } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, (uint32_t)res) < 0) {
-            zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
-        } else {
-            c->flags |= ZG_CF_NEW;
-            c->last_active = r->now;
-            c->bytes_in += (uint32_t)res;
-            if (!(c->flags & ZG_CF_OUTBOUND))
-                ZG_STAT_ADD(r->lstat[c->lidx].bytes_in, (uint32_t)res);
-            if (c->flags & ZG_CF_HOLD_INPUT)
-                c->late += (uint32_t)res;
-        }
+        else
+            zg_recv_piece(r, c, bid, off, res > 0 ? (uint32_t)res : 0);
     }
     if (c == NULL)
         return;
@@ -1522,16 +1578,19 @@ static void zg_publish(zg_reactor_t *r)
     if (p->spare != NULL) {
         /* Windowed: the most recently returned buffers go back first. */
         n = zg_bufpool_refill(p, r->pubtmp);
-        for (uint32_t i = 0; i < n; i++)
+        for (uint32_t i = 0; i < n; i++) {
+            zg_bufpool_ring_put(p, r->pubtmp[i]);
             io_uring_buf_ring_add(r->br, zg_bufpool_addr(p, r->pubtmp[i]),
                                   p->bufsize, r->pubtmp[i], (int)r->bmask,
                                   (int)i);
+        }
         if (n > 0)
             io_uring_buf_ring_advance(r->br, (int)n);
     } else if (n > 0) {
         for (uint32_t i = 0; i < n; i++) {
             uint16_t bid = p->ret[i];
 
+            zg_bufpool_ring_put(p, bid);
             io_uring_buf_ring_add(r->br, zg_bufpool_addr(p, bid), p->bufsize,
                                   bid, (int)r->bmask, (int)i);
         }
@@ -1649,7 +1708,11 @@ static void zg_loop(zg_reactor_t *r)
         zg_publish(r);
         if (r->log_pending && r->now >= r->log_flush_at)
             zg_logsink_flush(r);
-        if (r->pool.spare != NULL && r->now >= r->buf_tick_at)
+        /* Not while completions wait (the batch limit, an overflow): the
+         * buffers they filled still look untouched to the pool. */
+        if (r->pool.spare != NULL && r->now >= r->buf_tick_at &&
+            io_uring_cq_ready(&r->ring) == 0 &&
+            !(IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             zg_buf_tick(r);
         ZG_STAT_SET(r->rstat.conns, r->live);
         ZG_STAT_SET(r->rstat.window,
@@ -1664,6 +1727,82 @@ static void zg_chunk_release(void *arg, uint32_t bid)
     zg_reactor_t *r = arg;
 
     zg_bufpool_unref(&r->pool, bid);
+}
+
+/* The running kernel is Linux major.minor or newer (uname). */
+static int zg_kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 0;
+    return ma > major || (ma == major && mi >= minor);
+}
+
+/* Whether this reactor's receives are bundles (r->bundle, and why not in
+ * r->bundle_why), from Linux's io_uring/net.c and kbuf.c of 6.10 to 6.18:
+ *
+ * - They are never combined with incremental consumption. The kernels
+ *   that allow both (6.15 on) dropped IORING_CQE_F_BUF_MORE when a bundle
+ *   receive retried until a fix of June 2026: the application would hand
+ *   back a buffer the kernel was still filling, and nothing tells from
+ *   user space which kernels have the fix. Bundles mean whole buffers.
+ * - "auto" wants Linux 6.16: before it (and before the stable updates that
+ *   took the fixes), a bundle that retried after a short first receive
+ *   (fixed in 6.15) or after a mapping cut short (fixed in 6.16) reported
+ *   its bytes as if every buffer but the last were full, a gap no
+ *   completion can describe. true uses them on any kernel that has them.
+ * - Measured (README, make bench section 10): CPU per message ties with
+ *   either kind of plain receive within this machine's noise; a bundle
+ *   takes one completion for many buffers, and small messages touch less
+ *   memory with whole buffers than with incremental ones: "auto" uses
+ *   bundles where it may. */
+static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
+{
+    const zg_reactor_conf_t *rc = r->conf;
+    int have = (r->ring.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
+
+    r->bundle = 0;
+    switch (rc->recv_bundle) {
+    case ZG_TRI_OFF:
+        r->bundle_why = "off (recv_bundle is false)";
+        return 0;
+    case ZG_TRI_ON:
+        if (!have) {
+            snprintf(err, errlen,
+                     "%s: recv_bundle is true but the kernel has no recv "
+                     "bundles (IORING_FEAT_RECVSEND_BUNDLE); Linux 6.10 or "
+                     "newer is needed, or set it to \"auto\"",
+                     r->who);
+            return -EOPNOTSUPP;
+        }
+        if (rc->incremental_buffers == ZG_TRI_ON) {
+            snprintf(err, errlen,
+                     "%s: recv_bundle and incremental_buffers cannot both "
+                     "be true",
+                     r->who);
+            return -EINVAL;
+        }
+        if (!zg_kernel_at_least(6, 16) && r->id == 0)
+            zg_log(ZG_LOG_WARN,
+                   "%s: recv_bundle is true on a kernel older than Linux "
+                   "6.16, whose recv bundles may report received bytes "
+                   "with a gap unless it has the stable fixes",
+                   r->who);
+        r->bundle = 1;
+        return 0;
+    default:
+        if (!have)
+            r->bundle_why = "off (the kernel has none: Linux 6.10 or newer)";
+        else if (rc->incremental_buffers == ZG_TRI_ON)
+            r->bundle_why = "off (incremental_buffers is true)";
+        else if (!zg_kernel_at_least(6, 16))
+            r->bundle_why = "off (\"auto\" wants Linux 6.16 or newer)";
+        else
+            r->bundle = 1;
+        return 0;
+    }
 }
 
 static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
@@ -1703,6 +1842,9 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     r->ring_fd = r->ring.ring_fd;
     /* Other rings message us through the real fd, which stays open. */
     r->reg_ring = io_uring_register_ring_fd(&r->ring) == 1;
+    ret = zg_bundle_choose(r, err, errlen);
+    if (ret < 0)
+        return ret;
 
     /* Buffer memory is mapped, so untouched buffers cost no RSS. */
     r->bufmem_size = (size_t)rc->recv_buffer_size * rc->buffer_ring_entries;
@@ -1723,7 +1865,7 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     reg.ring_entries = rc->buffer_ring_entries;
     reg.bgid = ZG_BGID;
     ret = -EINVAL;
-    if (rc->incremental_buffers != ZG_TRI_OFF) {
+    if (rc->incremental_buffers != ZG_TRI_OFF && !r->bundle) {
         /* Kernel 6.12+: small receives share a buffer instead of each
          * taking a whole one. */
         zg_buf_reg_set_flags(&reg, IOU_PBUF_RING_INC);
@@ -1778,6 +1920,8 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     }
     ret = zg_bufpool_init(&r->pool, r->bufmem, rc->recv_buffer_size,
                           rc->buffer_ring_entries);
+    if (ret == 0 && r->bundle)
+        ret = zg_bufpool_shadow(&r->pool, r->br->bufs);
     if (ret < 0) {
         snprintf(err, errlen, "%s: out of memory", r->who);
         return ret;
@@ -1799,10 +1943,12 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
         }
         nbufs_pub = ZG_BUF_WINDOW0;
     }
-    for (uint32_t i = 0; i < nbufs_pub; i++)
+    for (uint32_t i = 0; i < nbufs_pub; i++) {
+        zg_bufpool_ring_put(&r->pool, (uint16_t)i);
         io_uring_buf_ring_add(r->br, zg_bufpool_addr(&r->pool, i),
                               rc->recv_buffer_size, (unsigned short)i,
                               (int)r->bmask, (int)i);
+    }
     io_uring_buf_ring_advance(r->br, (int)nbufs_pub);
     zg_chunkpool_init(&r->chunks, 256, zg_chunk_release, r);
 
@@ -1886,19 +2032,17 @@ static void *zg_reactor_main(void *arg)
         return NULL;
     }
     if (r->id == 0)
-        zg_log(
-            ZG_LOG_INFO,
-            "reactor 0: io_uring with %s, %u x %u-byte receive buffers "
-            "(%s consumption), registered ring fd: %s, recv bundles: %s",
-            (r->ring_flags & IORING_SETUP_DEFER_TASKRUN)
-                ? "SINGLE_ISSUER|DEFER_TASKRUN"
-            : (r->ring_flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN"
-                                                          : "no task-run flags",
-            r->conf->buffer_ring_entries, r->conf->recv_buffer_size,
-            r->inc ? "incremental" : "whole-buffer", r->reg_ring ? "yes" : "no",
-            r->conf->recv_bundle == ZG_TRI_ON
-                ? "requested but not implemented yet"
-                : "not used");
+        zg_log(ZG_LOG_INFO,
+               "reactor 0: io_uring with %s, %u x %u-byte receive buffers "
+               "(%s consumption), registered ring fd: %s, recv bundles: %s",
+               (r->ring_flags & IORING_SETUP_DEFER_TASKRUN)
+                   ? "SINGLE_ISSUER|DEFER_TASKRUN"
+               : (r->ring_flags & IORING_SETUP_COOP_TASKRUN)
+                   ? "COOP_TASKRUN"
+                   : "no task-run flags",
+               r->conf->buffer_ring_entries, r->conf->recv_buffer_size,
+               r->inc ? "incremental" : "whole-buffer",
+               r->reg_ring ? "yes" : "no", r->bundle ? "on" : r->bundle_why);
     zg_startsync_post(&r->sync, 1);
     zg_loop(r);
     io_uring_submit(&r->ring); /* closes queued in the last iteration */

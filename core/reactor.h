@@ -101,6 +101,8 @@ typedef struct zg_rstat_s {
     _Atomic uint64_t handoffs;  /* sockets received from the acceptor */
     _Atomic uint64_t window;    /* buffers the kernel may be given now */
     _Atomic uint64_t zc_sends;  /* zero-copy sends (reactor.send_zc) */
+    _Atomic uint64_t bundles;   /* receives that filled several buffers */
+    _Atomic uint64_t bundle_bufs; /* the buffers those filled */
 } zg_rstat_t;
 
 /* A reactor's view of one listener slot (see ZG_LS_* in engine.h). */
@@ -173,8 +175,10 @@ struct zg_reactor_s {
     unsigned char *bufmem;
     size_t bufmem_size;
     uint32_t bmask;
-    int inc;         /* buffers are consumed incrementally */
-    int reg_ring;    /* the ring fd is registered (cheaper enter) */
+    int inc;                /* buffers are consumed incrementally */
+    int bundle;             /* recvs are bundles (IORING_RECVSEND_BUNDLE) */
+    const char *bundle_why; /* without bundles: why, for the start line */
+    int reg_ring;           /* the ring fd is registered (cheaper enter) */
     uint32_t zc_min; /* zero-copy sends from this many bytes, 0 = never */
     zg_bufpool_t pool;
     zg_chunkpool_t chunks;

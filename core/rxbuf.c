@@ -37,6 +37,11 @@ void zg_bufpool_free(zg_bufpool_t *p)
     free(p->koff);
     free(p->spare);
     free(p->given);
+    free(p->rbid);
+    free(p->rpos);
+    free(p->rlen);
+    p->rbid = p->rpos = NULL;
+    p->rlen = NULL;
     p->given = NULL;
     p->refs = NULL;
     p->ret = NULL;
@@ -84,6 +89,79 @@ uint32_t zg_bufpool_refill(zg_bufpool_t *p, uint16_t *out)
     if (p->clean > p->nspare)
         p->clean = p->nspare;
     return n;
+}
+
+int zg_bufpool_shadow(zg_bufpool_t *p, const struct io_uring_buf *ring)
+{
+    p->rbid = calloc(2 * (size_t)p->nbufs, sizeof(*p->rbid));
+    p->rpos = calloc(p->nbufs, sizeof(*p->rpos));
+    p->rlen = calloc(p->nbufs, sizeof(*p->rlen));
+    if (p->rbid == NULL || p->rpos == NULL || p->rlen == NULL)
+        return -ENOMEM;
+    p->ring = ring;
+    return 0;
+}
+
+uint32_t zg_bufpool_ring_put(zg_bufpool_t *p, uint16_t bid)
+{
+    uint16_t pos = p->rtail++;
+    uint32_t slot = pos & (p->nbufs - 1);
+
+    if (p->rbid != NULL) {
+        /* The slot's previous entry, a ring's length back: if the kernel
+         * consumed it and its completion is still to come, its length
+         * would be lost with the entry. */
+        uint16_t prev = (uint16_t)(pos - p->nbufs);
+        uint16_t old = p->rbid[prev & (2 * p->nbufs - 1)];
+
+        if (p->ring != NULL && p->rpos[old] == prev &&
+            p->koff[old] != UINT32_MAX && p->rlen[old] == 0)
+            p->rlen[old] = p->ring[slot].len;
+        p->rbid[pos & (2 * p->nbufs - 1)] = bid;
+        p->rpos[bid] = pos;
+        p->rlen[bid] = 0;
+    }
+    return slot;
+}
+
+int zg_bufpool_bundle(zg_bufpool_t *p, zg_bundle_t *b, uint32_t bid,
+                      uint32_t res)
+{
+    if (p->rbid == NULL || bid >= p->nbufs || p->koff[bid] == UINT32_MAX)
+        return -EINVAL;
+    b->pos = p->rpos[bid];
+    b->left = res;
+    return 0;
+}
+
+int zg_bufpool_bundle_next(zg_bufpool_t *p, zg_bundle_t *b, uint32_t *bid,
+                           uint32_t *off, uint32_t *len)
+{
+    uint16_t pos = b->pos;
+    uint32_t id, elen;
+
+    if (b->left == 0)
+        return 0;
+    id = p->rbid[pos & (2 * p->nbufs - 1)];
+    if (p->rpos[id] != pos || p->koff[id] != 0)
+        return -EINVAL;
+    if (p->rlen[id] != 0)
+        elen = p->rlen[id];
+    else if (p->ring != NULL)
+        elen = __atomic_load_n(&p->ring[pos & (p->nbufs - 1)].len,
+                               __ATOMIC_RELAXED);
+    else
+        elen = p->bufsize;
+    /* An empty entry is never mapped; a longer one was never put. */
+    if (elen == 0 || elen > p->bufsize)
+        return -EINVAL;
+    *len = b->left < elen ? b->left : elen;
+    if (zg_bufpool_take(p, id, *len, 0, off) < 0)
+        return -EINVAL;
+    *bid = id;
+    b->left -= *len;
+    b->pos = (uint16_t)(pos + 1);
+    return 1;
 }
 
 void zg_bufpool_starved(zg_bufpool_t *p)

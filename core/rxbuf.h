@@ -18,12 +18,24 @@
  * buffer whose refs drop to 0 is queued in ret[] exactly once and handed
  * back by the owner at the next publish (zg_bufpool_published). Single
  * thread (the reactor).
+ *
+ * Receive bundles (IORING_RECVSEND_BUNDLE) fill several buffers with one
+ * completion: the CQE names the first, the others are the ones that
+ * followed it in the kernel ring. The pool keeps a shadow of the ring for
+ * them: which buffer the owner put at which ring position (positions count
+ * the ring's 16-bit tail), so a completion of res bytes maps back to its
+ * (buffer, offset, length) pieces whatever order completions arrive in.
+ * A bundle's buffers are whole-buffer ones (never IOU_PBUF_RING_INC): the
+ * first starts at offset 0, each is filled up to the length its ring entry
+ * had (the kernel may have shortened an entry it mapped last), the last
+ * holds the rest.
  */
 #ifndef ZG_RXBUF_H
 #define ZG_RXBUF_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/io_uring.h>
 #include "zerg/plugin.h"
 
 typedef struct zg_bufpool_s {
@@ -48,7 +60,26 @@ typedef struct zg_bufpool_s {
     int starved;     /* a receive ran out of buffers since the last tick */
     uint8_t *given;  /* per buffer: its memory was given back, untouched
                         since (zg_bufpool_tick) */
+    /* The ring shadow (zg_bufpool_shadow; NULL without bundles). rbid has
+     * 2 x nbufs entries, twice the kernel ring: a position the kernel
+     * consumed is still known after the owner reused its ring slot, until
+     * its completion is seen (completions of one kernel batch may come out
+     * of ring order, never further apart than a ring's length). */
+    uint16_t rtail; /* positions handed out: the kernel ring's tail */
+    uint16_t *rbid; /* per position mod 2 x nbufs: the buffer put there */
+    uint16_t *rpos; /* per buffer: the position it was last put at */
+    uint32_t *rlen; /* per buffer: its entry's length, saved when its ring
+                       slot was reused before its completion came; 0 =
+                       read it from the ring */
+    const struct io_uring_buf *ring; /* the kernel ring's entries, or NULL
+                                        (every entry then holds bufsize) */
 } zg_bufpool_t;
+
+/* Where the mapping of one bundle completion stands. */
+typedef struct zg_bundle_s {
+    uint16_t pos;  /* ring position of the next buffer */
+    uint32_t left; /* bytes not mapped yet */
+} zg_bundle_t;
 
 /* Segments a receive queue keeps before it compacts into its heap. */
 #define ZG_RXQ_SEGS 32
@@ -96,6 +127,31 @@ int zg_bufpool_window(zg_bufpool_t *p, uint32_t window);
  * returned first) into out, now the kernel's: the owner adds exactly
  * these to the ring. Returns how many. */
 uint32_t zg_bufpool_refill(zg_bufpool_t *p, uint16_t *out);
+
+/* Keep the ring shadow from now on, right after init (before anything is
+ * put in the ring). ring: the kernel ring's entries, read for the lengths
+ * the kernel may shorten (NULL: each entry holds bufsize). 0 or -ENOMEM. */
+int zg_bufpool_shadow(zg_bufpool_t *p, const struct io_uring_buf *ring);
+
+/* The owner is putting buffer bid at the ring's tail: remember where. Call
+ * it for every buffer put in the ring, in ring order, before writing the
+ * entry (the entry it replaces may still be needed). Returns the ring
+ * slot, position & (nbufs - 1). Costs nothing without a shadow. */
+uint32_t zg_bufpool_ring_put(zg_bufpool_t *p, uint16_t bid);
+
+/* A bundle completion: res > 0 bytes starting in buffer bid. Sets b up for
+ * zg_bufpool_bundle_next. Returns 0, or -EINVAL if bid is not a buffer the
+ * kernel holds or the pool keeps no shadow. */
+int zg_bufpool_bundle(zg_bufpool_t *p, zg_bundle_t *b, uint32_t bid,
+                      uint32_t res);
+
+/* The next piece of bundle b: takes its buffer (as zg_bufpool_take, the
+ * kernel's reference passes to the piece) and returns 1 with *bid, *off
+ * and *len set; 0 once all res bytes are mapped; -EINVAL if the ring
+ * position holds no buffer of the kernel's (the shadow and the kernel
+ * disagree: the rest of the bundle is lost). */
+int zg_bufpool_bundle_next(zg_bufpool_t *p, zg_bundle_t *b, uint32_t *bid,
+                           uint32_t *off, uint32_t *len);
 
 /* A receive found no buffer (ENOBUFS): the window doubles. */
 void zg_bufpool_starved(zg_bufpool_t *p);

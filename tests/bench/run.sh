@@ -13,8 +13,9 @@
 # BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
 # BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
 # BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale
-# modules proxy arena accesslog, or the sections' numbers 1 to 10:
-# BENCH_ONLY=8 is proxy, 9 arena, 10 accesslog), BENCH_ARENA_CONNS
+# modules proxy arena accesslog bundles, or the sections' numbers 1 to
+# 11: BENCH_ONLY=8 is proxy, 9 arena, 10 accesslog, 11 bundles),
+# BENCH_ARENA_CONNS
 # (connections of the arena profiles).
 
 set -u
@@ -28,15 +29,15 @@ else
     RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
 fi
 WARM=1                                  # seconds of warm-up before each run
-SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena accesslog"
+SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena accesslog bundles"
 ONLY=
 for w in ${BENCH_ONLY:-$SECTIONS}; do
     case $w in
-    [1-9] | 10) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
+    [1-9] | 1[01]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
     esac
     case " $SECTIONS " in
     *" $w "*) ONLY="$ONLY $w" ;;
-    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-10)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
+    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-11)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
     esac
 done
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -54,6 +55,7 @@ PROXY_SMALL_CONNS=50
 PROXY_DEPTH=16                          # 8b: requests in flight per connection
 PROXY_MAXC=4096                         # connection limit of each proxy
 ARENA_CONNS=${BENCH_ARENA_CONNS:-128}
+ZX=                                     # extra reactor keys of zerg_conf
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
@@ -247,7 +249,7 @@ zerg_conf() { # reactors plugin max_connections [accept mode [modules [plugin co
 {
   "reactors": $1,
   "accept": "${4:-auto}",
-  "reactor": { "cpu_affinity": $SRV_CPU, "max_connections": $3 },
+  "reactor": { "cpu_affinity": $SRV_CPU, "max_connections": $3$ZX },
   "log": { "level": "warn" },
   "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "$2",
                    "backlog": 65535, "max_connections": $3$mods } ]
@@ -769,6 +771,31 @@ alog_run() {
     fi
 }
 
+# Section 11, one round: each receive mode against each shape, the modes
+# in a different order every round.
+bundles_round() { # round
+    case $(($1 % 3)) in
+    1) order="bundle inc whole" ;;
+    2) order="inc whole bundle" ;;
+    *) order="whole bundle inc" ;;
+    esac
+    for shape in big 4k pipe; do
+        for mode in $order; do
+            case $mode in
+            bundle) ZX=', "recv_bundle": true' ;;
+            inc) ZX=', "recv_bundle": false, "incremental_buffers": true' ;;
+            *) ZX=', "recv_bundle": false, "incremental_buffers": false' ;;
+            esac
+            case $shape in
+            big) if srv_start zerg-echo; then lg_run bundbig "$mode" echo -c 16 -s 65536 -P 4; srv_stop; fi ;;
+            4k) if srv_start zerg-echo; then lg_run bund4k "$mode" echo -c $ECHO_CONNS -s 4096 -P 16; srv_stop; fi ;;
+            *) if [ $HAVE_HTTP = 1 ] && srv_start zerg-http; then wrk_run bundpipe "$mode" $HTTP_CONNS 16; srv_stop; fi ;;
+            esac
+            ZX=
+        done
+    done
+}
+
 http_case() { # scen conns depth
     if [ $HAVE_HTTP = 1 ] && srv_start zerg-http; then wrk_run "$1" zerg "$2" "$3"; srv_stop; fi
     if srv_start nginx; then wrk_run "$1" nginx "$2" "$3"; srv_stop; fi
@@ -837,6 +864,7 @@ while [ $rep -le "$RUNS" ]; do
         done
     fi
     want proxy && proxy_round "$rep"
+    want bundles && bundles_round "$rep"
     if want arena && [ $HAVE_ARENA = 1 ]; then
         # HttpArena's profiles, one reactor: baseline (GET, POST with
         # Content-Length, POST chunked in turn, one request in flight per
@@ -1131,6 +1159,55 @@ alog_table() {
     echo "on / off: throughput with the log on over off (the same server); CPU on / off: server CPU per request, on over off. Each run's log is checked to hold a line per request."
 }
 
+# Section 11: receive modes side by side, relative to incremental
+# consumption without bundles.
+bundles_table() {
+    echo
+    echo "#### 11. receive modes: recv bundles vs incremental vs whole-buffer receives (zerg, 1 reactor)"
+    echo
+    awk -F '\t' '
+    { m[$1, $2, $3] = $4 }
+    function has(s, v, k) { return ((s, v, k) in m) }
+    function grp(x,   s) {
+        x = sprintf("%.0f", x); s = ""
+        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
+        return x s
+    }
+    function ratio(s, v, k) {
+        if (v == "inc" || !has(s, v, k) || !has(s, "inc", k) || m[s, "inc", k] == 0) return ""
+        return sprintf("%.3fx", m[s, v, k] / m[s, "inc", k])
+    }
+    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
+    END {
+        print "| shape | receives | throughput | vs incremental | CPU s / M | CPU vs incremental | server CPU | noise | p50 | p99 |"
+        print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+        split("bundbig bund4k bundpipe", ss, " ")
+        st[1] = "echo 64 KiB, 4 in flight, 16 conns"
+        st[2] = "echo 4 KiB, 16 in flight, 50 conns"
+        st[3] = "HTTP plaintext pipelined x16, 64 conns"
+        split("bundle inc whole", vs, " ")
+        vl[1] = "bundles (whole buffers)"; vl[2] = "incremental, no bundles"; vl[3] = "whole buffers, no bundles"
+        for (i = 1; i <= 3; i++) {
+            for (j = 1; j <= 3; j++) {
+                s = ss[i]; v = vs[j]
+                if (!has(s, v, "rps")) {
+                    printf "| %s | %s | n/a | | | | | | | |\n", j == 1 ? st[i] : "", vl[j]
+                    continue
+                }
+                thr = grp(m[s, v, "rps"]) (i < 3 ? " msg/s" : " req/s")
+                if (has(s, v, "mbs")) thr = thr sprintf(" (%.0f MB/s)", m[s, v, "mbs"])
+                printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", j == 1 ? st[i] : "", vl[j], thr,
+                    ratio(s, v, "rps"), has(s, v, "cpu_m") ? sprintf("%.3f", m[s, v, "cpu_m"]) : "",
+                    ratio(s, v, "cpu_m"), has(s, v, "util") ? m[s, v, "util"] "%" : "",
+                    has(s, v, "noise") ? m[s, v, "noise"] "%" : "", us(s, v, "p50"), us(s, v, "p99")
+            }
+        }
+    }' "$TMP/median.tsv"
+    echo
+    echo "Each mode forced in reactor keys (recv_bundle, incremental_buffers); the modes run in a rotating order within each round."
+    echo "vs incremental: throughput ratio (higher is better); CPU vs incremental: CPU per message or request (lower is better)."
+}
+
 TABLE=$TMP/table.md
 {
     echo "### zerg benchmark, $stamp"
@@ -1146,6 +1223,7 @@ TABLE=$TMP/table.md
     [ $main = 1 ] && main_table
     want proxy && proxy_table
     want accesslog && alog_table
+    want bundles && bundles_table
     if [ -s "$NOTES" ]; then
         echo
         sort -u "$NOTES" | sed 's/^/Note: /'

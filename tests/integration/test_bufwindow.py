@@ -4,8 +4,9 @@
 # the real binary: many connections pushing more than the starting window
 # holds make receives run short (ENOBUFS); the window grows, every byte
 # still arrives intact; once quiet it shrinks back and the reactor gives
-# the memory of its idle buffers back. With the window off the whole ring
-# is published.
+# the memory of its idle buffers back, with plain receives and with recv
+# bundles (one completion for several buffers). With the window off the
+# whole ring is published.
 import hashlib
 import os
 import re
@@ -17,9 +18,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zgtest as zg  # noqa: E402
 
 
-def config(window):
-    cfg = zg.echo_config(reactor={"buffer_window": window, "recv_buffer_size": 16384,
-                                  "buffer_ring_entries": 1024})
+def config(window, **reactor):
+    reactor.update({"buffer_window": window, "recv_buffer_size": 16384,
+                    "buffer_ring_entries": 1024})
+    cfg = zg.echo_config(reactor=reactor)
     cfg["listeners"].append({"name": "m", "listen": "127.0.0.1:0", "plugin": "stats"})
     return cfg
 
@@ -69,8 +71,8 @@ def pump(addr, nconns, nbytes, results):
         t.join(90)
 
 
-def test_window_grows_under_load_and_shrinks_when_quiet():
-    srv = zg.start(config(True))
+def _grow_and_shrink(**reactor):
+    srv = zg.start(config(True, **reactor))
     m0 = scrape(srv.addr("m"))
     assert m0["zerg_reactor_buffer_window"] == 128, m0
     results = []
@@ -103,6 +105,18 @@ def test_window_grows_under_load_and_shrinks_when_quiet():
     srv.stop()
     assert m2["zerg_reactor_buffer_window"] == 128, m2
     assert rss < peak["rss"] - 2048, "RSS %d KiB after quiet, peak %d KiB" % (rss, peak["rss"])
+    return m1
+
+
+def test_window_grows_under_load_and_shrinks_when_quiet():
+    _grow_and_shrink(recv_bundle=False)
+
+
+def test_window_grows_and_shrinks_with_recv_bundles():
+    if "recv bundles yes" not in zg.run_zerg(["-V"]).stdout:
+        raise zg.Skip("the kernel has no recv bundles (Linux 6.10 or newer)")
+    m = _grow_and_shrink(recv_bundle=True)
+    assert m["zerg_reactor_recv_bundles_total"] > 0, "no recv bundle: %r" % m
 
 
 def test_window_off_publishes_the_ring():

@@ -167,9 +167,16 @@ def test_buffer_exhaustion_64_connections():
     _buffer_exhaustion({})
 
 
+# The receive modes "auto" may not pick on this kernel (recv bundles:
+# test_bundles.py).
+@zg.time_limit(45)
+def test_buffer_exhaustion_incremental_consumption():
+    _buffer_exhaustion({"recv_bundle": False})
+
+
 @zg.time_limit(45)
 def test_buffer_exhaustion_whole_buffer_consumption():
-    _buffer_exhaustion({"incremental_buffers": False})
+    _buffer_exhaustion({"recv_bundle": False, "incremental_buffers": False})
 
 
 @zg.time_limit(45)

@@ -523,6 +523,19 @@ static void test_wrong_types(void **state)
     check_err("{\"reactor\": {\"recv_bundle\": 1}, " LST "}",
               "t.json:1:29: reactor.recv_bundle: expected \"auto\", true or "
               "false, got integer");
+    check_err("{\"reactor\": {\"incremental_buffers\": true, "
+              "\"recv_bundle\": true}, " LST "}",
+              "t.json:1:58: reactor.recv_bundle: true, but "
+              "incremental_buffers is true too: recv bundles fill whole "
+              "buffers, never incrementally consumed ones; set one of them "
+              "to \"auto\" or false");
+    check_err("{\"reactors\": 2, \"reactor\": {\"recv_bundle\": true}, "
+              "\"reactor_overrides\": [{\"id\": 1, "
+              "\"incremental_buffers\": true}], " LST "}",
+              "t.json:1:106: reactor_overrides[0].incremental_buffers: true, "
+              "but recv_bundle is true too: recv bundles fill whole buffers, "
+              "never incrementally consumed ones; set one of them to "
+              "\"auto\" or false");
     check_err("{\"reactor_overrides\": {}, " LST "}",
               "t.json:1:23: reactor_overrides: expected an array, got object");
     check_err("{\"reactor_overrides\": [3], " LST "}",
