@@ -262,7 +262,9 @@ static void zg_slot_free(zg_reactor_t *r, zg_conn_t *c)
     c->peer = NULL;
     if (r->peer_id == c->id)
         r->peer_len = 0;
-    if (c->how == ZG_CLOSE_ABORT) {
+    /* After the peer's RST the socket is closed already and linger does
+     * nothing: no syscall for it (clients that reset are the churn case). */
+    if (c->how == ZG_CLOSE_ABORT && !(c->flags & ZG_CF_PEER_RESET)) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -885,6 +887,8 @@ static void zg_on_recv(zg_reactor_t *r, const struct io_uring_cqe *cqe)
         zg_dirty(r, c);
         return;
     }
+    if (res == -ECONNRESET)
+        c->flags |= ZG_CF_PEER_RESET;
     if (res == 0) {
         c->flags |= ZG_CF_EOF;
     } else if (res == -ENOBUFS) {
@@ -1748,16 +1752,15 @@ static int zg_kernel_at_least(int major, int minor)
  *   receive retried until a fix of June 2026: the application would hand
  *   back a buffer the kernel was still filling, and nothing tells from
  *   user space which kernels have the fix. Bundles mean whole buffers.
- * - "auto" wants Linux 6.16: before it (and before the stable updates that
- *   took the fixes), a bundle that retried after a short first receive
- *   (fixed in 6.15) or after a mapping cut short (fixed in 6.16) reported
- *   its bytes as if every buffer but the last were full, a gap no
- *   completion can describe. true uses them on any kernel that has them.
- * - Measured (README, make bench section 10): CPU per message ties with
- *   either kind of plain receive within this machine's noise; a bundle
- *   takes one completion for many buffers, and small messages touch less
- *   memory with whole buffers than with incremental ones: "auto" uses
- *   bundles where it may. */
+ * - Before Linux 6.16 (and the stable updates that took the fixes), a
+ *   bundle that retried after a short first receive (fixed in 6.15) or
+ *   after a mapping cut short (fixed in 6.16) reported its bytes as if
+ *   every buffer but the last were full, a gap no completion can
+ *   describe: true warns there.
+ * - Measured (README, make bench section 11): bundles did not win here
+ *   (throughput 0.63x to 0.94x of incremental receives, CPU per message
+ *   1.01x to 1.07x, on loopback with a shared machine's noise), so
+ *   "auto" keeps incremental receives and true turns bundles on. */
 static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
 {
     const zg_reactor_conf_t *rc = r->conf;
@@ -1797,10 +1800,9 @@ static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
             r->bundle_why = "off (the kernel has none: Linux 6.10 or newer)";
         else if (rc->incremental_buffers == ZG_TRI_ON)
             r->bundle_why = "off (incremental_buffers is true)";
-        else if (!zg_kernel_at_least(6, 16))
-            r->bundle_why = "off (\"auto\" wants Linux 6.16 or newer)";
         else
-            r->bundle = 1;
+            r->bundle_why = "off (\"auto\": they did not measure faster "
+                            "than incremental receives; true turns them on)";
         return 0;
     }
 }

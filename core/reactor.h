@@ -52,6 +52,8 @@ enum {
     ZG_CF_ZC = 1u << 23,         /* zero-copy notifications outstanding
                                     (zc_out): the slot waits for them */
     ZG_CF_SEND_ZC = 1u << 24,    /* the send in flight is zero-copy */
+    ZG_CF_PEER_RESET = 1u << 25, /* the peer reset it: an abortive close
+                                    needs no SO_LINGER (already closed) */
 };
 
 /* Input is held back: no delivery to the plugin, no receive armed (the
