@@ -1016,41 +1016,28 @@ static zg_listener_t *zg_live_named(zg_engine_t *e, const char *name)
 static void zg_carry(zg_engine_t *e, zg_listener_t *o)
 {
     zg_listener_t *l = zg_live_named(e, o->conf->name);
+    zg_lcarry_t *c;
+    zg_lsum_t t;
 
-#define ZG_CARRY(dst, v)                                                       \
-    atomic_fetch_add_explicit(&(dst), (v), memory_order_relaxed)
     if (l == NULL || l == o)
         return;
-    ZG_CARRY(l->carry.refused_full, atomic_load(&o->carry.refused_full));
-    ZG_CARRY(l->accepted, atomic_load(&o->accepted));
+    c = &l->carry;
+    memset(&t, 0, sizeof(t));
+    zg_lsum_own(e, o->slot, l, &t);
+#define ZG_CARRY(dst, v)                                                       \
+    atomic_fetch_add_explicit(&(dst), (v), memory_order_relaxed)
+    ZG_CARRY(l->accepted, t.accepted);
+    ZG_CARRY(l->rejected, t.rejected);
     ZG_CARRY(l->refused, atomic_load(&o->refused));
-    ZG_CARRY(l->rejected, atomic_load(&o->rejected));
-    for (uint32_t i = 0; i < e->nreactors; i++) {
-        const zg_lstat_t *st =
-            e->reactors[i] != NULL ? &e->reactors[i]->lstat[o->slot] : NULL;
-
-        if (st == NULL)
-            continue;
-        for (int k = 0; k < 8; k++)
-            ZG_CARRY(l->carry.closed[k], atomic_load(&st->closed[k]));
-        ZG_CARRY(l->carry.refused_full, atomic_load(&st->refused_full));
-        ZG_CARRY(l->carry.bytes_in, atomic_load(&st->bytes_in));
-        ZG_CARRY(l->carry.bytes_out, atomic_load(&st->bytes_out));
-        ZG_CARRY(l->carry.requests, atomic_load(&st->requests));
-        ZG_CARRY(l->carry.errors, atomic_load(&st->errors));
-        for (uint32_t j = 0; j < o->nmods && j < l->nmods; j++) {
-            if (strcmp(o->mods[j].mod->desc.name, l->mods[j].mod->desc.name) ==
-                0)
-                ZG_CARRY(l->carry.refused_mod[j],
-                         atomic_load(&st->refused_mod[j]));
-        }
-    }
     for (int k = 0; k < 8; k++)
-        ZG_CARRY(l->carry.closed[k], atomic_load(&o->carry.closed[k]));
-    ZG_CARRY(l->carry.bytes_in, atomic_load(&o->carry.bytes_in));
-    ZG_CARRY(l->carry.bytes_out, atomic_load(&o->carry.bytes_out));
-    ZG_CARRY(l->carry.requests, atomic_load(&o->carry.requests));
-    ZG_CARRY(l->carry.errors, atomic_load(&o->carry.errors));
+        ZG_CARRY(c->closed[k], t.closed[k]);
+    for (int k = 0; k < ZG_MAX_MODULES; k++)
+        ZG_CARRY(c->refused_mod[k], t.refused_mod[k]);
+    ZG_CARRY(c->refused_full, t.refused_full);
+    ZG_CARRY(c->bytes_in, t.bytes_in);
+    ZG_CARRY(c->bytes_out, t.bytes_out);
+    ZG_CARRY(c->requests, t.requests);
+    ZG_CARRY(c->errors, t.errors);
 #undef ZG_CARRY
 }
 

@@ -57,87 +57,80 @@ static int zg_reactors(zg_engine_t *e)
     return e != NULL && atomic_load(&e->post_ready);
 }
 
-typedef struct zg_lsum_s {
-    uint64_t closed[8];
-    uint64_t refused_mod[ZG_MAX_MODULES];
-    uint64_t refused_full, bytes_in, bytes_out, requests, errors;
-    uint64_t accepted, rejected;
-    int64_t active;
-} zg_lsum_t;
-
-/* Add slot l's own counters (every reactor's) to *s. */
-static void zg_lsum_slot(zg_engine_t *e, uint32_t l, zg_lsum_t *s)
+void zg_lsum_own(zg_engine_t *e, uint32_t l, const zg_listener_t *to,
+                 zg_lsum_t *s)
 {
-    const zg_listener_t *li = &e->listeners[l];
+    zg_listener_t *li = &e->listeners[l];
+    zg_lcarry_t *c = &li->carry;
+    zg_lsum_t t;
 
-    s->accepted += atomic_load_explicit(&li->accepted, memory_order_relaxed);
-    s->rejected += atomic_load_explicit(&li->rejected, memory_order_relaxed);
-    s->active += atomic_load_explicit(&li->active, memory_order_relaxed);
-    if (!zg_reactors(e))
-        return;
-    for (uint32_t i = 0; i < e->nreactors; i++) {
-        zg_lstat_t *st;
+    memset(&t, 0, sizeof(t));
+    t.accepted = zg_ld(&li->accepted);
+    t.rejected = zg_ld(&li->rejected);
+    t.active = atomic_load_explicit(&li->active, memory_order_relaxed);
+    /* The reactors' counters, then the carry: the same fields. */
+    for (uint32_t i = 0; i <= e->nreactors; i++) {
+        zg_lstat_t *st = NULL;
 
-        if (e->reactors[i] == NULL)
-            continue;
-        st = &e->reactors[i]->lstat[l];
+        if (i < e->nreactors) {
+            if (!zg_reactors(e) || e->reactors[i] == NULL)
+                continue;
+            st = &e->reactors[i]->lstat[l];
+        }
+#define ZG_LSUM_ADD(f) (t.f += zg_ld(st != NULL ? &st->f : &c->f))
         for (int k = 0; k < 8; k++)
-            s->closed[k] += zg_ld(&st->closed[k]);
+            ZG_LSUM_ADD(closed[k]);
         for (int k = 0; k < ZG_MAX_MODULES; k++)
-            s->refused_mod[k] += zg_ld(&st->refused_mod[k]);
-        s->refused_full += zg_ld(&st->refused_full);
-        s->bytes_in += zg_ld(&st->bytes_in);
-        s->bytes_out += zg_ld(&st->bytes_out);
-        s->requests += zg_ld(&st->requests);
-        s->errors += zg_ld(&st->errors);
+            ZG_LSUM_ADD(refused_mod[k]);
+        ZG_LSUM_ADD(refused_full);
+        ZG_LSUM_ADD(bytes_in);
+        ZG_LSUM_ADD(bytes_out);
+        ZG_LSUM_ADD(requests);
+        ZG_LSUM_ADD(errors);
+#undef ZG_LSUM_ADD
     }
+    for (int k = 0; k < 8; k++)
+        s->closed[k] += t.closed[k];
+    for (uint32_t j = 0; j < li->nmods; j++) {
+        if (to == NULL || to == li) {
+            s->refused_mod[j] += t.refused_mod[j];
+            continue;
+        }
+        for (uint32_t k = 0; k < to->nmods; k++) {
+            if (strcmp(li->mods[j].mod->desc.name,
+                       to->mods[k].mod->desc.name) == 0) {
+                s->refused_mod[k] += t.refused_mod[j];
+                break;
+            }
+        }
+    }
+    s->refused_full += t.refused_full;
+    s->bytes_in += t.bytes_in;
+    s->bytes_out += t.bytes_out;
+    s->requests += t.requests;
+    s->errors += t.errors;
+    s->accepted += t.accepted;
+    s->rejected += t.rejected;
+    s->active += t.active;
 }
 
-/* The live listener in slot l: its counters, what slots of its name
- * freed since passed on (carry), and those of its name still draining
- * after a reload. Under the slots' read lock. */
+/* The live listener in slot l: its own counters and those of the slots
+ * of its name still draining after a reload. Under the slots' read
+ * lock. */
 static void zg_lsum(zg_engine_t *e, uint32_t l, zg_lsum_t *s)
 {
     zg_listener_t *li = &e->listeners[l];
     uint32_t ns = atomic_load(&e->nslots);
-    zg_lcarry_t *c = &li->carry;
 
     memset(s, 0, sizeof(*s));
-    zg_lsum_slot(e, l, s);
-    for (int k = 0; k < 8; k++)
-        s->closed[k] += zg_ld(&c->closed[k]);
-    for (int k = 0; k < ZG_MAX_MODULES; k++)
-        s->refused_mod[k] += zg_ld(&c->refused_mod[k]);
-    s->refused_full += zg_ld(&c->refused_full);
-    s->bytes_in += zg_ld(&c->bytes_in);
-    s->bytes_out += zg_ld(&c->bytes_out);
-    s->requests += zg_ld(&c->requests);
-    s->errors += zg_ld(&c->errors);
+    zg_lsum_own(e, l, NULL, s);
     for (uint32_t o = 0; o < ns; o++) {
         zg_listener_t *old = &e->listeners[o];
-        zg_lsum_t t;
 
-        if (o == l || old->gen == NULL ||
-            atomic_load(&old->want) != ZG_LS_RETIRED ||
-            strcmp(old->conf->name, li->conf->name) != 0)
-            continue;
-        memset(&t, 0, sizeof(t));
-        zg_lsum_slot(e, o, &t);
-        for (int k = 0; k < 8; k++)
-            s->closed[k] += t.closed[k];
-        for (uint32_t j = 0; j < old->nmods && j < li->nmods; j++) {
-            if (strcmp(old->mods[j].mod->desc.name,
-                       li->mods[j].mod->desc.name) == 0)
-                s->refused_mod[j] += t.refused_mod[j];
-        }
-        s->refused_full += t.refused_full;
-        s->bytes_in += t.bytes_in;
-        s->bytes_out += t.bytes_out;
-        s->requests += t.requests;
-        s->errors += t.errors;
-        s->accepted += t.accepted;
-        s->rejected += t.rejected;
-        s->active += t.active;
+        if (o != l && old->gen != NULL &&
+            atomic_load(&old->want) == ZG_LS_RETIRED &&
+            strcmp(old->conf->name, li->conf->name) == 0)
+            zg_lsum_own(e, o, li, s);
     }
 }
 

@@ -80,41 +80,58 @@ static void zg_cancel(zg_reactor_t *r, zg_conn_t *c, int all)
  * next sends copy until the notifications are in. */
 #define ZG_ZC_HELD_MAX (4u << 20)
 
+/* The header of a sendmsg of the n chunks in r->iov, or NULL. */
+static struct msghdr *zg_sendmsg_hdr(zg_reactor_t *r, zg_conn_t *c, unsigned n)
+{
+    zg_sendmsg_t *sm = zg_blk_get(&r->sms);
+
+    if (sm == NULL)
+        return NULL;
+    memcpy(sm->iov, r->iov, n * sizeof(r->iov[0]));
+    memset(&sm->msg, 0, sizeof(sm->msg));
+    sm->msg.msg_iov = sm->iov;
+    sm->msg.msg_iovlen = n;
+    c->sm = sm;
+    return &sm->msg;
+}
+
 static void zg_send(zg_reactor_t *r, zg_conn_t *c)
 {
     struct io_uring_sqe *sqe;
-    unsigned n = zg_outq_iov(&c->out, c->iov, ZG_IOV_MAX);
+    struct msghdr *msg = NULL;
+    unsigned n = zg_outq_iov(&c->out, r->iov, ZG_IOV_MAX);
 
     if (n == 0)
         return;
+    /* Without memory for a header, the first chunk goes alone. */
+    if (n > 1 && (msg = zg_sendmsg_hdr(r, c, n)) == NULL)
+        n = 1;
     sqe = zg_sqe(r);
-    if (sqe == NULL)
+    if (sqe == NULL) {
+        if (c->sm != NULL) {
+            zg_blk_put(&r->sms, c->sm);
+            c->sm = NULL;
+        }
         return;
+    }
     if (r->zc_min > 0 && c->out.pending >= r->zc_min &&
         c->out.zc_bytes < ZG_ZC_HELD_MAX && c->zc_out < UINT16_MAX) {
         /* Zero-copy: the kernel reads the chunks until it sends a
          * notification; they are released only then (zg_outq_sent). */
-        if (n == 1) {
-            io_uring_prep_send_zc(sqe, c->fd, c->iov[0].iov_base,
-                                  c->iov[0].iov_len, MSG_NOSIGNAL, 0);
-        } else {
-            memset(&c->msg, 0, sizeof(c->msg));
-            c->msg.msg_iov = c->iov;
-            c->msg.msg_iovlen = n;
-            io_uring_prep_sendmsg_zc(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
-        }
+        if (n == 1)
+            io_uring_prep_send_zc(sqe, c->fd, r->iov[0].iov_base,
+                                  r->iov[0].iov_len, MSG_NOSIGNAL, 0);
+        else
+            io_uring_prep_sendmsg_zc(sqe, c->fd, msg, MSG_NOSIGNAL);
         zg_outq_mark_zc(&c->out, n);
         ZG_STAT_ADD(r->rstat.zc_sends, 1);
         c->zc_out++;
         c->flags |= ZG_CF_SEND_ZC | ZG_CF_ZC;
     } else if (n == 1) {
-        io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len,
+        io_uring_prep_send(sqe, c->fd, r->iov[0].iov_base, r->iov[0].iov_len,
                            MSG_NOSIGNAL);
     } else {
-        memset(&c->msg, 0, sizeof(c->msg));
-        c->msg.msg_iov = c->iov;
-        c->msg.msg_iovlen = n;
-        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
     }
     io_uring_sqe_set_data64(sqe, zg_ud(ZG_OP_SEND, c->gen, c->slot));
     c->flags |= ZG_CF_SEND;
@@ -933,6 +950,10 @@ static void zg_on_send(zg_reactor_t *r, const struct io_uring_cqe *cqe)
             zg_zc_done(r, c);
     }
     c->flags &= ~ZG_CF_SEND;
+    if (c->sm != NULL) {
+        zg_blk_put(&r->sms, c->sm);
+        c->sm = NULL;
+    }
     if (cqe->res < 0) {
         if (!(c->flags & ZG_CF_CLOSED) && cqe->res != -ECANCELED) {
             zg_log(zg_sock_err_level(cqe->res),
@@ -1616,16 +1637,26 @@ static void zg_publish(zg_reactor_t *r)
     }
 }
 
-/* The buffer window is still shrinking or holds memory to give back:
- * the loop must wake for the next tick even when idle. */
-static int zg_buf_settling(const zg_bufpool_t *p)
+/* The buffer window is still shrinking or memory is left to give back
+ * (buffers, cached blocks): the loop must wake for the next tick even
+ * when idle. */
+static int zg_buf_settling(const zg_reactor_t *r)
 {
-    return p->spare != NULL &&
-           (p->window > p->wmin || p->clean + p->window < p->nspare);
+    const zg_bufpool_t *p = &r->pool;
+
+    return (p->spare != NULL &&
+            (p->window > p->wmin || p->clean + p->window < p->nspare)) ||
+           p->segs.nfree > 0 || r->sms.nfree > 0;
+}
+
+static int zg_bid_cmp(const void *a, const void *b)
+{
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
 /* Once a second: shrink the window if it went unused, give back the
- * memory of spare buffers deep in the stack. */
+ * memory of spare buffers deep in the stack (one madvise per run of
+ * adjacent buffers) and of cached blocks no longer needed. */
 static void zg_buf_tick(zg_reactor_t *r)
 {
     zg_bufpool_t *p = &r->pool;
@@ -1633,8 +1664,16 @@ static void zg_buf_tick(zg_reactor_t *r)
         zg_bufpool_tick(p, r->pubtmp, p->nbufs,
                         (r->ring_flags & IORING_SETUP_DEFER_TASKRUN) != 0);
 
-    for (uint32_t i = 0; i < n; i++)
-        madvise(zg_bufpool_addr(p, r->pubtmp[i]), p->bufsize, MADV_DONTNEED);
+    if (n > 1)
+        qsort(r->pubtmp, n, sizeof(r->pubtmp[0]), zg_bid_cmp);
+    for (uint32_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && r->pubtmp[j] == r->pubtmp[j - 1] + 1; j++)
+            ;
+        madvise(zg_bufpool_addr(p, r->pubtmp[i]), (size_t)(j - i) * p->bufsize,
+                MADV_DONTNEED);
+    }
+    zg_blk_trim(&p->segs, 0);
+    zg_blk_trim(&r->sms, 0);
     r->buf_tick_at = r->now + 1000;
 }
 
@@ -1673,7 +1712,7 @@ static void zg_loop(zg_reactor_t *r)
         if (r->post_more)
             tsp = &zero_ts;
         else if (r->wheel.count > 0 || r->draining || r->log_pending ||
-                 r->nretiring > 0 || zg_buf_settling(&r->pool))
+                 r->nretiring > 0 || zg_buf_settling(r))
             tsp = &tick_ts;
         else
             tsp = have_idle_ts ? &idle_ts : NULL;
@@ -1714,8 +1753,7 @@ static void zg_loop(zg_reactor_t *r)
             zg_logsink_flush(r);
         /* Not while completions wait (the batch limit, an overflow): the
          * buffers they filled still look untouched to the pool. */
-        if (r->pool.spare != NULL && r->now >= r->buf_tick_at &&
-            io_uring_cq_ready(&r->ring) == 0 &&
+        if (r->now >= r->buf_tick_at && io_uring_cq_ready(&r->ring) == 0 &&
             !(IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             zg_buf_tick(r);
         ZG_STAT_SET(r->rstat.conns, r->live);
@@ -1953,6 +1991,7 @@ static int zg_reactor_setup(zg_reactor_t *r, char *err, size_t errlen)
     }
     io_uring_buf_ring_advance(r->br, (int)nbufs_pub);
     zg_chunkpool_init(&r->chunks, 256, zg_chunk_release, r);
+    r->sms.size = sizeof(zg_sendmsg_t);
 
     r->nconns = rc->max_connections;
     r->conns = calloc(r->nconns, sizeof(*r->conns));
@@ -1997,6 +2036,16 @@ static void zg_reactor_teardown(zg_reactor_t *r)
     if (r->ring_ok)
         io_uring_queue_exit(&r->ring);
     r->ring_ok = 0;
+    /* What connections left (none after a graceful stop). */
+    for (uint32_t i = 0; r->conns != NULL && i < r->fresh; i++) {
+        zg_conn_t *c = &r->conns[i];
+
+        if (c->sm != NULL)
+            zg_blk_put(&r->sms, c->sm);
+        c->sm = NULL;
+        zg_rxq_release(&c->rx, &r->pool);
+    }
+    zg_blk_trim(&r->sms, 1);
     if (r->br != NULL && r->br != MAP_FAILED)
         munmap(r->br, r->br_size);
     if (r->bufmem != NULL && r->bufmem != MAP_FAILED)

@@ -126,6 +126,13 @@ typedef struct zg_rslot_s {
     uint64_t deadline;  /* RETIRING: when what is left is closed */
 } zg_rslot_t;
 
+/* What a sendmsg of several chunks needs until its completion: one per
+ * connection with such a send in flight, from the reactor's cache. */
+typedef struct zg_sendmsg_s {
+    struct msghdr msg;
+    struct iovec iov[ZG_IOV_MAX];
+} zg_sendmsg_t;
+
 struct zg_conn_s {
     uint32_t flags;
     uint32_t gen; /* bumped when the slot is freed */
@@ -156,8 +163,7 @@ struct zg_conn_s {
     zg_wheel_link_t tw;           /* where the wheel files it */
     zg_rxq_t rx;
     zg_outq_t out;
-    struct msghdr msg;
-    struct iovec iov[ZG_IOV_MAX];
+    zg_sendmsg_t *sm; /* a sendmsg in flight: its header (r->sms) */
 };
 
 struct zg_reactor_s {
@@ -184,6 +190,8 @@ struct zg_reactor_s {
     uint32_t zc_min; /* zero-copy sends from this many bytes, 0 = never */
     zg_bufpool_t pool;
     zg_chunkpool_t chunks;
+    zg_blkcache_t sms;            /* zg_sendmsg_t blocks */
+    struct iovec iov[ZG_IOV_MAX]; /* a send's chunks, before its SQE */
     zg_conn_t *conns;
     uint32_t nconns;
     uint32_t *freelist;

@@ -24,6 +24,7 @@ int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
     p->base = base;
     p->bufsize = bufsize;
     p->nbufs = nbufs;
+    p->segs.size = ZG_RXQ_SEGS * sizeof(zg_rxseg_t);
     p->nkernel = nbufs;
     for (uint32_t i = 0; i < nbufs; i++)
         p->refs[i] = 1; /* the kernel's */
@@ -32,6 +33,7 @@ int zg_bufpool_init(zg_bufpool_t *p, unsigned char *base, uint32_t bufsize,
 
 void zg_bufpool_free(zg_bufpool_t *p)
 {
+    zg_blk_trim(&p->segs, 1);
     free(p->refs);
     free(p->ret);
     free(p->koff);
@@ -252,6 +254,22 @@ int32_t zg_bufpool_bid_of(const zg_bufpool_t *p, const void *ptr)
     return (int32_t)((size_t)(c - p->base) / p->bufsize);
 }
 
+/* A queue about to hold its first segment takes an array from the pool;
+ * an empty one gives it back. */
+static int zg_rxq_attach(zg_rxq_t *q, zg_bufpool_t *p)
+{
+    q->seg = zg_blk_get(&p->segs);
+    q->head = 0;
+    return q->seg != NULL ? 0 : -ENOMEM;
+}
+
+static void zg_rxq_detach(zg_rxq_t *q, zg_bufpool_t *p)
+{
+    zg_blk_put(&p->segs, q->seg);
+    q->seg = NULL;
+    q->head = 0;
+}
+
 static zg_rxseg_t *zg_rxq_at(zg_rxq_t *q, unsigned i)
 {
     return &q->seg[(q->head + i) % ZG_RXQ_SEGS];
@@ -314,7 +332,8 @@ int zg_rxq_push(zg_rxq_t *q, zg_bufpool_t *p, uint32_t bid, uint32_t off,
 {
     zg_rxseg_t *s;
 
-    if (q->n == ZG_RXQ_SEGS && zg_rxq_compact(q, p) < 0) {
+    if ((q->n == ZG_RXQ_SEGS && zg_rxq_compact(q, p) < 0) ||
+        (q->n == 0 && zg_rxq_attach(q, p) < 0)) {
         zg_bufpool_unref(p, bid);
         return -ENOMEM;
     }
@@ -354,7 +373,8 @@ static void zg_rxq_pop(zg_rxq_t *q, zg_bufpool_t *p)
         q->heap_cap = 0;
     }
     q->head = (uint8_t)((q->head + 1) % ZG_RXQ_SEGS);
-    q->n--;
+    if (--q->n == 0)
+        zg_rxq_detach(q, p);
 }
 
 void zg_rxq_consume(zg_rxq_t *q, zg_bufpool_t *p, size_t n)

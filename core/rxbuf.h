@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <linux/io_uring.h>
 #include "zerg/plugin.h"
+#include "blkcache.h"
 
 typedef struct zg_bufpool_s {
     unsigned char *base; /* nbufs * bufsize bytes */
@@ -73,6 +74,9 @@ typedef struct zg_bufpool_s {
                        read it from the ring */
     const struct io_uring_buf *ring; /* the kernel ring's entries, or NULL
                                         (every entry then holds bufsize) */
+    /* Segment arrays of receive queues (zg_rxq_t): a queue holds one only
+     * while it holds input, so an idle connection costs a pointer. */
+    zg_blkcache_t segs;
 } zg_bufpool_t;
 
 /* Where the mapping of one bundle completion stands. */
@@ -91,7 +95,7 @@ typedef struct zg_rxseg_s {
 } zg_rxseg_t;
 
 typedef struct zg_rxq_s {
-    zg_rxseg_t seg[ZG_RXQ_SEGS]; /* circular, oldest at head */
+    zg_rxseg_t *seg; /* circular, oldest at head; from the pool while n > 0 */
     uint8_t head;
     uint8_t n;
     uint32_t heap_cap;   /* bytes allocated at heap */

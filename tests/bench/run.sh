@@ -422,6 +422,10 @@ srv_start() {
             zerg_conf 1 http $MAXC auto "" "{ \"access_log\": { \"path\": \"$ZERG_ALOG\" } }" \
                 >"$TMP/zerg.json"
             ;;
+        zerg-http-clog)
+            zerg_conf 1 http $MAXC auto "[ { \"module\": \"access_log\", \"config\": { \"path\": \"$ZERG_ALOG\" } } ]" \
+                >"$TMP/zerg.json"
+            ;;
         esac
         taskset -c "$SRV_CPU" ./zerg -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
         ;;
@@ -752,21 +756,27 @@ mem_run() {
     [ "${opened:-0}" = "$BIG" ] || echo "idle $1: only ${opened:-0} of $BIG connections opened" >>"$NOTES"
 }
 
-# Section 10, one run: alog_run scen server kind depth [log file]. The
-# log must then hold a line for every request measured (and the
-# warm-up's); it is removed after each run.
+# Section 10, one run: alog_run scen server kind depth [log file [conn]].
+# The log must then hold a line for every request measured (and the
+# warm-up's), or with conn (a per-connection log) for every connection;
+# it is removed after each run. Depth 0: churn, a connection per request.
 alog_run() {
     [ -n "${5:-}" ] && rm -f "$5"
     srv_start "$3" || return 1
     n=
-    wrk_run "$1" "$2" $HTTP_CONNS "$4"
+    if [ "$4" = 0 ]; then
+        lg_run "$1" "$2" churn -c $CHURN_CONNS -a $NADDRS
+    else
+        wrk_run "$1" "$2" $HTTP_CONNS "$4"
+        [ -n "${6:-}" ] && n=$HTTP_CONNS
+    fi
     srv_stop
     if [ -n "${5:-}" ]; then
         lines=0
         [ -f "$5" ] && lines=$(wc -l <"$5")
         rec "$1" "$2" lines "$lines"
         [ "$lines" -ge "${n:-0}" ] ||
-            echo "$1 $2: $lines access log lines for ${n:-0} requests" >>"$NOTES"
+            echo "$1 $2: $lines access log lines for ${n:-0} ${6:-request}s" >>"$NOTES"
         rm -f "$5"
     fi
 }
@@ -894,15 +904,21 @@ while [ $rep -le "$RUNS" ]; do
         1) states="off on" ;;
         *) states="on off" ;;
         esac
-        for shape in alogka alogpipe; do
-            depth=1
-            [ $shape = alogpipe ] && depth=16
+        for shape in alogka alogpipe alogchurn; do
+            case $shape in
+            alogka) depth=1 ;;
+            alogpipe) depth=16 ;;
+            *) depth=0 ;;
+            esac
             for st in $states; do
                 if [ "$st" = off ]; then
                     [ $HAVE_HTTP = 1 ] && alog_run $shape zerg zerg-http $depth
                     alog_run $shape nginx nginx $depth
                 else
-                    [ $HAVE_HTTP = 1 ] && alog_run $shape zergalog zerg-http-alog $depth "$ZERG_ALOG"
+                    if [ $HAVE_HTTP = 1 ]; then
+                        alog_run $shape zergalog zerg-http-alog $depth "$ZERG_ALOG"
+                        alog_run $shape zergclog zerg-http-clog $depth "$ZERG_ALOG" connection
+                    fi
                     alog_run $shape nginxalog nginx-alog $depth "$NGINX_ALOG"
                     alog_run $shape nginxalognb nginx-alog-nobuf $depth "$NGINX_ALOG"
                 fi
@@ -1135,9 +1151,9 @@ alog_table() {
     END {
         print "| shape | server | log off | log on | on / off | CPU s / M off | CPU s / M on | CPU on / off | server CPU (on) | noise (on) | target |"
         print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"
-        split("alogka alogpipe", ss, " ")
-        split("keep-alive|pipelined x16", st, "|")
-        for (i = 1; i <= 2; i++) {
+        split("alogka alogpipe alogchurn", ss, " ")
+        split("keep-alive|pipelined x16|churn, 1 request per connection", st, "|")
+        for (i = 1; i <= 3; i++) {
             s = ss[i]; t = ""
             if (known(s, "zerg", "zergalog")) {
                 z = loss(s, "zerg", "zergalog")
@@ -1148,6 +1164,12 @@ alog_table() {
                 }
             }
             row(st[i], "zerg (http plugin, 1 reactor)", s, "zerg", "zergalog", t)
+            t = ""
+            if (known(s, "zerg", "zergclog")) {
+                z = loss(s, "zerg", "zergclog")
+                t = sprintf("loss %.1f%% < 2%%: %s", z * 100, verdict(z < 0.02))
+            }
+            row("", "zerg, per-connection log (access_log module) instead", s, "zerg", "zergclog", t)
             row("", "nginx, buffer=64k flush=1s", s, "nginx", "nginxalog", "")
             row("", "nginx, one write per request", s, "nginx", "nginxalognb", "")
         }
@@ -1155,6 +1177,7 @@ alog_table() {
     echo
     echo "Both servers write the same line to a file of the run's temporary directory: nginx's combined format with \$request_time appended."
     echo "zerg: \"access_log\": {\"path\": ...} with its defaults (64 KiB per reactor, written when full and at least every second)."
+    echo "zerg, per-connection log: the access_log module (a line per connection, the same buffering) and no per-request log; the counters behind /metrics are always kept, so both columns include them."
     echo "nginx: access_log with buffer=64k flush=1s (zerg's terms), and without (nginx's default: one write(2) per request)."
     echo "on / off: throughput with the log on over off (the same server); CPU on / off: server CPU per request, on over off. Each run's log is checked to hold a line per request."
 }

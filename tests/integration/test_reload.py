@@ -382,6 +382,39 @@ def metric(addr, name):
     raise AssertionError("no %s in %s" % (name, text[-2000:]))
 
 
+def test_counters_survive_two_reloads():
+    """What a retired generation passed on is passed on again when the
+    next one retires: refusals by module, closes, bytes."""
+    cfg = {"reactors": 1, "log": {"level": "info"},
+           "listeners": [{"name": "web", "listen": "127.0.0.1:0", "plugin": "echo",
+                          "modules": [{"module": "access",
+                                       "config": {"rules": [{"deny": "all"}]}}]},
+                         {"name": "metrics", "listen": "127.0.0.1:0",
+                          "plugin": "stats"}]}
+    srv = zg.start(cfg)
+    addr, maddr = srv.addr("web"), srv.addr("metrics")
+    name = 'zerg_connections_refused_total{listener="web",reason="access"}'
+    for _ in range(3):
+        s = zg.connect(addr, timeout=5)
+        assert zg.recv_until_eof(s) == b""
+        s.close()
+    deadline = time.monotonic() + 5
+    while metric(maddr, name) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    cfg = pin_port(srv, pin_port(srv, cfg), "metrics")
+    for gen in (0, 1):
+        reload(srv, cfg)
+        want = "generation %d's listener \"web\" has no connection left" % gen
+        deadline = time.monotonic() + 5
+        while want not in srv.stderr_text():
+            assert time.monotonic() < deadline, srv.stderr_text()[-2000:]
+            time.sleep(0.05)
+        assert metric(maddr, name) == 3, (gen, metric(maddr, name))
+        assert metric(maddr, 'zerg_connections_accepted_total{listener="web"}') >= 3
+    srv.stop()
+
+
 def test_reload_notifies_systemd():
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     name = "\0zerg-reload-test-%d" % os.getpid()

@@ -408,6 +408,49 @@ static void test_window_gives_back_idle_published_buffers(void **state)
     assert_int_equal(zg_bufpool_tick(&f->pool, out, NB, 1), 0);
 }
 
+/* A queue holds a segment array only while it holds input, and the pool
+ * keeps freed arrays only as long as a period's peak needs them. */
+static void test_idle_queue_holds_no_segments(void **state)
+{
+    fix_t *f = *state;
+    zg_rxq_t q2 = {0};
+    uint32_t off;
+    void *last;
+
+    assert_null(f->q.seg);
+    rx_piece(f, 0, "abc", 0);
+    assert_non_null(f->q.seg);
+    assert_int_equal(f->pool.segs.nbusy, 1);
+    assert_int_equal(zg_bufpool_take(&f->pool, 1, 2, 0, &off), 0);
+    assert_int_equal(zg_rxq_push(&q2, &f->pool, 1, off, 2), 0);
+    assert_int_equal(f->pool.segs.nbusy, 2);
+    zg_rxq_consume(&f->q, &f->pool, 2);
+    assert_non_null(f->q.seg); /* a byte left */
+    zg_rxq_consume(&f->q, &f->pool, 1);
+    assert_null(f->q.seg);
+    assert_int_equal(f->pool.segs.nfree, 1);
+    last = q2.seg;
+    zg_rxq_release(&q2, &f->pool);
+    assert_null(q2.seg);
+    assert_int_equal(f->pool.segs.nbusy, 0);
+    assert_int_equal(f->pool.segs.nfree, 2);
+    /* The most recently freed array is reused first. */
+    rx_piece(f, 2, "d", 0);
+    assert_ptr_equal(f->q.seg, last);
+    zg_rxq_consume(&f->q, &f->pool, 1);
+    /* A trim keeps what the period's peak (2 at once) needs; the next,
+     * after a period with none held, frees them all. */
+    zg_blk_trim(&f->pool.segs, 0);
+    assert_int_equal(f->pool.segs.nfree, 2);
+    zg_blk_trim(&f->pool.segs, 0);
+    assert_int_equal(f->pool.segs.nfree, 0);
+    /* The queue still works after its array went away. */
+    rx_piece(f, 3, "xyz", 0);
+    assert_int_equal(f->q.held, 3);
+    zg_rxq_consume(&f->q, &f->pool, 3);
+    assert_null(f->q.seg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +475,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_window_gives_back_idle_published_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_pieces_share_a_buffer,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_queue_holds_no_segments,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
