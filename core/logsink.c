@@ -89,12 +89,12 @@ zg_logsink_t *zg_logsink_open(const char *path, size_t buffer,
         }
         path = full;
     }
-    if (buffer < 4096 || buffer > (16u << 20) || flush_ms < 1 ||
-        flush_ms > 60000) {
+    if (buffer < ZG_LOG_BUFFER_MIN || buffer > ZG_LOG_BUFFER_MAX ||
+        flush_ms < 1 || flush_ms > ZG_LOG_FLUSH_MS_MAX) {
         snprintf(err, errlen,
-                 "log buffer %zu (4096..16777216) or flush_ms %u (1..60000) "
-                 "out of range",
-                 buffer, flush_ms);
+                 "log buffer %zu (%u..%u) or flush_ms %u (1..%u) out of range",
+                 buffer, ZG_LOG_BUFFER_MIN, ZG_LOG_BUFFER_MAX, flush_ms,
+                 ZG_LOG_FLUSH_MS_MAX);
         return NULL;
     }
     for (uint32_t i = 0; i < zg_nsinks; i++) {

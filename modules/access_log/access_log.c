@@ -51,20 +51,7 @@ static const zg_key_t zg_alog_keys[] = {
      .names = zg_alog_formats,
      .doc = "\"text\": one space-separated line per connection; \"json\": "
             "one JSON object per line"},
-    {.name = "buffer",
-     .type = ZG_KEY_SIZE,
-     .offset = offsetof(zg_alog_conf_t, buffer),
-     .min = 4096,
-     .max = 16 << 20,
-     .def = "\"64k\"",
-     .doc = "bytes buffered per reactor before one write"},
-    {.name = "flush_ms",
-     .type = ZG_KEY_MSEC,
-     .offset = offsetof(zg_alog_conf_t, flush_ms),
-     .min = 1,
-     .max = 60000,
-     .def = "1000",
-     .doc = "longest a line waits in a buffer"},
+    ZG_KEYS_LOG_BUFFERING(zg_alog_conf_t),
     {.name = NULL},
 };
 

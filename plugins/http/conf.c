@@ -581,20 +581,7 @@ static const zg_key_t zg_http_alog_keys[] = {
      .names = zg_http_alog_formats,
      .doc = "\"combined\": nginx's combined format with the request time "
             "appended; \"json\": one JSON object per line, same fields"},
-    {.name = "buffer",
-     .type = ZG_KEY_SIZE,
-     .offset = offsetof(zg_http_alog_cfg_t, buffer),
-     .min = 4096,
-     .max = 16 << 20,
-     .def = "\"64k\"",
-     .doc = "bytes buffered per reactor before one write"},
-    {.name = "flush_ms",
-     .type = ZG_KEY_MSEC,
-     .offset = offsetof(zg_http_alog_cfg_t, flush_ms),
-     .min = 1,
-     .max = 60000,
-     .def = "1000",
-     .doc = "longest a line waits in a buffer"},
+    ZG_KEYS_LOG_BUFFERING(zg_http_alog_cfg_t),
     {.name = NULL},
 };
 

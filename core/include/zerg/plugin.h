@@ -480,6 +480,29 @@ typedef struct zg_key_s {
     int (*check)(void *value, char *errbuf, size_t errlen);
 } zg_key_t;
 
+/* The ranges of log_open()'s buffer and flush_ms, and the two key entries
+ * a plugin that opens a log puts in its table to let the operator set
+ * them: "buffer" (ZG_KEY_SIZE, default 64k) and "flush_ms" (ZG_KEY_MSEC,
+ * default 1000), stored in the fields buffer (uint64_t) and flush_ms
+ * (uint32_t) of the struct T its table fills. Plain data: nothing of it
+ * crosses the ABI. */
+#define ZG_LOG_BUFFER_MIN   4096
+#define ZG_LOG_BUFFER_MAX   (16 << 20)
+#define ZG_LOG_FLUSH_MS_MAX 60000
+#define ZG_KEYS_LOG_BUFFERING(T)                                               \
+    {.name = "buffer",                                                         \
+     .type = ZG_KEY_SIZE,                                                      \
+     .offset = offsetof(T, buffer),                                            \
+     .min = ZG_LOG_BUFFER_MIN,                                                 \
+     .max = ZG_LOG_BUFFER_MAX,                                                 \
+     .def = "\"64k\"",                                                         \
+     .doc = "bytes buffered per reactor before one write"},                    \
+    {                                                                          \
+        .name = "flush_ms", .type = ZG_KEY_MSEC,                               \
+        .offset = offsetof(T, flush_ms), .min = 1, .max = ZG_LOG_FLUSH_MS_MAX, \
+        .def = "1000", .doc = "longest a line waits in a buffer"               \
+    }
+
 /* ---- ABI 1.2: modules --------------------------------------------------
  *
  * A listener is a chain: modules (in the order of its "modules" list),
