@@ -1278,18 +1278,32 @@ static void zg_run_posts(zg_reactor_t *r, int all)
     }
 }
 
-/* Begin a fast stop: every connection ends with SHUTDOWN. */
-static void zg_reactor_stop_all(zg_reactor_t *r)
+/* End the connections of listener slot s (every slot: ZG_ALL_SLOTS) with
+ * SHUTDOWN, lingering ones included; returns how many there were. */
+#define ZG_ALL_SLOTS UINT32_MAX
+static uint32_t zg_end_conns(zg_reactor_t *r, uint32_t s)
 {
-    r->stopping = 1;
+    uint32_t n = 0;
+
     for (uint32_t i = 0; i < r->fresh; i++) {
         zg_conn_t *c = &r->conns[i];
 
-        if ((c->flags & ZG_CF_USED) && !(c->flags & ZG_CF_CLOSED))
+        if (!(c->flags & ZG_CF_USED) || (s != ZG_ALL_SLOTS && c->lidx != s))
+            continue;
+        n++;
+        if (!(c->flags & ZG_CF_CLOSED))
             zg_conn_finish(r, c, ZG_CLOSE_SHUTDOWN);
         else if (c->flags & ZG_CF_LINGER)
             zg_linger_end(r, c);
     }
+    return n;
+}
+
+/* Begin a fast stop: every connection ends with SHUTDOWN. */
+static void zg_reactor_stop_all(zg_reactor_t *r)
+{
+    r->stopping = 1;
+    zg_end_conns(r, ZG_ALL_SLOTS);
     zg_reactor_unlisten(r);
 }
 
@@ -1414,7 +1428,6 @@ static void zg_retire_check(zg_reactor_t *r)
 
     for (uint32_t s = 0; s < ns && r->nretiring > 0; s++) {
         zg_rslot_t *rs = &r->rs[s];
-        uint32_t left = 0;
 
         if (rs->mine != ZG_RS_RETIRING)
             continue;
@@ -1425,22 +1438,11 @@ static void zg_retire_check(zg_reactor_t *r)
         if (r->now < rs->deadline)
             continue;
         rs->deadline = UINT64_MAX;
-        for (uint32_t i = 0; i < r->fresh; i++) {
-            zg_conn_t *c = &r->conns[i];
-
-            if (!(c->flags & ZG_CF_USED) || c->lidx != s)
-                continue;
-            left++;
-            if (!(c->flags & ZG_CF_CLOSED))
-                zg_conn_finish(r, c, ZG_CLOSE_SHUTDOWN);
-            else if (c->flags & ZG_CF_LINGER)
-                zg_linger_end(r, c);
-        }
         zg_log(ZG_LOG_NOTICE,
                "reactor %u: listener \"%s\" of generation %u: "
                "shutdown_timeout_ms reached, closing %u connection(s)",
                r->id, r->e->listeners[s].conf->name,
-               r->e->listeners[s].gen->num, left);
+               r->e->listeners[s].gen->num, zg_end_conns(r, s));
     }
 }
 

@@ -382,6 +382,36 @@ def metric(addr, name):
     raise AssertionError("no %s in %s" % (name, text[-2000:]))
 
 
+def test_old_generation_is_closed_at_its_deadline():
+    """A connection of the old generation that never finishes its request
+    is closed once shutdown_timeout_ms has passed, and the generation is
+    released."""
+    cfg = http_config("first", reactors=1, shutdown_ms=300)
+    srv = zg.start(cfg)
+    addr = srv.addr("web")
+    stuck = zg.connect(addr)
+    stuck.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # head never finished
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    reload(srv, pin_port(srv, http_config("second", reactors=1, shutdown_ms=300)))
+    wait_body(addr, b"second")
+    stuck.settimeout(3)
+    try:
+        assert stuck.recv(16) == b""
+    except ConnectionResetError:
+        pass
+    secs = time.monotonic() - t0
+    assert 0.25 <= secs <= 2, "closed %.3f s after the reload (shutdown_timeout_ms 300)" % secs
+    stuck.close()
+    want = "of generation 0: shutdown_timeout_ms reached, closing 1 connection(s)"
+    deadline = time.monotonic() + 5
+    while "generation 0's listener \"web\" has no connection left" not in srv.stderr_text():
+        assert time.monotonic() < deadline, srv.stderr_text()[-2000:]
+        time.sleep(0.05)
+    assert want in srv.stderr_text(), srv.stderr_text()[-2000:]
+    srv.stop()
+
+
 def test_counters_survive_two_reloads():
     """What a retired generation passed on is passed on again when the
     next one retires: refusals by module, closes, bytes."""
