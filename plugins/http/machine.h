@@ -91,6 +91,12 @@ lead:
     if (!(zg_http_ctab[*p] & T_TOKEN))
         FAIL(400);
     h->method_off = OFF(p);
+    /* "GET " is most requests: no scan, the state the loop would leave. */
+    if (end - p >= 4 && memcmp(p, "GET ", 4) == 0) {
+        h->method_len = 3;
+        p += 4;
+        goto target0;
+    }
     p++;
 method:
     p = ZG_M_FIND(&blk, p0, p, end, ZG_HTTP_C_TOKEN);
@@ -107,7 +113,9 @@ target0:
     h->target_off = OFF(p);
     p++;
 target:
-    p = ZG_M_FIND(&blk, p0, p, end, ZG_HTTP_C_TARGET);
+    /* a one-byte target ("/", "*") needs no scan */
+    if (p == end || *p != ' ')
+        p = ZG_M_FIND(&blk, p0, p, end, ZG_HTTP_C_TARGET);
     NEED(S_TARGET);
     if (*p != ' ')
         FAIL(400);
@@ -171,6 +179,12 @@ fstart:
     if (!(zg_http_ctab[*p] & T_TOKEN))
         FAIL(400);
     h->mark = OFF(p);
+    /* "Host:" as browsers and tools spell it: known without a scan. */
+    if (end - p >= 5 && memcmp(p, "Host:", 5) == 0) {
+        h->field = F_HOST;
+        p += 5;
+        goto ows;
+    }
     p++;
 name:
     p = ZG_M_FIND(&blk, p0, p, end, ZG_HTTP_C_TOKEN);

@@ -332,32 +332,21 @@ static uint8_t zg_http_known(const unsigned char *name, uint32_t len)
 
 /* The head machine, once per scanner set (machine.h). */
 #define ZG_M_NAME zg_http_scan_scalar
-#define ZG_M_ATTR /* portable */
+#define ZG_M_ATTR __attribute__((noinline)) /* portable */
 #define ZG_M_FIND zg_http_scalar_find
 #include "machine.h"
 
 #if ZG_HTTP_HAVE_X86
 #define ZG_M_NAME zg_http_scan_sse2
-#define ZG_M_ATTR /* x86-64 baseline */
+#define ZG_M_ATTR __attribute__((noinline)) /* x86-64 baseline */
 #define ZG_M_FIND zg_http_sse2_find
 #include "machine.h"
 
 #define ZG_M_NAME zg_http_scan_avx2
-#define ZG_M_ATTR ZG_HTTP_AVX2
+#define ZG_M_ATTR __attribute__((noinline)) ZG_HTTP_AVX2
 #define ZG_M_FIND zg_http_avx2_find
 #include "machine.h"
 #endif
-
-typedef long (*zg_http_scan_fn)(zg_http_head_t *h, const unsigned char *p0,
-                                const unsigned char *e, const zg_http_ctx_t *x);
-
-static const zg_http_scan_fn zg_http_scans[ZG_HTTP_SIMD_N] = {
-    zg_http_scan_scalar,
-#if ZG_HTTP_HAVE_X86
-    zg_http_scan_sse2,
-    zg_http_scan_avx2,
-#endif
-};
 
 static const char *const zg_http_simd_names[ZG_HTTP_SIMD_N] = {"scalar", "sse2",
                                                                "avx2"};
@@ -433,7 +422,6 @@ long zg_http_parse_head_simd(zg_http_simd_t s, zg_http_head_t *h,
                              unsigned char *scratch)
 {
     const zg_http_ctx_t x = {in, start, lim, scratch};
-    const zg_http_scan_fn scan = zg_http_scans[s];
     size_t off = start + h->off;
     unsigned i = 0;
     long rc;
@@ -449,7 +437,19 @@ long zg_http_parse_head_simd(zg_http_simd_t s, zg_http_head_t *h,
 
         if (off >= v->len)
             continue;
-        rc = scan(h, v->data + off, v->data + v->len, &x);
+        /* direct calls: the compiler may inline them */
+        switch (s) {
+#if ZG_HTTP_HAVE_X86
+        case ZG_HTTP_SIMD_AVX2:
+            rc = zg_http_scan_avx2(h, v->data + off, v->data + v->len, &x);
+            break;
+        case ZG_HTTP_SIMD_SSE2:
+            rc = zg_http_scan_sse2(h, v->data + off, v->data + v->len, &x);
+            break;
+#endif
+        default:
+            rc = zg_http_scan_scalar(h, v->data + off, v->data + v->len, &x);
+        }
         if (rc != 0)
             return rc;
     }
