@@ -47,8 +47,10 @@ typedef struct zg_http_blk_s {
  * the first q in [p, end) whose byte is not in cls (zg_http_ctab), or
  * end. Reads nothing outside [lo, end): when fewer than 64 bytes lie
  * between p and end, the block is the last 64 (or 32, 16) bytes of
- * [lo, end); a span shorter than 16 bytes is read byte by byte. Pure
- * but for b; any thread.
+ * [lo, end); a span shorter than 16 bytes is read byte by byte. end may
+ * come down between calls with the same b (a block placed for a larger
+ * end is still readable): a result never passes end. Pure but for b;
+ * any thread.
  */
 
 /* ---- scalar: one byte at a time through the class table ---- */
@@ -101,8 +103,10 @@ static ZG_HTTP_INLINE unsigned zg_http_blk_place(zg_http_blk_t *b,
                 b->have |= cls;                                                \
             }                                                                  \
             m = b->out[k] >> (p - b->bp);                                      \
-            if (m != 0)                                                        \
-                return p + __builtin_ctzll(m);                                 \
+            if (m != 0) {                                                      \
+                p += __builtin_ctzll(m);                                       \
+                return p < end ? p : end;                                      \
+            }                                                                  \
             p = b->bp + b->w;                                                  \
         }                                                                      \
         return end;                                                            \

@@ -2,7 +2,7 @@
 /*
  * Description: libFuzzer target for the head parser's byte scanner sets
  * (plugins/http/scan.h). The input is a request head; byte 0 picks the
- * limits and how many of the next bytes say where to cut it into views.
+ * limits (bits 0-1), how many of the next bytes say where to cut it into views.
  * It is parsed whole and cut with every set this CPU runs (each view an
  * exact-size heap block, so a sanitizer sees any over-read), and every
  * set must give what scalar gives: the verdict, the offsets and the
@@ -21,9 +21,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_MAXCUTS 7
 
-static const zg_http_limits_t fz_lims[2] = {
+static const zg_http_limits_t fz_lims[4] = {
     {8192, 32768, 100, 1 << 20},
     {48, 96, 4, 64},
+    {400, 20, 8, 64}, /* the field section's bound below the line's */
+    {16, 8, 2, 0},
 };
 
 typedef struct fz_res_s {
@@ -179,8 +181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1 || size > 4096)
         return 0;
-    lim = &fz_lims[data[0] & 1];
-    ncuts = (data[0] >> 1) % (FZ_MAXCUTS + 1);
+    lim = &fz_lims[data[0] & 3];
+    ncuts = (data[0] >> 2) % (FZ_MAXCUTS + 1);
     if (size < 1 + ncuts)
         ncuts = (unsigned)(size - 1);
     head = data + 1 + ncuts;

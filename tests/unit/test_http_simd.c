@@ -256,6 +256,9 @@ static void test_scan_random(void **state)
 
 static const zg_http_limits_t lim_default = {8192, 32768, 100, 1 << 20};
 static const zg_http_limits_t lim_small = {40, 90, 4, 100};
+/* a field section limit below a block: the bound comes down after the
+ * request line, inside a block classified for it */
+static const zg_http_limits_t lim_odd = {400, 20, 8, 100};
 
 typedef struct outcome_s {
     long rc;
@@ -339,13 +342,13 @@ static void same_outcome(const outcome_t *a, const outcome_t *b,
  * verdict must also hold for the cut ones (the parser promises that). */
 static void check_head(const unsigned char *data, size_t len)
 {
-    const zg_http_limits_t *lims[2] = {&lim_default, &lim_small};
+    const zg_http_limits_t *lims[3] = {&lim_default, &lim_small, &lim_odd};
     outcome_t ref, got;
     size_t cuts[NSLOT];
     char what[96];
 
     assert_true(len <= page);
-    for (int l = 0; l < 2; l++) {
+    for (int l = 0; l < 3; l++) {
         parse_cut(ZG_HTTP_SIMD_SCALAR, data, len, NULL, 0, lims[l], &ref);
         for (int s = 0; s < ZG_HTTP_SIMD_N; s++) {
             unsigned ncuts;
