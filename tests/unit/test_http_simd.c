@@ -475,7 +475,11 @@ static size_t random_head(unsigned char *buf, size_t cap)
         memcpy(buf + n, (s), l_);                                              \
         n += l_;                                                               \
     } while (0)
-#define PUTS(s) PUT(s, strlen(s))
+#define PUTS(s)                                                                \
+    do {                                                                       \
+        const char *t_ = (s); /* once: s may call rnd() */                     \
+        PUT(t_, strlen(t_));                                                   \
+    } while (0)
 #define PUTC(c)                                                                \
     do {                                                                       \
         unsigned char c_ = (unsigned char)(c);                                 \
