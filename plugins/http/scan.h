@@ -7,6 +7,8 @@
  * time). The vector scanners classify a block of up to 64 bytes once into
  * one bit mask per class, kept in a zg_http_blk_t, so the many short
  * fields of a head that share a block cost a shift and a bit count each.
+ * -DZG_HTTP_SCALAR_ONLY builds the portable code alone, as other
+ * architectures get it (to test that build on x86-64).
  */
 #ifndef ZG_HTTP_SCAN_H
 #define ZG_HTTP_SCAN_H
@@ -16,7 +18,7 @@
 
 #include "parse.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(ZG_HTTP_SCALAR_ONLY)
 #define ZG_HTTP_HAVE_X86 1
 #include <immintrin.h>
 #else
