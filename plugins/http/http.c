@@ -12,6 +12,7 @@
  * buffered log file (alog.c): the request's strings are read where they
  * arrived, and copied only when its answer comes in a later call.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1538,7 +1539,15 @@ static int http_init_conf(const zg_api_t *host, const void *conf,
 {
     const zg_http_alog_cfg_t *al = &((const zg_http_cfg_t *)conf)->access_log;
     zg_http_conf_t *c;
+    int rc;
 
+    rc = zg_http_simd_init();
+    if (rc < 0) {
+        snprintf(errbuf, errlen, "ZERG_HTTP_SIMD=%s: %s (scalar, sse2 or avx2)",
+                 getenv("ZERG_HTTP_SIMD"),
+                 rc == -EINVAL ? "unknown" : "not supported here");
+        return -1;
+    }
     if (zg_http_conf_build(conf, &c, errbuf, errlen) < 0)
         return -1;
     /* Set once: a reload runs init again while reactors read it. */

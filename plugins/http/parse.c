@@ -6,9 +6,12 @@
  * connection handling are judged as soon as their line ends. Also the
  * character class table the chunked decoder (chunked.c) shares.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "parse.h"
+#include "scan.h"
 
 #define T_TOKEN  ZG_HTTP_C_TOKEN
 #define T_TARGET ZG_HTTP_C_TARGET
@@ -327,259 +330,96 @@ static uint8_t zg_http_known(const unsigned char *name, uint32_t len)
     return F_NONE;
 }
 
-/*
- * Run the head machine over [p0, e), which starts at request offset
- * h->off. Returns the head length when it completes, 0 when the span is
- * used up, or -status. The states follow each other in the order of the
- * code, so a request read in one go runs straight through it; the switch
- * only resumes a request cut short.
- */
-static long zg_http_scan(zg_http_head_t *h, const unsigned char *p0,
-                         const unsigned char *e, const zg_http_ctx_t *x)
+/* The head machine, once per scanner set (machine.h). */
+#define ZG_M_NAME zg_http_scan_scalar
+#define ZG_M_ATTR __attribute__((noinline)) /* portable */
+#define ZG_M_FIND zg_http_scalar_find
+#include "machine.h"
+
+#if ZG_HTTP_HAVE_X86
+#define ZG_M_NAME zg_http_scan_sse2
+#define ZG_M_ATTR __attribute__((noinline)) /* x86-64 baseline */
+#define ZG_M_FIND zg_http_sse2_find
+#include "machine.h"
+
+#define ZG_M_NAME zg_http_scan_avx2
+#define ZG_M_ATTR __attribute__((noinline)) ZG_HTTP_AVX2
+#define ZG_M_FIND zg_http_avx2_find
+#include "machine.h"
+#endif
+
+static const char *const zg_http_simd_names[ZG_HTTP_SIMD_N] = {"scalar", "sse2",
+                                                               "avx2"};
+
+/* The process-wide choice; -1 until zg_http_simd_init() or the first
+ * parse. Atomic: a reload may set it while reactors parse. */
+static int zg_http_simd_cur = -1;
+
+const char *zg_http_simd_name(zg_http_simd_t s)
 {
-    const unsigned char *p = p0, *end;
-    const uint32_t base = h->off;
-    uint32_t limit, len;
-    int rc;
-
-#define OFF(q) (base + (uint32_t)((q)-p0))
-/* Stop the loops at the limit of the part being read, so that no byte
- * needs its own limit check. */
-#define BOUND(lim)                                                             \
-    do {                                                                       \
-        limit = (lim);                                                         \
-        end = (size_t)(e - p) > limit - OFF(p) ? p + (limit - OFF(p)) : e;     \
-    } while (0)
-/* A malformed head: the bytes examined end with the one at p (the
- * access log shows them). */
-#define FAIL(st)                                                               \
-    do {                                                                       \
-        h->off = OFF(p) + 1;                                                   \
-        return -(st);                                                          \
-    } while (0)
-/* Out of bytes (or at the limit) in state st: stop here. */
-#define NEED(st)                                                               \
-    do {                                                                       \
-        if (p == end) {                                                        \
-            h->state = (st);                                                   \
-            goto out;                                                          \
-        }                                                                      \
-    } while (0)
-
-    if (h->state < S_FSTART)
-        BOUND(x->lim->max_request_line);
-    else
-        BOUND(h->hstart + x->lim->max_header_size);
-    switch (h->state) {
-    case S_LEAD:
-        goto lead;
-    case S_LEAD_LF:
-        goto lead_lf;
-    case S_METHOD:
-        goto method;
-    case S_TARGET0:
-        goto target0;
-    case S_TARGET:
-        goto target;
-    case S_VERSION:
-        goto version;
-    case S_RL_LF:
-        goto rl_lf;
-    case S_FSTART:
-        goto fstart;
-    case S_NAME:
-        goto name;
-    case S_OWS:
-        goto ows;
-    case S_VALUE:
-        goto value;
-    case S_F_LF:
-        goto f_lf;
-    case S_END_LF:
-        goto end_lf;
-    default:
-        FAIL(400);
-    }
-
-lead:
-    NEED(S_LEAD);
-    if (*p == '\r') {
-        p++;
-        goto lead_lf;
-    }
-    if (!(zg_http_ctab[*p] & T_TOKEN))
-        FAIL(400);
-    h->method_off = OFF(p);
-    p++;
-method:
-    while (p < end && (zg_http_ctab[*p] & T_TOKEN))
-        p++;
-    NEED(S_METHOD);
-    if (*p != ' ')
-        FAIL(400);
-    h->method_len = OFF(p) - h->method_off;
-    p++;
-target0:
-    NEED(S_TARGET0);
-    /* A second SP, CR or LF here is malformed (no HTTP/0.9). */
-    if (!(zg_http_ctab[*p] & T_TARGET))
-        FAIL(400);
-    h->target_off = OFF(p);
-    p++;
-target:
-    while (p < end && (zg_http_ctab[*p] & T_TARGET))
-        p++;
-    NEED(S_TARGET);
-    if (*p != ' ')
-        FAIL(400);
-    h->target_len = OFF(p) - h->target_off;
-    p++;
-version:
-    /* "HTTP/1.x" CRLF in one piece: the common case. */
-    if (h->vpos == 0 && end - p >= 10 && memcmp(p, "HTTP/1.", 7) == 0 &&
-        p[7] >= '0' && p[7] <= '9' && p[8] == '\r' && p[9] == '\n') {
-        h->major = 1;
-        h->minor = (uint8_t)(p[7] - '0');
-        p += 10;
-        goto rl_done;
-    }
-    for (;;) {
-        NEED(S_VERSION);
-        switch (h->vpos) {
-        case 5:
-        case 7:
-            if (*p < '0' || *p > '9')
-                FAIL(400);
-            if (h->vpos == 5)
-                h->major = (uint8_t)(*p - '0');
-            else
-                h->minor = (uint8_t)(*p - '0');
-            break;
-        case 6:
-            if (*p != '.')
-                FAIL(400);
-            break;
-        case 8:
-            if (*p != '\r')
-                FAIL(400);
-            if (h->major != 1)
-                FAIL(505);
-            p++;
-            goto rl_lf;
-        default:
-            if (*p != (unsigned char)"HTTP/"[h->vpos])
-                FAIL(400);
-        }
-        h->vpos++;
-        p++;
-    }
-rl_lf:
-    NEED(S_RL_LF);
-    if (*p != '\n')
-        FAIL(400);
-    p++;
-rl_done:
-    h->hstart = OFF(p);
-    BOUND(h->hstart + x->lim->max_header_size);
-fstart:
-    NEED(S_FSTART);
-    if (*p == '\r') {
-        p++;
-        goto end_lf;
-    }
-    /* SP/HTAB: obs-fold, or white space before the first field; ':' an
-     * empty name; LF a bare line end. All rejected. */
-    if (!(zg_http_ctab[*p] & T_TOKEN))
-        FAIL(400);
-    h->mark = OFF(p);
-    p++;
-name:
-    while (p < end && (zg_http_ctab[*p] & T_TOKEN))
-        p++;
-    NEED(S_NAME);
-    if (*p != ':')
-        FAIL(400); /* white space before the colon, or worse */
-    len = OFF(p) - h->mark;
-    if (len == 4 || len == 6 || len == 7 || len == 10 || len == 12 ||
-        len == 14 || len == 17)
-        h->field =
-            zg_http_known(zg_http_range(x, p0, base, h->mark, OFF(p)), len);
-    p++;
-ows:
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    NEED(S_OWS);
-    h->mark = OFF(p);
-value:
-    while (p < end && (zg_http_ctab[*p] & T_FVAL))
-        p++;
-    NEED(S_VALUE);
-    if (*p != '\r')
-        FAIL(400); /* a control character or a bare LF */
-    p++;
-f_lf:
-    NEED(S_F_LF);
-    if (*p != '\n')
-        FAIL(400); /* a bare CR */
-    if (++h->nfields > x->lim->max_headers)
-        FAIL(431);
-    if (h->field >= F_REF) {
-        /* Only noted (the first of each), for the access log: offsets,
-         * never the bytes. */
-        len = OFF(p) - 1 - h->mark;
-        if (h->field == F_REF && h->ref_off == 0) {
-            h->ref_off = h->mark;
-            h->ref_len = len;
-        } else if (h->field == F_UA && h->ua_off == 0) {
-            h->ua_off = h->mark;
-            h->ua_len = len;
-        }
-        h->field = F_NONE;
-    } else if (h->field != F_NONE) {
-        len = OFF(p) - 1 - h->mark;
-        rc = zg_http_value(h, zg_http_range(x, p0, base, h->mark, OFF(p) - 1),
-                           len);
-        if (rc < 0) {
-            h->off = OFF(p) + 1;
-            return rc;
-        }
-        h->field = F_NONE;
-    }
-    p++;
-    goto fstart;
-lead_lf:
-    NEED(S_LEAD_LF);
-    if (*p != '\n')
-        FAIL(400);
-    p++;
-    goto lead;
-end_lf:
-    NEED(S_END_LF);
-    if (*p != '\n')
-        FAIL(400);
-    p++;
-    h->off = OFF(p);
-    h->state = S_DONE;
-    return (long)h->off;
-out:
-    h->off = OFF(p);
-    if (p < e || h->off >= limit) {
-        /* The limit was reached without the end of the part in sight. */
-        if (h->state >= S_FSTART)
-            return -431;
-        /* 414 is about the target: a method (or blank lines) filling
-         * the line is just a bad request. */
-        return h->state <= S_METHOD ? -400 : -414;
-    }
-    return 0;
-#undef FAIL
-#undef NEED
-#undef BOUND
-#undef OFF
+    return (unsigned)s < ZG_HTTP_SIMD_N ? zg_http_simd_names[s] : "?";
 }
 
-long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
-                        const zg_http_limits_t *lim, unsigned char *scratch)
+int zg_http_simd_supported(zg_http_simd_t s)
+{
+    switch (s) {
+    case ZG_HTTP_SIMD_SCALAR:
+        return 1;
+#if ZG_HTTP_HAVE_X86
+    case ZG_HTTP_SIMD_SSE2:
+        return 1;
+    case ZG_HTTP_SIMD_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") != 0;
+#endif
+    default:
+        return 0;
+    }
+}
+
+int zg_http_simd_init(void)
+{
+    const char *env = getenv("ZERG_HTTP_SIMD");
+    int s, rc = 0;
+
+    if (env != NULL && env[0] != '\0') {
+        for (s = 0; s < ZG_HTTP_SIMD_N; s++) {
+            if (strcmp(env, zg_http_simd_names[s]) == 0)
+                break;
+        }
+        if (s == ZG_HTTP_SIMD_N)
+            rc = -EINVAL;
+        else if (!zg_http_simd_supported((zg_http_simd_t)s))
+            rc = -ENOTSUP;
+        if (rc == 0) {
+            __atomic_store_n(&zg_http_simd_cur, s, __ATOMIC_RELAXED);
+            return s;
+        }
+    }
+    for (s = ZG_HTTP_SIMD_N - 1; s > 0; s--) {
+        if (zg_http_simd_supported((zg_http_simd_t)s))
+            break;
+    }
+    __atomic_store_n(&zg_http_simd_cur, s, __ATOMIC_RELAXED);
+    return rc < 0 ? rc : s;
+}
+
+zg_http_simd_t zg_http_simd_get(void)
+{
+    int s = __atomic_load_n(&zg_http_simd_cur, __ATOMIC_RELAXED);
+
+    if (s < 0) {
+        s = zg_http_simd_init();
+        if (s < 0)
+            s = __atomic_load_n(&zg_http_simd_cur, __ATOMIC_RELAXED);
+    }
+    return (zg_http_simd_t)s;
+}
+
+long zg_http_parse_head_simd(zg_http_simd_t s, zg_http_head_t *h,
+                             const zg_input_t *in, size_t start,
+                             const zg_http_limits_t *lim,
+                             unsigned char *scratch)
 {
     const zg_http_ctx_t x = {in, start, lim, scratch};
     size_t off = start + h->off;
@@ -597,11 +437,30 @@ long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
 
         if (off >= v->len)
             continue;
-        rc = zg_http_scan(h, v->data + off, v->data + v->len, &x);
+        /* direct calls: the compiler may inline them */
+        switch (s) {
+#if ZG_HTTP_HAVE_X86
+        case ZG_HTTP_SIMD_AVX2:
+            rc = zg_http_scan_avx2(h, v->data + off, v->data + v->len, &x);
+            break;
+        case ZG_HTTP_SIMD_SSE2:
+            rc = zg_http_scan_sse2(h, v->data + off, v->data + v->len, &x);
+            break;
+#endif
+        default:
+            rc = zg_http_scan_scalar(h, v->data + off, v->data + v->len, &x);
+        }
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
+                        const zg_http_limits_t *lim, unsigned char *scratch)
+{
+    return zg_http_parse_head_simd(zg_http_simd_get(), h, in, start, lim,
+                                   scratch);
 }
 
 /* Whether the two hex digits at h encode NUL, CR or LF: bytes that,

@@ -128,6 +128,39 @@ void zg_http_head_reset(zg_http_head_t *h);
 long zg_http_parse_head(zg_http_head_t *h, const zg_input_t *in, size_t start,
                         const zg_http_limits_t *lim, unsigned char *scratch);
 
+/* Byte scanner sets the head parser can run on (scan.h). */
+typedef enum zg_http_simd_e {
+    ZG_HTTP_SIMD_SCALAR = 0, /* portable, one byte at a time */
+    ZG_HTTP_SIMD_SSE2,       /* x86-64 only: 16 bytes at a time */
+    ZG_HTTP_SIMD_AVX2,       /* x86-64 with AVX2: 32 bytes at a time */
+    ZG_HTTP_SIMD_N
+} zg_http_simd_t;
+
+/* "scalar", "sse2", "avx2" (the names ZERG_HTTP_SIMD takes). */
+const char *zg_http_simd_name(zg_http_simd_t s);
+
+/* Whether s is compiled in and this CPU runs it. Any thread. */
+int zg_http_simd_supported(zg_http_simd_t s);
+
+/*
+ * Choose the set zg_http_parse_head() uses, for the whole process: the
+ * one the environment variable ZERG_HTTP_SIMD names, else the fastest
+ * this CPU runs. Returns the set chosen, or -EINVAL (an unknown name) or
+ * -ENOTSUP (a set this build or CPU lacks); on an error the fastest is
+ * chosen. zg_http_parse_head() calls it once if nobody did. Any thread.
+ */
+int zg_http_simd_init(void);
+
+/* The set chosen (zg_http_simd_init() if not yet done). */
+zg_http_simd_t zg_http_simd_get(void);
+
+/* zg_http_parse_head() on the set s, which must be supported. Every set
+ * gives the same results, h included. */
+long zg_http_parse_head_simd(zg_http_simd_t s, zg_http_head_t *h,
+                             const zg_input_t *in, size_t start,
+                             const zg_http_limits_t *lim,
+                             unsigned char *scratch);
+
 /*
  * Check a complete head (zg_http_parse_head() returned > 0 for the same
  * in and start) and fill *req: framing (400 for Content-Length with

@@ -617,7 +617,7 @@ static void test_limits(void **state)
              0);
     expect_error(req, strlen(req), 431);
     expect_error("GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
-                 47, 431);
+                 45, 431);
     expect_error("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n", 48,
                  413);
     expect_error("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
