@@ -92,7 +92,12 @@ def _grow_and_shrink(**reactor):
     w.join(10)
     assert len(results) == 48 and all(results), "echo corrupted or short: %r" % results
     m1 = scrape(srv.addr("m"))
-    assert m1["zerg_reactor_enobufs_total"] > 0, "the load never ran the window short: %r" % m1
+    # Without bundles a receive that finds no buffer fails with ENOBUFS;
+    # a bundle that takes the window's last buffers ends its multishot
+    # receive instead (and the window grows all the same).
+    if not reactor.get("recv_bundle"):
+        assert m1["zerg_reactor_enobufs_total"] > 0, \
+            "the load never ran the window short: %r" % m1
     assert peak["window"] > 128, "the window never grew: %r" % peak
     # Quiet: halved each second back to the start, memory given back.
     deadline = time.monotonic() + 10
