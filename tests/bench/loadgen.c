@@ -6,9 +6,12 @@
  * time. Results are one line of key=value pairs on stdout.
  *
  *   loadgen echo  -p PORT [-c CONNS] [-s SIZE] [-P DEPTH] [-d SECS] [-w SECS]
+ *                 [-b BYTES]
  *       CONNS connections each keep DEPTH messages of SIZE bytes in flight
  *       and check that every byte comes back; reports messages/s, MB/s
- *       (echoed payload, one direction) and round-trip p50/p99.
+ *       (echoed payload, one direction) and round-trip p50/p99. -b: stop
+ *       once BYTES in all (rounded down to whole messages) have come back,
+ *       or after SECS, whichever is first; "bytes=" says how many did.
  *   loadgen get   -p PORT [-c CONNS] [-s SIZE] [-P DEPTH] [-d SECS] [-w SECS]
  *       for tests/bench/backend behind a TCP proxy: CONNS connections each
  *       keep DEPTH requests "GET SIZE\n" in flight and count the answers of
@@ -26,15 +29,17 @@
  *   loadgen idle  -p PORT [-n CONNS] [-a NADDRS] [-d SECS]
  *       opens CONNS connections from 127.0.0.1 .. 127.0.0.NADDRS, prints
  *       "ready N", then holds them, sending nothing, until SIGTERM or SECS.
- *   loadgen http  -p PORT [-c CONNS] [-m baseline|pipeline] [-P DEPTH]
- *                 [-r N] [-k] [-d SECS] [-w SECS]
+ *   loadgen http  -p PORT [-c CONNS] [-m baseline|pipeline|plaintext]
+ *                 [-P DEPTH] [-r N] [-k] [-a NADDRS] [-u PATH] [-d SECS]
+ *                 [-w SECS]
  *       HttpArena's HTTP/1.1 profiles. baseline: GET /baseline11?a=..&b=..,
  *       POST with Content-Length and POST chunked in turn, each answer
  *       checked against the sum (-k: only its status); pipeline: GET
- *       /pipeline, "ok". DEPTH requests in flight per connection as a
- *       sliding window; -r N: reset the connection (RST) after every N
- *       responses and connect again (limited-conn). Reports requests/s
- *       and request-to-response p50/p99.
+ *       /pipeline, "ok"; plaintext: GET PATH (default /plaintext), "Hello,
+ *       World!". DEPTH requests in flight per connection as a sliding
+ *       window; -r N: reset the connection (SO_LINGER 0 close, an RST)
+ *       after every N responses and connect again (limited-conn).
+ *       Reports requests/s and request-to-response p50/p99.
  *
  * The server is always 127.0.0.1:PORT.
  */
@@ -97,8 +102,12 @@ static uint64_t lg_count, lg_errors, lg_bad;
 static uint64_t lg_now, lg_t_start, lg_t_end; /* measurement window, ns */
 static volatile sig_atomic_t lg_stop;
 
+/* echo -b: messages to echo in all (0: no limit), sent and done so far. */
+static uint64_t lg_budget, lg_budget_sent, lg_budget_done;
+
 /* http mode: the mix, the reset interval, whether values are checked. */
-static int lg_pipeline_mix, lg_reset_after, lg_nocheck;
+enum { LG_MIX_BASELINE, LG_MIX_PIPELINE, LG_MIX_PLAINTEXT };
+static int lg_mix, lg_reset_after, lg_nocheck;
 static uint64_t lg_resets;
 
 static void lg_on_signal(int sig)
@@ -274,6 +283,11 @@ static void lg_echo_refill(int i)
     if (c->dead || c->sending)
         return;
     k = (uint64_t)lg_depth - (c->sent - c->done);
+    if (lg_budget > 0) {
+        if (k > lg_budget - lg_budget_sent)
+            k = lg_budget - lg_budget_sent;
+        lg_budget_sent += k;
+    }
     if (k == 0)
         return;
     for (uint64_t m = 0; m < k; m++)
@@ -303,6 +317,7 @@ static void lg_echo_recv(int i, int res)
     while (c->done < c->rcvd / (uint64_t)lg_size) {
         lg_record(c->stamp[c->done % (uint64_t)lg_depth]);
         c->done++;
+        lg_budget_done++;
     }
     if (c->done > c->sent) {
         lg_bad++; /* more bytes came back than were sent */
@@ -573,9 +588,13 @@ static int lg_http_request(char *d, size_t room, uint64_t seq, int64_t *want)
 {
     int a = (int)(seq % 1000), v = (int)(seq % 100);
 
-    if (lg_pipeline_mix) {
+    if (lg_mix == LG_MIX_PIPELINE) {
         *want = -1; /* "ok" */
         return snprintf(d, room, "GET /pipeline HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    if (lg_mix == LG_MIX_PLAINTEXT) {
+        *want = -2; /* "Hello, World!" */
+        return snprintf(d, room, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", lg_path);
     }
     switch (seq % 3) {
     case 0:
@@ -696,8 +715,9 @@ static long lg_http_response(lg_http_t *h, const char *b, uint32_t n)
 
         memcpy(text, b + hl, (size_t)clen);
         text[clen] = '\0';
-        if (h->want[k] < 0 ? strcmp(text, "ok") != 0
-                           : strtoll(text, NULL, 10) != h->want[k])
+        if (h->want[k] == -2   ? strcmp(text, "Hello, World!") != 0
+            : h->want[k] == -1 ? strcmp(text, "ok") != 0
+                               : strtoll(text, NULL, 10) != h->want[k])
             return -1;
     }
     return (long)(hl + (size_t)clen);
@@ -834,8 +854,8 @@ static void lg_usage(void)
             "CONNS]\n"
             "       [-s SIZE] [-P DEPTH] [-d SECS] [-w WARMUP_SECS]\n"
             "       [-a NADDRS] [-u PATH] [-x (churn: PROXY v1 header)]\n"
-            "       [-m baseline|pipeline] [-r RESET_AFTER] [-k (http: status "
-            "only)]\n");
+            "       [-m baseline|pipeline|plaintext] [-r RESET_AFTER]\n"
+            "       [-k (http: status only)] [-b BYTES (echo: stop after)]\n");
 }
 
 int main(int argc, char **argv)
@@ -846,6 +866,7 @@ int main(int argc, char **argv)
     const char *mode;
     double elapsed;
     int opt, ret, echo, get, http;
+    unsigned long long bytes = 0;
     unsigned cq;
 
     if (argc < 2) {
@@ -854,7 +875,7 @@ int main(int argc, char **argv)
     }
     mode = argv[1];
     optind = 2;
-    while ((opt = getopt(argc, argv, "p:c:n:s:P:d:w:a:u:xm:r:k")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:n:s:P:d:w:a:u:xm:r:kb:")) != -1) {
         switch (opt) {
         case 'p':
             lg_port = atoi(optarg);
@@ -885,12 +906,19 @@ int main(int argc, char **argv)
             lg_proxy = 1;
             break;
         case 'm':
-            if (strcmp(optarg, "pipeline") != 0 &&
-                strcmp(optarg, "baseline") != 0) {
+            if (strcmp(optarg, "pipeline") == 0)
+                lg_mix = LG_MIX_PIPELINE;
+            else if (strcmp(optarg, "plaintext") == 0)
+                lg_mix = LG_MIX_PLAINTEXT;
+            else if (strcmp(optarg, "baseline") == 0)
+                lg_mix = LG_MIX_BASELINE;
+            else {
                 lg_usage();
                 return 2;
             }
-            lg_pipeline_mix = strcmp(optarg, "pipeline") == 0;
+            break;
+        case 'b':
+            bytes = strtoull(optarg, NULL, 10);
             break;
         case 'r':
             lg_reset_after = atoi(optarg);
@@ -908,10 +936,13 @@ int main(int argc, char **argv)
         lg_reset_after < 0 ||
         (strcmp(mode, "http") == 0 && lg_depth > LG_HTTP_MAX_DEPTH) ||
         lg_naddrs < 1 || lg_naddrs > 254 ||
-        (size_t)lg_size * (size_t)lg_depth > (1u << 30)) {
+        (size_t)lg_size * (size_t)lg_depth > (1u << 30) ||
+        (bytes > 0 &&
+         (strcmp(mode, "echo") != 0 || bytes < (unsigned long long)lg_size))) {
         lg_usage();
         return 2;
     }
+    lg_budget = bytes / (unsigned long long)lg_size;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = lg_on_signal;
@@ -970,7 +1001,8 @@ int main(int argc, char **argv)
     if (ret < 0)
         return 1;
 
-    while (!lg_stop && lg_now < lg_t_end) {
+    while (!lg_stop && lg_now < lg_t_end &&
+           (lg_budget == 0 || lg_budget_done < lg_budget)) {
         struct __kernel_timespec ts = {0, 50000000};
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
@@ -1020,20 +1052,25 @@ int main(int argc, char **argv)
         printf("mode=http mix=%s conns=%d depth=%d reset=%d secs=%.3f "
                "reqs=%llu rps=%.0f p50_us=%.1f p99_us=%.1f errors=%llu "
                "bad=%llu resets=%llu\n",
-               lg_pipeline_mix ? "pipeline" : "baseline", lg_nconns, lg_depth,
-               lg_reset_after, elapsed, (unsigned long long)lg_count,
-               (double)lg_count / elapsed, lg_percentile_us(0.50),
-               lg_percentile_us(0.99), (unsigned long long)lg_errors,
-               (unsigned long long)lg_bad, (unsigned long long)lg_resets);
+               lg_mix == LG_MIX_PIPELINE    ? "pipeline"
+               : lg_mix == LG_MIX_PLAINTEXT ? "plaintext"
+                                            : "baseline",
+               lg_nconns, lg_depth, lg_reset_after, elapsed,
+               (unsigned long long)lg_count, (double)lg_count / elapsed,
+               lg_percentile_us(0.50), lg_percentile_us(0.99),
+               (unsigned long long)lg_errors, (unsigned long long)lg_bad,
+               (unsigned long long)lg_resets);
     else if (echo)
         printf("mode=echo conns=%d size=%d depth=%d secs=%.3f msgs=%llu "
                "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p99_us=%.1f "
-               "errors=%llu bad=%llu\n",
+               "errors=%llu bad=%llu bytes=%llu\n",
                lg_nconns, lg_size, lg_depth, elapsed,
                (unsigned long long)lg_count, (double)lg_count / elapsed,
                (double)lg_count * lg_size / elapsed / 1e6,
                lg_percentile_us(0.50), lg_percentile_us(0.99),
-               (unsigned long long)lg_errors, (unsigned long long)lg_bad);
+               (unsigned long long)lg_errors, (unsigned long long)lg_bad,
+               (unsigned long long)lg_budget_done *
+                   (unsigned long long)lg_size);
     else
         printf("mode=churn conns=%d addrs=%d secs=%.3f conns_done=%llu "
                "conns_per_s=%.0f p50_us=%.1f p99_us=%.1f errors=%llu "

@@ -3,7 +3,8 @@
 # Description: make bench. Measures zerg against nginx and the raw io_uring
 # baseline (tests/bench/raw.c) in the same run, zerg's proxy plugin
 # against nginx's stream proxy and HAProxy, and what a per-request access
-# log costs zerg and nginx; server (or proxy) pinned to one
+# log costs zerg and nginx, and, with BASELINE=<commit>, an earlier zerg
+# built from git beside the current one; server (or proxy) pinned to one
 # CPU and load generator (and the proxies' backend) to another, loopback
 # only, every run bounded in time. Each figure is the median of 3 runs; the
 # markdown tables go to stdout and, with the raw data and gnuplot charts, to
@@ -13,10 +14,14 @@
 # BENCH_SERVER_CPU (default 0), BENCH_CLIENT_CPU (default 1),
 # BENCH_RUNS, BENCH_DURATION (seconds per measured run), BENCH_IDLE_CONNS,
 # BENCH_ONLY (a subset of: keepalive pipeline churn echo memory scale
-# modules proxy arena accesslog bundles, or the sections' numbers 1 to
-# 11: BENCH_ONLY=8 is proxy, 9 arena, 10 accesslog, 11 bundles),
-# BENCH_ARENA_CONNS
-# (connections of the arena profiles).
+# modules proxy arena accesslog bundles rss, or the sections' numbers 1 to
+# 12: BENCH_ONLY=8 is proxy, 9 arena, 10 accesslog, 11 bundles, 12 rss),
+# BENCH_ARENA_CONNS (connections of the arena profiles), BENCH_RSS_BYTES
+# (section 12's echo traffic, default 1 GiB), BASELINE (a commit: make
+# bench BASELINE=ccddd41 builds that zerg with git archive, ./configure
+# and make in the run's temporary directory, and runs it in the same
+# rounds as the current build in sections 1, 2, 3, 5, 6 and 12; unset: no
+# baseline figures).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -29,15 +34,15 @@ else
     RUNS=${BENCH_RUNS:-3} DUR=${BENCH_DURATION:-5}
 fi
 WARM=1                                  # seconds of warm-up before each run
-SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena accesslog bundles"
+SECTIONS="keepalive pipeline churn echo memory scale modules proxy arena accesslog bundles rss"
 ONLY=
 for w in ${BENCH_ONLY:-$SECTIONS}; do
     case $w in
-    [1-9] | 1[01]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
+    [1-9] | 1[0-2]) w=$(echo "$SECTIONS" | cut -d' ' -f"$w") ;;
     esac
     case " $SECTIONS " in
     *" $w "*) ONLY="$ONLY $w" ;;
-    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-11)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
+    *) printf 'bench: BENCH_ONLY: unknown section "%s" (one of: %s, or 1-12)\n' "$w" "$SECTIONS" >&2; exit 2 ;;
     esac
 done
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -55,6 +60,11 @@ PROXY_SMALL_CONNS=50
 PROXY_DEPTH=16                          # 8b: requests in flight per connection
 PROXY_MAXC=4096                         # connection limit of each proxy
 ARENA_CONNS=${BENCH_ARENA_CONNS:-128}
+CHURN_REQS=10                           # 3: requests per connection before its RST
+RSS_BYTES=${BENCH_RSS_BYTES:-1073741824} # 12: echo traffic before RSS is read
+RSS_CONNS=64
+RSS_SIZE=65536                          # 12: bytes per echo message
+ZBIN=./zerg                             # the zerg that srv_start runs
 ZX=                                     # extra reactor keys of zerg_conf
 
 say() { printf '%s\n' "$*" >&2; }
@@ -191,6 +201,54 @@ if want proxy; then
     fi
     [ $HAVE_PROXY = 1 ] || say "bench: $PROXY_SKIP: zerg's TCP proxy figures are skipped (nginx and HAProxy still run)"
 fi
+# BASELINE: an earlier zerg from this repository's history, built from a
+# git archive in the run's temporary directory (removed at exit). Its
+# plugins are found next to its binary (zerg looks in <exe dir>/plugins).
+BASE_DIR=
+BASE_REV=
+if [ -n "${BASELINE:-}" ]; then
+    BASE_REV=$(git rev-parse --verify --quiet "$BASELINE^{commit}") ||
+        die "BASELINE=$BASELINE: not a commit of this repository"
+    BASE_REV=$(git rev-parse --short "$BASE_REV")
+    BASE_DIR=$TMP/baseline
+    mkdir -p "$BASE_DIR" || die "mkdir $BASE_DIR failed"
+    say "bench: building the baseline, zerg $BASE_REV, in $BASE_DIR"
+    git archive --format=tar "$BASE_REV" >"$TMP/baseline.tar" ||
+        die "git archive $BASE_REV failed"
+    tar -xf "$TMP/baseline.tar" -C "$BASE_DIR" || die "cannot unpack the baseline"
+    rm -f "$TMP/baseline.tar"
+    if ! (cd "$BASE_DIR" && ./configure && make -s -j"$(nproc)" zerg \
+        plugins/echo/echo.so plugins/http/http.so) >"$TMP/baseline.log" 2>&1; then
+        tail -n 20 "$TMP/baseline.log" >&2
+        die "the baseline ($BASE_REV) does not build"
+    fi
+    if [ $HAVE_HTTP = 1 ] && ! "$BASE_DIR/zerg" -t -c "$TMP/http-test.json" >"$TMP/http-test.out" 2>&1; then
+        die "the baseline's http plugin does not load: $(cat "$TMP/http-test.out")"
+    fi
+fi
+# The zergs of a round: the current one, and the baseline if there is
+# one, in an order that alternates between rounds so that drift favours
+# neither (rep: the round).
+zergs() {
+    if [ -z "$BASE_DIR" ]; then
+        echo zerg
+    elif [ $((rep % 2)) = 1 ]; then
+        echo "zerg base"
+    else
+        echo "base zerg"
+    fi
+}
+# start_as zerg|base kind: srv_start with the current zerg or the
+# baseline's.
+start_as() {
+    ZBIN=./zerg
+    [ "$1" = base ] && ZBIN=$BASE_DIR/zerg
+    srv_start "$2"
+    r=$?
+    ZBIN=./zerg
+    return $r
+}
+
 # Idle connections go to the HTTP listener of each server.
 IDLE_PLUGIN="echo"
 [ $HAVE_HTTP = 1 ] && IDLE_PLUGIN=http
@@ -253,6 +311,19 @@ zerg_conf() { # reactors plugin max_connections [accept mode [modules [plugin co
   "log": { "level": "warn" },
   "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "$2",
                    "backlog": 65535, "max_connections": $3$mods } ]
+}
+EOF
+}
+
+# Section 12: the echo plugin with zerg's defaults (buffers,
+# max_connections), REACTORS reactors pinned to the server's CPU.
+zerg_rss_conf() { # reactors
+    cat <<EOF
+{
+  "reactors": $1,
+  "reactor": { "cpu_affinity": $SRV_CPU },
+  "log": { "level": "warn" },
+  "listeners": [ { "name": "bench", "listen": "127.0.0.1:0", "plugin": "echo", "backlog": 65535 } ]
 }
 EOF
 }
@@ -412,6 +483,8 @@ srv_start() {
         zerg-http-mods) zerg_conf 1 http $MAXC auto "$PERMISSIVE_MODULES" >"$TMP/zerg.json" ;;
         zerg-http-mods3) zerg_conf 1 http $MAXC auto "$ALL_MODULES" >"$TMP/zerg.json" ;;
         zerg-echo) zerg_conf 1 echo $MAXC >"$TMP/zerg.json" ;;
+        zerg-rss1) zerg_rss_conf 1 >"$TMP/zerg.json" ;;
+        zerg-rss2) zerg_rss_conf 2 >"$TMP/zerg.json" ;;
         zerg-idle) zerg_conf 1 "$IDLE_PLUGIN" $MAXC >"$TMP/zerg.json" ;;
         zerg-small) zerg_conf 1 "$IDLE_PLUGIN" $SMALL >"$TMP/zerg.json" ;;
         zerg-default) zerg_default_conf >"$TMP/zerg.json" ;;
@@ -427,7 +500,7 @@ srv_start() {
                 >"$TMP/zerg.json"
             ;;
         esac
-        taskset -c "$SRV_CPU" ./zerg -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
+        taskset -c "$SRV_CPU" "$ZBIN" -c "$TMP/zerg.json" >"$out" 2>"$out.err" &
         ;;
     nginx-stream)
         rm -rf "$TMP/nginx"
@@ -701,20 +774,20 @@ proxy_round() { # round
 # connection is the RSS growth while BIG idle connections are open plus
 # the resident cost of one slot, measured as the RSS difference between a
 # server sized for MAXC connections and one sized for SMALL.
-mem_run() {
+mem_run() { # zerg|base|nginx
     case $1 in
-    zerg) k_start=zerg-default k_small=zerg-small k_big=zerg-idle ;;
-    *) k_start=nginx-8192 k_small=nginx-small k_big=nginx ;;
+    nginx) k_start=nginx-8192 k_small=nginx-small k_big=nginx ;;
+    *) k_start=zerg-default k_small=zerg-small k_big=zerg-idle ;;
     esac
-    srv_start "$k_start" || return 1
+    start_as "$1" "$k_start" || return 1
     sleep 1
     rec memstart "$1" rss "$(rss_kb "$SPID")"
     srv_stop
-    srv_start "$k_small" || return 1
+    start_as "$1" "$k_small" || return 1
     sleep 1
     rs=$(rss_kb "$SPID")
     srv_stop
-    srv_start "$k_big" || return 1
+    start_as "$1" "$k_big" || return 1
     sleep 1
     r0=$(rss_kb "$SPID")
     taskset -c "$CLI_CPU" $B/loadgen idle -p "$SPORT" -n "$BIG" -a $NADDRS -d 120 \
@@ -806,8 +879,45 @@ bundles_round() { # round
     done
 }
 
+# Section 12, one run: rss_run zerg|base reactors. RSS before, half a
+# second after RSS_BYTES of echo traffic through RSS_CONNS connections (no
+# warm-up: the traffic is what is measured) and 3 s after (a reactor
+# shrinks its buffer window after each quiet second and gives the memory
+# back), and what the traffic cost.
+rss_run() {
+    v=$1
+    [ "$2" = 2 ] && v=${1}2
+    start_as "$1" "zerg-rss$2" || return 1
+    sleep 0.5
+    r0=$(rss_kb "$SPID")
+    run_measured taskset -c "$CLI_CPU" $B/loadgen echo -p "$SPORT" -c $RSS_CONNS \
+        -s $RSS_SIZE -P 4 -b "$RSS_BYTES" -d 120
+    sleep 0.5
+    r1=$(rss_kb "$SPID")
+    sleep 2.5
+    r2=$(rss_kb "$SPID")
+    srv_stop
+    line=$(grep '^mode=' "$TMP/load.out")
+    bytes=$(kv bytes "$line")
+    secs=$(kv secs "$line")
+    if [ "${bytes:-0}" -lt "$RSS_BYTES" ] || [ "$(kv errors "$line")" != 0 ] || [ "$(kv bad "$line")" != 0 ]; then
+        echo "rss $v: only ${bytes:-0} of $RSS_BYTES bytes echoed ($(kv errors "$line") errors, $(kv bad "$line") bad)" >>"$NOTES"
+        return 1
+    fi
+    rec rss "$v" start "$r0"
+    rec rss "$v" after "$r1"
+    rec rss "$v" settled "$r2"
+    rec rss "$v" mbs "$(kv mb_per_s "$line")"
+    rec rss "$v" cpu_g "$(awk -v t="$T_SRV" -v hz="$HZ" -v b="$bytes" 'BEGIN { printf "%.3f", t / hz / (b / 1073741824) }')"
+    rec rss "$v" util "$(awk -v t="$T_SRV" -v s="$secs" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / s * 100 }')"
+    rec rss "$v" noise "$NOISE"
+    say "  rss $v: $r0 kB at start, $r1 kB after $bytes bytes echoed in ${secs}s, $r2 kB 3 s later (noise $NOISE%)"
+}
+
 http_case() { # scen conns depth
-    if [ $HAVE_HTTP = 1 ] && srv_start zerg-http; then wrk_run "$1" zerg "$2" "$3"; srv_stop; fi
+    for z in $(zergs); do
+        if [ $HAVE_HTTP = 1 ] && start_as "$z" zerg-http; then wrk_run "$1" "$z" "$2" "$3"; srv_stop; fi
+    done
     if srv_start nginx; then wrk_run "$1" nginx "$2" "$3"; srv_stop; fi
     if srv_start raw-http; then wrk_run "$1" raw "$2" "$3"; srv_stop; fi
 }
@@ -845,6 +955,18 @@ while [ $rep -le "$RUNS" ]; do
             if srv_start zerg-http-rp; then lg_run churn zergrp churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
         fi
         if srv_start nginx; then lg_run churn nginx churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+        # HttpArena's limited-conn shape on /plaintext: CHURN_REQS
+        # keep-alive requests, then an RST (SO_LINGER 0 close).
+        for z in $(zergs); do
+            if [ $HAVE_HTTP = 1 ] && start_as "$z" zerg-http; then
+                lg_run churnrst "$z" http -c $CHURN_CONNS -a $NADDRS -m plaintext -P 1 -r $CHURN_REQS
+                srv_stop
+            fi
+        done
+        if srv_start nginx; then
+            lg_run churnrst nginx http -c $CHURN_CONNS -a $NADDRS -m plaintext -P 1 -r $CHURN_REQS
+            srv_stop
+        fi
     fi
     for size in 64 4096; do
         want echo || break
@@ -853,6 +975,7 @@ while [ $rep -le "$RUNS" ]; do
     done
     if want memory; then
         mem_run zerg
+        [ -n "$BASE_DIR" ] && mem_run base
         mem_run nginx
     fi
     if want scale; then
@@ -875,6 +998,11 @@ while [ $rep -le "$RUNS" ]; do
     fi
     want proxy && proxy_round "$rep"
     want bundles && bundles_round "$rep"
+    if want rss; then
+        for n in 1 2; do
+            for z in $(zergs); do rss_run "$z" "$n"; done
+        done
+    fi
     if want arena && [ $HAVE_ARENA = 1 ]; then
         # HttpArena's profiles, one reactor: baseline (GET, POST with
         # Content-Length, POST chunked in turn, one request in flight per
@@ -942,7 +1070,8 @@ stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 # Sections 1 to 7: one table.
 main_table() {
-    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS -v aconns="$ARENA_CONNS" '
+    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS -v aconns="$ARENA_CONNS" \
+        -v base="$BASE_REV" -v creqs=$CHURN_REQS -v cconns=$CHURN_CONNS '
     { m[$1, $2, $3] = $4 }
     function has(s, v, k) { return ((s, v, k) in m) }
     function grp(x,   s, neg) {   # 1234567 -> "1 234 567"
@@ -973,6 +1102,17 @@ main_table() {
             us(s, v, "p50"), us(s, v, "p99"), target
     }
     function rt(s, v, ref, k) { return (has(s, v, k) && has(s, ref, k) && m[s, ref, k] > 0) ? m[s, v, k] / m[s, ref, k] : -1 }
+    # The baseline row of scenario s (BASELINE only): the current zerg
+    # over the baseline, CPU per unit (goal: at most lim, 0: none) and
+    # throughput.
+    function baserow(s, unit, lim,   t, c) {
+        if (!has(s, "base", "rps")) return
+        c = rt(s, "zerg", "base", "cpu_m")
+        t = c >= 0 ? sprintf("zerg / baseline: CPU %.2fx", c) : ""
+        if (c >= 0 && lim > 0) t = t sprintf(" (<= %.2fx: %s)", lim, verdict(c <= lim))
+        if (rt(s, "zerg", "base", "rps") >= 0) t = t sprintf(", throughput %.2fx", rt(s, "zerg", "base", "rps"))
+        row("", "zerg " base " (baseline)", s, "base", unit, t)
+    }
     END {
         print "| scenario | server | throughput | vs nginx | vs raw | CPU s / M | CPU vs nginx | CPU vs raw | server CPU | noise | p50 | p99 | target |"
         print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
@@ -982,18 +1122,27 @@ main_table() {
         row("1. plaintext keep-alive, 64 conns", "zerg", s, "zerg", "req/s", t)
         row("", "nginx", s, "nginx", "req/s", "")
         row("", "raw", s, "raw", "req/s", "")
+        baserow(s, "req/s", 0)
         s = "pipe16"; t = ""
         if (rt(s, "zerg", "nginx", "rps") >= 0) t = ">= 5x nginx: " verdict(rt(s, "zerg", "nginx", "rps") >= 5)
         if (rt(s, "zerg", "raw", "rps") >= 0) t = t "; >= 0.9x raw: " verdict(rt(s, "zerg", "raw", "rps") >= 0.9)
         row("2. plaintext pipelined x16, 64 conns", "zerg", s, "zerg", "req/s", t)
         row("", "nginx", s, "nginx", "req/s", "")
         row("", "raw", s, "raw", "req/s", "")
+        baserow(s, "req/s", 0.85)
         s = "churn"; t = ""
         if (rt(s, "zerg", "nginx", "rps") >= 0) t = ">= 1x nginx: " verdict(rt(s, "zerg", "nginx", "rps") >= 1)
         row("3. churn, 1 request per connection, 64 at a time", "zerg, 1 reactor (default: accepts on its ring)", s, "zerg", "conn/s", t)
         row("", "zerg, 2 reactors", s, "zerg2", "conn/s", "")
         row("", "zerg, 1 reactor, acceptor thread", s, "zergrp", "conn/s", "")
         row("", "nginx", s, "nginx", "conn/s", "")
+        s = "churnrst"; t = ""
+        if (rt(s, "zerg", "nginx", "cpu_m") >= 0) t = sprintf("CPU %.2fx nginx (<= 0.50x: %s)", rt(s, "zerg", "nginx", "cpu_m"), verdict(rt(s, "zerg", "nginx", "cpu_m") <= 0.5))
+        if (has(s, "zerg", "rps") || has(s, "nginx", "rps")) {
+            row("3. churn, " creqs " keep-alive requests then RST (HttpArena limited-conn), " cconns " at a time", "zerg, 1 reactor", s, "zerg", "req/s", t)
+            row("", "nginx", s, "nginx", "req/s", "")
+            baserow(s, "req/s", 0)
+        }
         s = "echo64"; t = ""
         if (rt(s, "zerg", "raw", "rps") >= 0) t = ">= 0.9x raw: " verdict(rt(s, "zerg", "raw", "rps") >= 0.9)
         row("4. echo 64 B, 50 conns", "zerg", s, "zerg", "msg/s", t)
@@ -1002,28 +1151,38 @@ main_table() {
         if (rt(s, "zerg", "raw", "rps") >= 0) t = ">= 0.9x raw: " verdict(rt(s, "zerg", "raw", "rps") >= 0.9)
         row("4. echo 4 KiB, 50 conns", "zerg", s, "zerg", "msg/s", t)
         row("", "raw", s, "raw", "msg/s", "")
-        for (i = 1; i <= 2; i++) {
-            v = i == 1 ? "zerg" : "nginx"
+        split("zerg nginx base", mv, " ")
+        ml["zerg"] = "zerg (default config)"; ml["nginx"] = "nginx"; ml["base"] = "zerg " base " (baseline, default config)"
+        for (i = 1; i <= 3; i++) {
+            v = mv[i]
+            if (v == "base" && !has("memstart", v, "rss")) continue
             r = has("memstart", v, "rss") ? sprintf("%.1f MiB RSS", m["memstart", v, "rss"] / 1024) : "n/a"
-            printf "| %s | %s | %s | %s | | | | | | | | | |\n", i == 1 ? "5. memory at start" : "", v == "zerg" ? "zerg (default config)" : v, r,
-                v == "zerg" ? ratio("memstart", "zerg", "nginx", "rss") : ""
+            printf "| %s | %s | %s | %s | | | | | | | | | |\n", i == 1 ? "5. memory at start" : "", ml[v], r,
+                v == "nginx" ? "" : ratio("memstart", v, "nginx", "rss")
         }
-        for (i = 1; i <= 2; i++) {
-            v = i == 1 ? "zerg" : "nginx"
+        ml["zerg"] = "zerg"; ml["base"] = "zerg " base " (baseline)"
+        for (i = 1; i <= 3; i++) {
+            v = mv[i]
+            if (v == "base" && !has("idle", v, "per_conn")) continue
             r = has("idle", v, "per_conn") ? grp(m["idle", v, "per_conn"]) " B / conn (" grp(m["idle", v, "slot"]) " slot + " grp(m["idle", v, "growth"]) " growth)" : "n/a"
             t = (v == "zerg" && has("idle", v, "per_conn")) ? "< 1 KiB: " verdict(m["idle", v, "per_conn"] < 1024) : ""
-            printf "| %s | %s | %s | %s | | | | | | | | | %s |\n", i == 1 ? "5. memory per idle conn (" grp(big) " conns, " naddrs " source addrs)" : "", v, r,
-                v == "zerg" ? ratio("idle", "zerg", "nginx", "per_conn") : "", t
+            if (v == "base" && has("idle", "zerg", "per_conn") && m["idle", v, "per_conn"] != 0)
+                t = sprintf("zerg / baseline: %.2fx", m["idle", "zerg", "per_conn"] / m["idle", v, "per_conn"])
+            printf "| %s | %s | %s | %s | | | | | | | | | %s |\n", i == 1 ? "5. memory per idle conn (" grp(big) " conns, " naddrs " source addrs)" : "", ml[v], r,
+                v == "nginx" ? "" : ratio("idle", v, "nginx", "per_conn"), t
         }
         row("6. scale: keep-alive, 64 conns", "zerg", "ka64", "zerg", "req/s", "")
         row("", "nginx", "ka64", "nginx", "req/s", "")
         row("", "raw", "ka64", "raw", "req/s", "")
+        baserow("ka64", "req/s", 0)
         row("6. scale: keep-alive, 1 000 conns", "zerg", "scale1000", "zerg", "req/s", "")
         row("", "nginx", "scale1000", "nginx", "req/s", "")
         row("", "raw", "scale1000", "raw", "req/s", "")
+        baserow("scale1000", "req/s", 0)
         row("6. scale: keep-alive, " grp(big) " conns", "zerg", "scalebig", "zerg", "req/s", "")
         row("", "nginx", "scalebig", "nginx", "req/s", "")
         row("", "raw", "scalebig", "raw", "req/s", "")
+        baserow("scalebig", "req/s", 0)
         split("modka modpipe modchurn", ms, " ")
         split("keep-alive, 64 conns|pipelined x16, 64 conns|churn, 64 at a time", mt, "|")
         split("req/s req/s conn/s", mu, " ")
@@ -1058,6 +1217,50 @@ main_table() {
     echo "Throughput for 2 reactors: both reactors pinned to CPU $SRV_CPU with the rest of the server."
     echo "Memory per idle conn: RSS growth with the connections open, plus the resident cost of one preallocated connection slot"
     echo "((RSS sized for $MAXC conns - RSS sized for $SMALL) / $((MAXC - SMALL))); zerg: $IDLE_PLUGIN listener, nginx: worker_connections. At start: zerg's default config, nginx with worker_connections 8192."
+    echo "Churn with RST: tests/bench/loadgen http -m plaintext -P 1 -r $CHURN_REQS -a $NADDRS: each connection sends $CHURN_REQS keep-alive GET /plaintext, one at a time, then closes with SO_LINGER 0 and connects again; CPU per request."
+    if [ -n "$BASE_REV" ]; then
+        echo "Baseline: zerg $BASE_REV (BASELINE=$BASELINE), built from git archive with ./configure && make; it and the current zerg run in the same rounds, their order alternating."
+    fi
+}
+
+# Section 12: RSS after a fixed amount of echo traffic.
+rss_table() {
+    echo
+    echo "#### 12. RSS after $((RSS_BYTES / 1048576)) MiB of echo traffic, $RSS_CONNS conns ($((RSS_SIZE / 1024)) KiB messages, 4 in flight each), echo plugin, default config"
+    echo
+    awk -F '\t' -v base="$BASE_REV" '
+    { m[$1, $2, $3] = $4 }
+    function has(s, v, k) { return ((s, v, k) in m) }
+    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
+    END {
+        vb = base == "" ? "" : " vs baseline |"
+        print "| server | reactors | RSS at start | RSS after | RSS after / reactor | RSS 3 s later / reactor |" vb " throughput | CPU s / GiB | server CPU | noise | target |"
+        print "|---|--:|--:|--:|--:|--:|" (base == "" ? "" : "--:|") "--:|--:|--:|--:|---|"
+        for (n = 1; n <= 2; n++) {
+            for (j = 1; j <= 2; j++) {
+                w = j == 1 ? "zerg" : "base"
+                v = n == 1 ? w : w "2"
+                if (!has("rss", v, "after")) {
+                    if (w == "zerg") printf "| zerg | %d | n/a | | | |%s | | | | |\n", n, base == "" ? "" : " |"
+                    continue
+                }
+                per = m["rss", v, "after"] / n
+                per3 = m["rss", v, "settled"] / n
+                t = w == "zerg" ? "<= 8 MiB / reactor: after " verdict(per <= 8192) ", 3 s later " verdict(per3 <= 8192) : ""
+                b = n == 1 ? "base" : "base2"
+                r = (w == "zerg" && has("rss", b, "after") && m["rss", b, "after"] > 0) ? sprintf(" %.2fx |", m["rss", v, "after"] / m["rss", b, "after"]) : " |"
+                if (base == "") r = ""
+                printf "| %s | %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB |%s %.0f MB/s | %.3f | %s%% | %s%% | %s |\n",
+                    w == "zerg" ? "zerg" : "zerg " base " (baseline)", n, m["rss", v, "start"] / 1024,
+                    m["rss", v, "after"] / 1024, per / 1024, per3 / 1024, r, m["rss", v, "mbs"], m["rss", v, "cpu_g"],
+                    m["rss", v, "util"], m["rss", v, "noise"], t
+            }
+        }
+    }' "$TMP/median.tsv"
+    echo
+    echo "VmRSS of the zerg process half a second after tests/bench/loadgen echo -b $RSS_BYTES has had every byte back (no warm-up), and 3 s later; both reactors pinned to CPU $SRV_CPU."
+    echo "$((RSS_SIZE * 4 * RSS_CONNS / 1048576)) MiB are in flight at once: a reactor's buffer window grows to hold them, then halves after each quiet second (buffer_window)."
+    echo "nginx has no echo server (its stream module proxies, it does not answer), so it is not in this table."
 }
 
 # Section 8: a table of its own (two units of work, HAProxy as a second
@@ -1247,6 +1450,7 @@ TABLE=$TMP/table.md
     want proxy && proxy_table
     want accesslog && alog_table
     want bundles && bundles_table
+    want rss && rss_table
     if [ -s "$NOTES" ]; then
         echo
         sort -u "$NOTES" | sed 's/^/Note: /'
@@ -1300,30 +1504,38 @@ $plot
 EOF
 }
 
-rm -f "$RESULTS/throughput.png" "$RESULTS/cpu.png" "$RESULTS/memory.png" "$RESULTS/rss-start.png"
+rm -f "$RESULTS/throughput.png" "$RESULTS/cpu.png" "$RESULTS/memory.png" "$RESULTS/rss-start.png" \
+    "$RESULTS/rss-traffic.png"
 if [ $HAVE_GNUPLOT = 1 ]; then
     awk -F '\t' -v big="$BIG" -v dir="$TMP" '
     { m[$1, $2, $3] = $4 }
     function v(s, srv, k) { return ((s, srv, k) in m) ? m[s, srv, k] : "-" }
-    function line(f, label, s, k) { printf "%s\t%s\t%s\t%s\t%s\t%s\n", label, v(s, "zerg", k), v(s, "nginx", k), v(s, "raw", k), v(s, "zerg2", k), v(s, "zergrp", k) > f }
+    function line(f, label, s, k) { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, v(s, "zerg", k), v(s, "nginx", k), v(s, "raw", k), v(s, "zerg2", k), v(s, "zergrp", k), v(s, "base", k) > f }
     END {
         f = dir "/throughput.dat"; g = dir "/cpu.dat"; h = dir "/mem.dat"
-        split("ka64 pipe16 churn echo64 echo4096 scale1000 scalebig", ids, " ")
-        split("keep-alive|pipelined x16|churn (conn/s)|echo 64 B|echo 4 KiB|1 000 conns|" big " conns", names, "|")
-        for (i = 1; i <= 7; i++) { line(f, names[i], ids[i], "rps"); line(g, names[i], ids[i], "cpu_m") }
-        printf "RSS at start (KiB)\t%s\t%s\n", v("memstart", "zerg", "rss"), v("memstart", "nginx", "rss") > dir "/start.dat"
-        printf "preallocated slot\t%s\t%s\n", v("idle", "zerg", "slot"), v("idle", "nginx", "slot") > h
-        printf "growth while open\t%s\t%s\n", v("idle", "zerg", "growth"), v("idle", "nginx", "growth") > h
-        printf "total per idle connection\t%s\t%s\n", v("idle", "zerg", "per_conn"), v("idle", "nginx", "per_conn") > h
+        split("ka64 pipe16 churn churnrst echo64 echo4096 scale1000 scalebig", ids, " ")
+        split("keep-alive|pipelined x16|churn (conn/s)|10 req, RST|echo 64 B|echo 4 KiB|1 000 conns|" big " conns", names, "|")
+        for (i = 1; i <= 8; i++) { line(f, names[i], ids[i], "rps"); line(g, names[i], ids[i], "cpu_m") }
+        printf "RSS at start (KiB)\t%s\t%s\t%s\n", v("memstart", "zerg", "rss"), v("memstart", "nginx", "rss"), v("memstart", "base", "rss") > dir "/start.dat"
+        split("slot growth per_conn", mk, " ")
+        split("preallocated slot|growth while open|total per idle connection", mn, "|")
+        for (i = 1; i <= 3; i++)
+            printf "%s\t%s\t%s\t%s\n", mn[i], v("idle", "zerg", mk[i]), v("idle", "nginx", mk[i]), v("idle", "base", mk[i]) > h
+        printf "1 reactor\t%s\t%s\t%s\t%s\n", v("rss", "zerg", "after"), v("rss", "base", "after"), v("rss", "zerg", "settled"), v("rss", "base", "settled") > dir "/rss.dat"
+        printf "2 reactors\t%s\t%s\t%s\t%s\n", v("rss", "zerg2", "after"), v("rss", "base2", "after"), v("rss", "zerg2", "settled"), v("rss", "base2", "settled") > dir "/rss.dat"
     }' "$TMP/median.tsv"
-    set -- "2:zerg" "3:nginx" "4:raw io_uring" "5:zerg, 2 reactors" "6:zerg, acceptor thread"
+    bl="7:zerg $BASE_REV (baseline)"
+    set -- "2:zerg" "3:nginx" "4:raw io_uring" "5:zerg, 2 reactors" "6:zerg, acceptor thread" "$bl"
     plot_chart "$TMP/throughput.dat" "$RESULTS/throughput.png" \
         "throughput, median of $RUNS ($stamp)" "requests, messages or connections per second" 1 "$@"
     plot_chart "$TMP/cpu.dat" "$RESULTS/cpu.png" \
         "server CPU per million requests, messages or connections (lower is better)" "CPU seconds / M" 0 "$@"
     plot_chart "$TMP/mem.dat" "$RESULTS/memory.png" \
-        "RSS per idle connection ($BIG idle connections)" "bytes per connection" 0 "2:zerg" "3:nginx"
+        "RSS per idle connection ($BIG idle connections)" "bytes per connection" 0 "2:zerg" "3:nginx" "4:${bl#*:}"
     plot_chart "$TMP/start.dat" "$RESULTS/rss-start.png" \
-        "RSS at start (zerg: default config; nginx: 1 worker, 8192 connections)" "KiB" 0 "2:zerg" "3:nginx"
+        "RSS at start (zerg: default config; nginx: 1 worker, 8192 connections)" "KiB" 0 "2:zerg" "3:nginx" "4:${bl#*:}"
+    plot_chart "$TMP/rss.dat" "$RESULTS/rss-traffic.png" \
+        "RSS after $((RSS_BYTES / 1048576)) MiB of echo traffic, $RSS_CONNS connections" "KiB" 0 "2:zerg" "3:${bl#*:}" \
+        "4:zerg, 3 s later" "5:${bl#*:}, 3 s later"
 fi
 say "bench: results in $RESULTS/ ($(basename "$file").md, latest.md, *.png)"
