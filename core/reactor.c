@@ -1780,10 +1780,19 @@ static void zg_bundle_cap(zg_reactor_t *r)
  *   after a mapping cut short (fixed in 6.16) reported its bytes as if
  *   every buffer but the last were full, a gap no completion can
  *   describe: true warns there.
+ * - Up to Linux 6.16 a multishot recv must have len 0 (io_recvmsg_prep
+ *   fails it with -EINVAL otherwise), and a bundle takes what the socket
+ *   holds, up to 256 buffers a completion and 32 completions a wakeup, so
+ *   a connection that pauses takes in MiB more before its cancel lands.
+ *   From 6.17 the SQE's len caps each completion (io_recv_buf_select
+ *   peeks no more buffers than len covers, and io_recv_finish requeues
+ *   the receive behind other work once a completion reaches it):
+ *   zg_uring_recv_cap tries it, and zg_bundle_cap asks for 16 buffers.
  * - Measured (README, make bench section 11): bundles did not win here
  *   (throughput 0.63x to 0.94x of incremental receives, CPU per message
- *   1.01x to 1.07x, on loopback with a shared machine's noise), so
- *   "auto" keeps incremental receives and true turns bundles on. */
+ *   1.01x to 1.07x, on loopback with a shared machine's noise), nor with
+ *   the cap (CPU per message 1.01x to 1.06x, paired medians), so "auto"
+ *   keeps incremental receives and true turns bundles on. */
 static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
 {
     const zg_reactor_conf_t *rc = r->conf;
