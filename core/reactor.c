@@ -1790,9 +1790,11 @@ static void zg_bundle_cap(zg_reactor_t *r)
  *   zg_uring_recv_cap tries it, and zg_bundle_cap asks for 16 buffers.
  * - Measured (README, make bench section 11): bundles did not win here
  *   (throughput 0.63x to 0.94x of incremental receives, CPU per message
- *   1.01x to 1.07x, on loopback with a shared machine's noise), nor with
- *   the cap (CPU per message 1.01x to 1.06x, paired medians), so "auto"
- *   keeps incremental receives and true turns bundles on. */
+ *   1.01x to 1.07x, on loopback with a shared machine's noise), nor
+ *   clearly with the cap (CPU per message 0.91x for 4 KiB echoes, 1.03x
+ *   for 64 KiB echoes and pipelined HTTP, paired medians of quiet
+ *   rounds), so "auto" keeps incremental receives and true turns bundles
+ *   on. */
 static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
 {
     const zg_reactor_conf_t *rc = r->conf;
