@@ -336,6 +336,13 @@ int zg_uring_probe(char *err, size_t errlen);
 /* One line naming the io_uring features this kernel offers (for -V). */
 void zg_uring_features(char *buf, size_t len);
 
+/* Whether the kernel bounds each completion of a multishot bundle recv
+ * by the SQE's len (Linux 6.17; older kernels refuse a nonzero len on a
+ * multishot recv with -EINVAL). Tried once on a private ring and a
+ * socketpair, then remembered for the process. Returns 1 or 0; any
+ * thread. */
+int zg_uring_recv_cap(void);
+
 /* A hint with the fix for a ring setup error ("" if none). */
 const char *zg_ring_hint(int err);
 

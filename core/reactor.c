@@ -48,7 +48,8 @@ static void zg_arm_recv(zg_reactor_t *r, zg_conn_t *c)
 
     if (sqe == NULL)
         return; /* retried at the next iteration: the conn stays dirty */
-    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    /* A bundle's len caps each of its completions (zg_bundle_choose). */
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, r->bundle_cap, 0);
     if (r->bundle)
         sqe->ioprio |= IORING_RECVSEND_BUNDLE;
     sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -579,9 +580,6 @@ static void zg_deliver(zg_reactor_t *r, zg_conn_t *c)
         return;
     }
     zg_rxq_consume(&c->rx, &r->pool, (size_t)n);
-    if (c->rx.held >
-        atomic_load_explicit(&r->rstat.held_max, memory_order_relaxed))
-        ZG_STAT_SET(r->rstat.held_max, c->rx.held);
     if (c->flags & ZG_CF_WANT_CLOSE)
         return;
     /* The limit is for a plugin that leaves input unconsumed without
@@ -821,6 +819,10 @@ static void zg_recv_piece(zg_reactor_t *r, zg_conn_t *c, uint32_t bid,
     } else if (zg_rxq_push(&c->rx, &r->pool, bid, off, len) < 0) {
         zg_conn_close(r, c, ZG_CLOSE_ABORT, ZG_CLOSE_ERROR);
     } else {
+        /* Held input only grows here: its high-water mark is taken here. */
+        if (c->rx.held >
+            atomic_load_explicit(&r->rstat.held_max, memory_order_relaxed))
+            ZG_STAT_SET(r->rstat.held_max, c->rx.held);
         c->flags |= ZG_CF_NEW;
         c->last_active = r->now;
         c->bytes_in += len;
@@ -1784,6 +1786,27 @@ static int zg_kernel_at_least(int major, int minor)
     return ma > major || (ma == major && mi >= minor);
 }
 
+/* Buffers one bundle completion may fill where the kernel honours a cap:
+ * a connection that pauses (pause_read, write_high_watermark) stops
+ * receiving within one loop iteration, and in that iteration a capped
+ * bundle brings at most this many buffers more, where an uncapped one
+ * brings what the socket holds (MiB on loopback), up to 256 buffers a
+ * time, again and again before the cancel lands. */
+#define ZG_BUNDLE_CAP_BUFS 16
+
+/* Set r->bundle_cap and the start line's words for bundles that are on. */
+static void zg_bundle_cap(zg_reactor_t *r)
+{
+    if (zg_uring_recv_cap()) {
+        r->bundle_cap = ZG_BUNDLE_CAP_BUFS * r->conf->recv_buffer_size;
+        r->bundle_why = "on (at most 16 buffers a receive)";
+    } else {
+        r->bundle_why = "on (uncapped: the kernel does not bound a bundle "
+                        "by its length, Linux 6.17; a paused connection may "
+                        "take in MiB more)";
+    }
+}
+
 /* Whether this reactor's receives are bundles (r->bundle, and why not in
  * r->bundle_why), from Linux's io_uring/net.c and kbuf.c of 6.10 to 6.18:
  *
@@ -1797,16 +1820,28 @@ static int zg_kernel_at_least(int major, int minor)
  *   after a mapping cut short (fixed in 6.16) reported its bytes as if
  *   every buffer but the last were full, a gap no completion can
  *   describe: true warns there.
+ * - Up to Linux 6.16 a multishot recv must have len 0 (io_recvmsg_prep
+ *   fails it with -EINVAL otherwise), and a bundle takes what the socket
+ *   holds, up to 256 buffers a completion and 32 completions a wakeup, so
+ *   a connection that pauses takes in MiB more before its cancel lands.
+ *   From 6.17 the SQE's len caps each completion (io_recv_buf_select
+ *   peeks no more buffers than len covers, and io_recv_finish requeues
+ *   the receive behind other work once a completion reaches it):
+ *   zg_uring_recv_cap tries it, and zg_bundle_cap asks for 16 buffers.
  * - Measured (README, make bench section 11): bundles did not win here
  *   (throughput 0.63x to 0.94x of incremental receives, CPU per message
- *   1.01x to 1.07x, on loopback with a shared machine's noise), so
- *   "auto" keeps incremental receives and true turns bundles on. */
+ *   1.01x to 1.07x, on loopback with a shared machine's noise), nor
+ *   clearly with the cap (CPU per message 0.91x for 4 KiB echoes, 1.03x
+ *   for 64 KiB echoes and pipelined HTTP, paired medians of quiet
+ *   rounds), so "auto" keeps incremental receives and true turns bundles
+ *   on. */
 static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
 {
     const zg_reactor_conf_t *rc = r->conf;
     int have = (r->ring.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
 
     r->bundle = 0;
+    r->bundle_cap = 0;
     switch (rc->recv_bundle) {
     case ZG_TRI_OFF:
         r->bundle_why = "off (recv_bundle is false)";
@@ -1834,6 +1869,7 @@ static int zg_bundle_choose(zg_reactor_t *r, char *err, size_t errlen)
                    "with a gap unless it has the stable fixes",
                    r->who);
         r->bundle = 1;
+        zg_bundle_cap(r);
         return 0;
     default:
         if (!have)
@@ -2095,7 +2131,7 @@ static void *zg_reactor_main(void *arg)
                    : "no task-run flags",
                r->conf->buffer_ring_entries, r->conf->recv_buffer_size,
                r->inc ? "incremental" : "whole-buffer",
-               r->reg_ring ? "yes" : "no", r->bundle ? "on" : r->bundle_why);
+               r->reg_ring ? "yes" : "no", r->bundle_why);
     zg_startsync_post(&r->sync, 1);
     zg_loop(r);
     io_uring_submit(&r->ring); /* closes queued in the last iteration */

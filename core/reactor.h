@@ -186,6 +186,9 @@ struct zg_reactor_s {
     int inc;                /* buffers are consumed incrementally */
     int bundle;             /* recvs are bundles (IORING_RECVSEND_BUNDLE) */
     const char *bundle_why; /* without bundles: why, for the start line */
+    uint32_t bundle_cap;    /* bytes one bundle completion may take (its
+                               SQE's len), 0: the kernel takes what the
+                               socket and the ring hold */
     int reg_ring;           /* the ring fd is registered (cheaper enter) */
     uint32_t zc_min; /* zero-copy sends from this many bytes, 0 = never */
     zg_bufpool_t pool;

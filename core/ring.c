@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -262,12 +263,82 @@ void zg_uring_features(char *buf, size_t len)
     n = (size_t)snprintf(
         buf, len,
         "io_uring: %s, MSG_RING %s, incremental buffers %s, recv bundles %s, "
-        "registered ring fd %s",
+        "recv bundle cap %s, registered ring fd %s",
         defer ? "SINGLE_ISSUER|DEFER_TASKRUN" : "no DEFER_TASKRUN",
         msg ? "yes" : "no", inc ? "yes" : "no",
         (p.features & IORING_FEAT_RECVSEND_BUNDLE) ? "yes" : "no",
-        regfd ? "yes" : "no");
+        zg_uring_recv_cap() ? "yes" : "no", regfd ? "yes" : "no");
     (void)n;
+}
+
+/* The recv cap probe's memory: a buffer ring of ZG_CAP_BUFS entries and
+ * their ZG_CAP_BUFLEN-byte buffers in one static page, never unmapped, so
+ * no receive the kernel still finishes after the probe can land in
+ * memory reused for something else. */
+#define ZG_CAP_BUFS   8
+#define ZG_CAP_BUFLEN 64
+#define ZG_CAP_BGID   7
+static char zg_cap_page[4096] __attribute__((aligned(4096)));
+static pthread_once_t zg_cap_once = PTHREAD_ONCE_INIT;
+static int zg_cap_have;
+
+/* Ask a multishot bundle recv for two buffers' worth of bytes while
+ * eight are waiting: Linux 6.17 on (io_uring/net.c, io_recvmsg_prep keeps
+ * sqe->len as the multishot's per-invocation cap, io_recv_buf_select
+ * peeks no more buffers than it covers) completes with at most that
+ * much; older kernels fail the SQE with -EINVAL. */
+static void zg_cap_probe(void)
+{
+    struct io_uring ring;
+    struct io_uring_params p;
+    struct io_uring_buf_reg reg;
+    struct io_uring_buf_ring *br = (struct io_uring_buf_ring *)zg_cap_page;
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    char data[ZG_CAP_BUFS * ZG_CAP_BUFLEN];
+    int sv[2];
+
+    memset(&p, 0, sizeof(p));
+    if (io_uring_queue_init_params(4, &ring, &p) < 0)
+        return;
+    if (!(p.features & IORING_FEAT_RECVSEND_BUNDLE))
+        goto out;
+    io_uring_buf_ring_init(br);
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)br;
+    reg.ring_entries = ZG_CAP_BUFS;
+    reg.bgid = ZG_CAP_BGID;
+    if (io_uring_register_buf_ring(&ring, &reg, 0) < 0)
+        goto out;
+    for (int i = 0; i < ZG_CAP_BUFS; i++)
+        io_uring_buf_ring_add(br, zg_cap_page + 2048 + i * ZG_CAP_BUFLEN,
+                              ZG_CAP_BUFLEN, (unsigned short)i,
+                              io_uring_buf_ring_mask(ZG_CAP_BUFS), i);
+    io_uring_buf_ring_advance(br, ZG_CAP_BUFS);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        goto out;
+    memset(data, 'z', sizeof(data));
+    sqe = io_uring_get_sqe(&ring);
+    if (write(sv[1], data, sizeof(data)) == (ssize_t)sizeof(data) &&
+        sqe != NULL) {
+        io_uring_prep_recv_multishot(sqe, sv[0], NULL, 2 * ZG_CAP_BUFLEN, 0);
+        sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = ZG_CAP_BGID;
+        if (io_uring_submit_and_wait(&ring, 1) >= 0 &&
+            io_uring_peek_cqe(&ring, &cqe) == 0)
+            zg_cap_have = cqe->res > 0 && cqe->res <= 2 * ZG_CAP_BUFLEN;
+    }
+    close(sv[0]);
+    close(sv[1]);
+out:
+    io_uring_queue_exit(&ring);
+}
+
+int zg_uring_recv_cap(void)
+{
+    pthread_once(&zg_cap_once, zg_cap_probe);
+    return zg_cap_have;
 }
 
 struct io_uring_sqe *zg_ring_sqe(struct io_uring *ring)

@@ -687,7 +687,9 @@ typedef struct zg_plugin_s {
  * at most reactor.recv_buffer_size bytes each, and never more than the
  * whole receive ring, buffer_ring_entries * recv_buffer_size. (A paused
  * connection, by pause_read or past write_high_watermark, stops receiving
- * within about an iteration and adds little more.) With the defaults that
+ * within about an iteration and adds little more; with recv bundles on a
+ * kernel that cannot cap them, before Linux 6.17, it may add MiB.) With
+ * the defaults that
  * is 1 MiB + 16 MiB, so one call may well see several MiB: never scan the
  * whole input more than once per call.
  *
