@@ -14,7 +14,7 @@
 
 #include "log.h"
 
-int zg_log_level = ZG_LOG_INFO;
+_Atomic int zg_log_level = ZG_LOG_INFO;
 /* Threads read it for every line while the main thread reopens the log
  * (SIGUSR1): atomic, and a reopen keeps its number (see zg_log_open). */
 static _Atomic int zg_log_fd = STDERR_FILENO;
@@ -93,7 +93,7 @@ void zg_logv(int level, const char *prefix, const char *fmt, va_list ap)
     size_t n;
     int r;
 
-    if (level > zg_log_level)
+    if (!zg_log_enabled(level))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);

@@ -8,10 +8,12 @@
 #define ZG_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include "zerg/plugin.h"
 
 /* Current level; lines above it are dropped. Set once at start-up. */
-extern int zg_log_level;
+/* Read by every thread, set by the main thread (start, reload). */
+extern _Atomic int zg_log_level;
 
 /* Direct the log to path ("stderr" or a file, opened O_APPEND). Returns 0
  * or -errno. Main thread, before other threads start (or at reopen). */
@@ -34,6 +36,7 @@ void zg_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void zg_logv(int level, const char *prefix, const char *fmt, va_list ap);
 
-#define zg_log_enabled(lvl) ((lvl) <= zg_log_level)
+#define zg_log_enabled(lvl)                                                    \
+    ((lvl) <= atomic_load_explicit(&zg_log_level, memory_order_relaxed))
 
 #endif /* ZG_LOG_H */

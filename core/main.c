@@ -104,7 +104,8 @@ static void zg_reload(zg_engine_t *e, const char *conf_path)
                "reload: \"error_log\" changed; that takes a restart: the "
                "error log stays %s",
                e->cfg->log.error_log);
-    zg_log_level = e->gen->cfg->log.level;
+    atomic_store_explicit(&zg_log_level, e->gen->cfg->log.level,
+                          memory_order_relaxed);
     for (uint32_t i = 0; i < e->nlisteners; i++)
         printf("listening %s %s\n", zg_engine_listener(e, i)->conf->name,
                zg_engine_listener(e, i)->addr);
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
         zg_config_free(cfg);
         return ret < 0 ? 1 : 0;
     }
-    zg_log_level = cfg->log.level;
+    atomic_store_explicit(&zg_log_level, cfg->log.level, memory_order_relaxed);
     if (test && strcmp(cfg->log.error_log, "stderr") != 0) {
         /* -t opens what a start would open, as nginx -t does. */
         int fd = open(cfg->log.error_log,
