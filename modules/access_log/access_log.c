@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,13 +87,39 @@ static void zg_alog_fini(void *plugin_data)
     free(plugin_data);
 }
 
-/* The local time of the second sec as "YYYY-MM-DDTHH:MM:SS" and the
- * offset "+hh:mm", computed once per second per thread. */
-static void zg_alog_time(char *out, size_t len)
+/* Line pieces, written in place (no stdio: a line is formatted per
+ * connection, which under churn is per request). Each returns the end of
+ * what it wrote. */
+static char *zg_alog_str(char *d, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(d, s, n);
+    return d + n;
+}
+
+static char *zg_alog_u64(char *d, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        *d++ = t[--n];
+    return d;
+}
+
+/* The local time as "YYYY-MM-DDTHH:MM:SS.mmm+hh:mm"; the date and the
+ * offset are computed once per second per thread. */
+static char *zg_alog_time(char *d)
 {
     static __thread time_t last = -1;
     static __thread char date[24], zone[8];
     struct timespec ts;
+    long ms;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     if (ts.tv_sec != last) {
@@ -112,35 +139,49 @@ static void zg_alog_time(char *out, size_t len)
         zone[6] = '\0';
         last = ts.tv_sec;
     }
-    snprintf(out, len, "%s.%03ld%s", date, ts.tv_nsec / 1000000, zone);
+    ms = ts.tv_nsec / 1000000;
+    d = zg_alog_str(d, date);
+    *d++ = '.';
+    *d++ = (char)('0' + ms / 100);
+    *d++ = (char)('0' + ms / 10 % 10);
+    *d++ = (char)('0' + ms % 10);
+    return zg_alog_str(d, zone);
+}
+
+static char *zg_alog_ipv4(char *d, const unsigned char *a, uint16_t port)
+{
+    for (int i = 0; i < 4; i++) {
+        d = zg_alog_u64(d, a[i]);
+        *d++ = i < 3 ? '.' : ':';
+    }
+    return zg_alog_u64(d, ntohs(port));
 }
 
 /* "a.b.c.d:port" or "[v6]:port" ("-" if unknown); an IPv4-mapped IPv6
- * address is written as the IPv4 one. */
-static void zg_alog_addr(const struct sockaddr *sa, char *out, size_t len)
+ * address is written as the IPv4 one. At most 54 bytes. */
+static char *zg_alog_addr(char *d, const struct sockaddr *sa)
 {
-    char a[INET6_ADDRSTRLEN];
-
-    if (sa == NULL) {
-        snprintf(out, len, "-");
-    } else if (sa->sa_family == AF_INET) {
+    if (sa != NULL && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 
-        inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-        snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-            inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, a, sizeof(a));
-            snprintf(out, len, "%s:%u", a, ntohs(s6->sin6_port));
-        } else {
-            inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-            snprintf(out, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-        }
-    } else {
-        snprintf(out, len, "-");
+        return zg_alog_ipv4(d, (const unsigned char *)&s4->sin_addr,
+                            s4->sin_port);
     }
+    if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        char a[INET6_ADDRSTRLEN];
+
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            return zg_alog_ipv4(d, s6->sin6_addr.s6_addr + 12, s6->sin6_port);
+        inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+        *d++ = '[';
+        d = zg_alog_str(d, a);
+        *d++ = ']';
+        *d++ = ':';
+        return zg_alog_u64(d, ntohs(s6->sin6_port));
+    }
+    *d++ = '-';
+    return d;
 }
 
 static const char *const zg_alog_reasons[] = {
@@ -148,51 +189,69 @@ static const char *const zg_alog_reasons[] = {
     "limit",   "timeout", "shutdown", "refused",
 };
 
+/* Listener names are [A-Za-z0-9_.-]{1,64} and module names at most 32
+ * bytes of the same (the config's and the loader's rules), so neither
+ * format needs escaping and a line fits: the longest JSON one is under
+ * 450 bytes. */
 static void zg_alog_log(void *reactor_data, void *conn_data,
                         const zg_conn_info_t *info)
 {
     const zg_alog_t *a = reactor_data;
-    char t[48], client[64], server[64], line[512];
     const char *reason =
         (unsigned)info->reason < 8 ? zg_alog_reasons[info->reason] : "unknown";
-    int n;
+    int json = a->format == ZG_ALOG_JSON;
+    char line[512], *d = line;
 
     (void)conn_data;
-    zg_alog_time(t, sizeof(t));
-    zg_alog_addr(info->peer, client, sizeof(client));
-    zg_alog_addr(info->local, server, sizeof(server));
-    /* Listener and module names are [A-Za-z0-9_.-] (the config's
-     * rule), so neither format needs escaping. */
-    if (a->format == ZG_ALOG_JSON)
-        n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%s\",\"listener\":\"%s\",\"client\":\"%s\","
-                     "\"server\":\"%s\",\"bytes_received\":%llu,"
-                     "\"bytes_sent\":%llu,\"duration_ms\":%llu,"
-                     "\"reason\":\"%s\"%s%s%s,\"reactor\":%d}\n",
-                     t, info->listener, client, server,
-                     (unsigned long long)info->bytes_in,
-                     (unsigned long long)info->bytes_out,
-                     (unsigned long long)info->duration_ms, reason,
-                     info->refused_by ? ",\"refused_by\":\"" : "",
-                     info->refused_by ? info->refused_by : "",
-                     info->refused_by ? "\"" : "", info->reactor_id);
-    else
-        n = snprintf(
-            line, sizeof(line), "%s %s %s %s %llu %llu %llu.%03llu %s%s%s %d\n",
-            t, info->listener, client, server,
-            (unsigned long long)info->bytes_in,
-            (unsigned long long)info->bytes_out,
-            (unsigned long long)(info->duration_ms / 1000),
-            (unsigned long long)(info->duration_ms % 1000), reason,
-            info->refused_by ? ":" : "",
-            info->refused_by ? info->refused_by : "", info->reactor_id);
-    if (n <= 0)
-        return;
-    if ((size_t)n >= sizeof(line)) {
-        n = sizeof(line) - 1;
-        line[n - 1] = '\n';
+    if (strlen(info->listener) > 64 ||
+        (info->refused_by != NULL && strlen(info->refused_by) > 32))
+        return; /* not a name the host allows */
+    d = zg_alog_str(d, json ? "{\"time\":\"" : "");
+    d = zg_alog_time(d);
+    d = zg_alog_str(d, json ? "\",\"listener\":\"" : " ");
+    d = zg_alog_str(d, info->listener);
+    d = zg_alog_str(d, json ? "\",\"client\":\"" : " ");
+    d = zg_alog_addr(d, info->peer);
+    d = zg_alog_str(d, json ? "\",\"server\":\"" : " ");
+    d = zg_alog_addr(d, info->local);
+    d = zg_alog_str(d, json ? "\",\"bytes_received\":" : " ");
+    d = zg_alog_u64(d, info->bytes_in);
+    d = zg_alog_str(d, json ? ",\"bytes_sent\":" : " ");
+    d = zg_alog_u64(d, info->bytes_out);
+    if (json) {
+        d = zg_alog_str(d, ",\"duration_ms\":");
+        d = zg_alog_u64(d, info->duration_ms);
+        d = zg_alog_str(d, ",\"reason\":\"");
+        d = zg_alog_str(d, reason);
+        if (info->refused_by != NULL) {
+            d = zg_alog_str(d, "\",\"refused_by\":\"");
+            d = zg_alog_str(d, info->refused_by);
+        }
+        d = zg_alog_str(d, "\",\"reactor\":");
+    } else {
+        uint64_t ms = info->duration_ms % 1000;
+
+        *d++ = ' ';
+        d = zg_alog_u64(d, info->duration_ms / 1000);
+        *d++ = '.';
+        *d++ = (char)('0' + ms / 100);
+        *d++ = (char)('0' + ms / 10 % 10);
+        *d++ = (char)('0' + ms % 10);
+        *d++ = ' ';
+        d = zg_alog_str(d, reason);
+        if (info->refused_by != NULL) {
+            *d++ = ':';
+            d = zg_alog_str(d, info->refused_by);
+        }
+        *d++ = ' ';
     }
-    zg_alog_api->log_write(a->sink, line, (size_t)n);
+    if (info->reactor_id < 0)
+        *d++ = '-';
+    d = zg_alog_u64(d,
+                    (uint64_t)(info->reactor_id < 0 ? -(int64_t)info->reactor_id
+                                                    : info->reactor_id));
+    d = zg_alog_str(d, json ? "}\n" : "\n");
+    zg_alog_api->log_write(a->sink, line, (size_t)(d - line));
 }
 
 static const zg_plugin_t zg_alog_module = {

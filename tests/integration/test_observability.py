@@ -179,6 +179,36 @@ def test_access_log_json_and_real_client_after_proxy_header():
     assert "refused_by" not in rec
 
 
+def test_access_log_json_refused_and_ipv6():
+    """A refusal names its module in JSON; an IPv6 peer is [addr]:port."""
+    path = log_path("alog-json6")
+    cfg = web_config(path, fmt="json", reactors=1, modules_before=[
+        {"module": "access", "config": {"rules": [{"deny": "127.0.0.2"}]}}])
+    cfg["listeners"].append({"name": "web6", "listen": "[::1]:0", "plugin": "echo",
+                             "modules": [{"module": "access_log",
+                                          "config": {"path": path, "flush_ms": 50}}]})
+    srv = zg.start(cfg)
+    assert refused_once(srv.addr("web"), "127.0.0.2") == b""
+    host, port = srv.addr("web6")[:2]
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(zg.SOCK_TIMEOUT)
+    s.connect(("::1", port))
+    s.sendall(b"abc")
+    s.shutdown(socket.SHUT_WR)
+    assert zg.recv_until_eof(s) == b"abc"
+    s.close()
+    lines = read_lines(path, 2)
+    srv.stop()
+    assert len(lines) == 2, lines
+    rec = json.loads([x for x in lines if x.startswith("{")][0])
+    assert rec["reason"] == "refused" and rec["refused_by"] == "access", rec
+    assert rec["client"].startswith("127.0.0.2:") and rec["bytes_sent"] == 0, rec
+    m = TEXT_LINE.match([x for x in lines if not x.startswith("{")][0])
+    assert m, lines
+    assert m.group(3).startswith("[::1]:") and m.group(4) == "[::1]:%d" % port, lines
+    assert m.group(2) == "web6" and m.group(5) == "3" and m.group(8) == "peer", lines
+
+
 def test_usr1_rotation_under_load_loses_nothing():
     path = log_path("alog-rot")
     srv = zg.start(web_config(path, reactors=2))
