@@ -7,7 +7,6 @@
 # the memory of its idle buffers back, with plain receives and with recv
 # bundles (one completion for several buffers). With the window off the
 # whole ring is published.
-import hashlib
 import os
 import re
 import sys
@@ -45,46 +44,10 @@ def rss_kib(pid):
     return 0
 
 
-def pump(addr, nconns, nbytes, results, read_after=0.0):
-    """nconns clients each send nbytes at once and read them back,
-    starting to read read_after seconds after they start sending. All
-    connect first, then all send together."""
-    ready = threading.Barrier(nconns)
-
-    def one(i):
-        data = os.urandom(nbytes)
-        s = zg.connect(addr)
-        got = bytearray()
-        try:
-            ready.wait(30)
-        except threading.BrokenBarrierError:
-            pass
-
-        def rd():
-            time.sleep(read_after)
-            while len(got) < nbytes:
-                b = s.recv(1 << 18)
-                if not b:
-                    break
-                got.extend(b)
-        t = threading.Thread(target=rd)
-        t.start()
-        s.sendall(data)
-        t.join(60)
-        s.close()
-        results.append(hashlib.sha256(data).digest() == hashlib.sha256(bytes(got)).digest())
-    ts = [threading.Thread(target=one, args=(i,)) for i in range(nconns)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(90)
-
-
 def _grow_and_shrink(**reactor):
     srv = zg.start(config(True, **reactor))
     m0 = scrape(srv.addr("m"))
     assert m0["zerg_reactor_buffer_window"] == 128, m0
-    results = []
     peak = {"window": 0, "rss": 0}
     stop = threading.Event()
 
@@ -96,14 +59,17 @@ def _grow_and_shrink(**reactor):
             time.sleep(0.05)
     w = threading.Thread(target=watch)
     w.start()
-    # The clients read back only after a moment, so what the server has
-    # received but not yet sent piles up in its buffers (up to
-    # write_high_watermark per connection, 48 MiB in all) well past the
-    # starting window (128 x 16 KiB), however fast or slow this machine.
-    pump(srv.addr("e"), 48, 4 << 20, results, read_after=0.3)
-    stop.set()
-    w.join(10)
-    assert len(results) == 48 and all(results), "echo corrupted or short: %r" % results
+    # 48 clients, all connected first, send 4 MiB each together and read
+    # back only after a moment, so what the server has received but not
+    # yet sent piles up in its buffers (up to write_high_watermark per
+    # connection, 48 MiB in all) well past the starting window (128 x 16
+    # KiB), however fast or slow this machine. Every byte must come back.
+    try:
+        zg.echo_many(srv.addr("e"), [zg.pattern(i, 4 << 20) for i in range(48)],
+                     timeout=60, chunk=1 << 18, read_after=0.3)
+    finally:
+        stop.set()
+        w.join(10)
     m1 = scrape(srv.addr("m"))
     # The watcher may not have had a turn while the clients ran (a second
     # or less with 96 client threads): what the load left counts too (the
@@ -144,11 +110,10 @@ def test_window_grows_and_shrinks_with_recv_bundles():
 
 def test_window_off_publishes_the_ring():
     srv = zg.start(config(False))
-    results = []
-    pump(srv.addr("e"), 8, 1 << 20, results)
+    zg.echo_many(srv.addr("e"), [zg.pattern(i, 1 << 20) for i in range(8)],
+                 chunk=1 << 18)
     m = scrape(srv.addr("m"))
     srv.stop()
-    assert all(results) and len(results) == 8
     assert m["zerg_reactor_buffer_window"] == 1024, m
 
 

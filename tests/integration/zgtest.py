@@ -616,15 +616,17 @@ def first_diff(a, b):
     return n
 
 
-def echo_many(addr, payloads, timeout=30.0, shutdown=True, socks=None, chunk=16384):
+def echo_many(addr, payloads, timeout=30.0, shutdown=True, socks=None, chunk=16384,
+              read_after=0.0):
     """Echo every payload on its own connection, all concurrently, in one
     thread (selectors): write while reading, check each byte against the
     connection's own payload as it arrives. With shutdown, half-close each
     connection once its payload is sent and require EOF after the full
     echo. socks: already connected sockets (one per payload); else connect
-    here, all before the first byte is sent. Raises AssertionError naming
-    the connection, offset and bytes on any mismatch, early close, reset or
-    timeout."""
+    here, all before the first byte is sent. read_after: read nothing for
+    that many seconds after the first byte is sent (the echo piles up in
+    the server). Raises AssertionError naming the connection, offset and
+    bytes on any mismatch, early close, reset or timeout."""
     n = len(payloads)
     if socks is None:
         socks = []
@@ -640,12 +642,28 @@ def echo_many(addr, payloads, timeout=30.0, shutdown=True, socks=None, chunk=163
     got = [0] * n
     done = [False] * n
     remaining = n
+    read_at = time.monotonic() + read_after
+    reading = read_after <= 0
+
+    def events(i):
+        return ((selectors.EVENT_READ if reading else 0) |
+                (selectors.EVENT_WRITE if sent[i] < len(payloads[i]) else 0))
+
+    parked = set()  # all sent, waiting for read_after
+
     try:
         for i, s in enumerate(socks):
             s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, i)
+            sel.register(s, events(i), i)
         deadline = time.monotonic() + timeout
         while remaining:
+            if not reading and time.monotonic() >= read_at:
+                reading = True
+                for i, s in enumerate(socks):
+                    if i in parked:
+                        sel.register(s, events(i), i)
+                    else:
+                        sel.modify(s, events(i), i)
             left = deadline - time.monotonic()
             if left <= 0:
                 slow = [i for i in range(n) if not done[i]]
@@ -654,7 +672,8 @@ def echo_many(addr, payloads, timeout=30.0, shutdown=True, socks=None, chunk=163
                     % (timeout, len(slow), n, ", ".join(
                         "#%d sent %d/%d echoed %d" % (i, sent[i], len(payloads[i]), got[i])
                         for i in slow[:5])))
-            for key, ev in sel.select(min(left, 1.0)):
+            wait = min(left, 1.0) if reading else max(0.0, min(left, read_at - time.monotonic()))
+            for key, ev in sel.select(wait):
                 i = key.data
                 s = key.fileobj
                 p = payloads[i]
@@ -700,7 +719,11 @@ def echo_many(addr, payloads, timeout=30.0, shutdown=True, socks=None, chunk=163
                     if sent[i] == len(p):
                         if shutdown:
                             s.shutdown(socket.SHUT_WR)
-                        sel.modify(s, selectors.EVENT_READ, i)
+                        if reading:
+                            sel.modify(s, selectors.EVENT_READ, i)
+                        else:
+                            sel.unregister(s)
+                            parked.add(i)
     finally:
         sel.close()
         for s in socks:
