@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "http/parse.c"
+#include "scan_fns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -101,48 +102,17 @@ static void fz_differ(const char *what, zg_http_simd_t s, const fz_res_t *a,
     abort();
 }
 
-/* The scanners as functions of the class (a constant inside each call,
- * the way the parser calls them). */
-#define FZ_FIND(isa, attr)                                                     \
-    static attr const unsigned char *fz_##isa(                                 \
-        zg_http_blk_t *b, const unsigned char *lo, const unsigned char *p,     \
-        const unsigned char *end, unsigned cls)                                \
-    {                                                                          \
-        if (cls == ZG_HTTP_C_TOKEN)                                            \
-            return zg_http_##isa##_find(b, lo, p, end, ZG_HTTP_C_TOKEN);       \
-        if (cls == ZG_HTTP_C_TARGET)                                           \
-            return zg_http_##isa##_find(b, lo, p, end, ZG_HTTP_C_TARGET);      \
-        return zg_http_##isa##_find(b, lo, p, end, ZG_HTTP_C_FVAL);            \
-    }
-
-FZ_FIND(scalar, )
-#if ZG_HTTP_HAVE_X86
-FZ_FIND(sse2, )
-FZ_FIND(avx2, ZG_HTTP_AVX2)
-#endif
-
-typedef const unsigned char *(*fz_find_fn)(zg_http_blk_t *b,
-                                           const unsigned char *lo,
-                                           const unsigned char *p,
-                                           const unsigned char *end,
-                                           unsigned cls);
-
 /* Each scanner from a few starting points, against the class table,
  * each with a fresh block and with one block kept along the walk. */
 static void fz_scanners(const uint8_t *p0, size_t len)
 {
     static const unsigned cls[3] = {ZG_HTTP_C_TOKEN, ZG_HTTP_C_TARGET,
                                     ZG_HTTP_C_FVAL};
-    fz_find_fn fns[ZG_HTTP_SIMD_N] = {fz_scalar};
+    zg_scan_fn fns[ZG_HTTP_SIMD_N];
     unsigned char *buf = malloc(len > 0 ? len : 1);
     const unsigned char *end, *want, *got;
-    int nfns = 1;
+    int nfns = zg_scan_fns(fns);
 
-#if ZG_HTTP_HAVE_X86
-    fns[nfns++] = fz_sse2;
-    if (zg_http_simd_supported(ZG_HTTP_SIMD_AVX2))
-        fns[nfns++] = fz_avx2;
-#endif
     if (buf == NULL)
         abort();
     memcpy(buf, p0, len);
@@ -154,9 +124,7 @@ static void fz_scanners(const uint8_t *p0, size_t len)
             for (int c = 0; c < 3; c++) {
                 zg_http_blk_t b = {0};
 
-                want = buf + i;
-                while (want < end && (zg_http_ctab[*want] & cls[c]))
-                    want++;
+                want = zg_scan_ref(buf + i, end, cls[c]);
                 got = fns[f](&b, buf, buf + i, end, cls[c]);
                 if (got == want)
                     got = fns[f](&kept, buf, buf + i, end, cls[c]);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http/parse.c"
+#include "../fuzz/scan_fns.h"
 
 /* ---- guarded memory: NSLOT one-page slots, each before a guard page ---- */
 
@@ -79,53 +80,12 @@ static const unsigned char nasty[] = {
 
 /* ---- scanners ---- */
 
-typedef const unsigned char *(*find_fn)(zg_http_blk_t *b,
-                                        const unsigned char *lo,
-                                        const unsigned char *p,
-                                        const unsigned char *end, unsigned cls);
-
-/* The scanners as functions (each with a constant class inside, the
- * way the parser calls them). */
-#define FIND_FNS(isa, attr)                                                    \
-    static attr const unsigned char *isa##_find_any(                           \
-        zg_http_blk_t *b, const unsigned char *lo, const unsigned char *p,     \
-        const unsigned char *end, unsigned cls)                                \
-    {                                                                          \
-        if (cls == ZG_HTTP_C_TOKEN)                                            \
-            return zg_http_##isa##_find(b, lo, p, end, ZG_HTTP_C_TOKEN);       \
-        if (cls == ZG_HTTP_C_TARGET)                                           \
-            return zg_http_##isa##_find(b, lo, p, end, ZG_HTTP_C_TARGET);      \
-        return zg_http_##isa##_find(b, lo, p, end, ZG_HTTP_C_FVAL);            \
-    }
-
-FIND_FNS(scalar, )
-#if ZG_HTTP_HAVE_X86
-FIND_FNS(sse2, )
-FIND_FNS(avx2, ZG_HTTP_AVX2)
-#endif
-
-static find_fn finds[ZG_HTTP_SIMD_N];
+static zg_scan_fn finds[ZG_HTTP_SIMD_N];
 static int nfinds;
 
 static void setup_finds(void)
 {
-    nfinds = 0;
-    finds[nfinds++] = scalar_find_any;
-#if ZG_HTTP_HAVE_X86
-    finds[nfinds++] = sse2_find_any;
-    if (zg_http_simd_supported(ZG_HTTP_SIMD_AVX2))
-        finds[nfinds++] = avx2_find_any;
-#endif
-}
-
-/* The reference: the first byte from p outside cls, straight from the
- * class table. */
-static const unsigned char *ref_find(const unsigned char *p,
-                                     const unsigned char *end, unsigned cls)
-{
-    while (p < end && (zg_http_ctab[*p] & cls))
-        p++;
-    return p;
+    nfinds = zg_scan_fns(finds);
 }
 
 /* Check every scanner on buf[0..len) (copied before a guard page), from
@@ -139,7 +99,8 @@ static void check_span(const unsigned char *data, size_t len)
         for (int c = 0; c < 3; c++) {
             for (size_t i = 0; i <= len; i++) {
                 zg_http_blk_t b = {0};
-                const unsigned char *want = ref_find(lo + i, end, classes[c]);
+                const unsigned char *want =
+                    zg_scan_ref(lo + i, end, classes[c]);
                 const unsigned char *got =
                     finds[f](&b, lo, lo + i, end, classes[c]);
 
@@ -156,7 +117,7 @@ static void check_span(const unsigned char *data, size_t len)
 
             while (p < end) {
                 unsigned cls = classes[rnd() % 3];
-                const unsigned char *want = ref_find(p, end, cls);
+                const unsigned char *want = zg_scan_ref(p, end, cls);
                 const unsigned char *got = finds[f](&b, lo, p, end, cls);
 
                 if (got != want)
