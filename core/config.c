@@ -949,6 +949,18 @@ static int conf_paths(zg_config_t *cfg, const char *path, char *err,
     return 0;
 }
 
+int zg_config_from_text(const char *text, size_t len, const char *path,
+                        zg_config_t **out, char *err, size_t errlen)
+{
+    int rc = zg_config_parse(text, len, path, out, err, errlen);
+
+    if (rc == 0 && (rc = conf_paths(*out, path, err, errlen)) < 0) {
+        zg_config_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int zg_config_load(const char *path, zg_config_t **out, char *err,
                    size_t errlen)
 {
@@ -993,12 +1005,8 @@ int zg_config_load(const char *path, zg_config_t **out, char *err,
         len += (size_t)r;
     }
     close(fd);
-    rc = zg_config_parse(buf, len, path, out, err, errlen);
+    rc = zg_config_from_text(buf, len, path, out, err, errlen);
     free(buf);
-    if (rc == 0 && (rc = conf_paths(*out, path, err, errlen)) < 0) {
-        zg_config_free(*out);
-        *out = NULL;
-    }
     return rc;
 fail:
     if (err && errlen)

@@ -182,6 +182,12 @@ extern const char zg_config_default[];
 int zg_config_parse(const char *text, size_t len, const char *path,
                     zg_config_t **out, char *err, size_t errlen);
 
+/* The text of file path (read earlier: a master takes what its worker
+ * runs) as zg_config_load would take it: parsed, then its relative paths
+ * made absolute from path's directory. */
+int zg_config_from_text(const char *text, size_t len, const char *path,
+                        zg_config_t **out, char *err, size_t errlen);
+
 /* Read file path and zg_config_parse it, then rewrite each relative plugin
  * path (one with a '/' not at its start) and a relative "pid" as absolute
  * paths from the file's directory. A missing or unreadable file is

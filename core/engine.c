@@ -419,6 +419,10 @@ int zg_engine_load(zg_engine_t *e, zg_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* A port in use is tried this many more times, this far apart. */
+#define ZG_BIND_TRIES   20
+#define ZG_BIND_WAIT_MS 50
+
 static int zg_open_listener(zg_listener_t *l, const struct sockaddr *sa,
                             socklen_t salen, int reuseport, char *err,
                             size_t errlen)
@@ -453,8 +457,19 @@ static int zg_open_listener(zg_listener_t *l, const struct sockaddr *sa,
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         goto fail;
     what = "bind()";
-    if (bind(fd, sa, salen) < 0)
-        goto fail;
+    for (int tries = 0; bind(fd, sa, salen) < 0; tries++) {
+        /* The sockets of a process that just ended (a crashed worker, a
+         * zerg restarted at once) close after it, once its io_uring is
+         * torn down: wait for that a little, as long as it takes. */
+        if (errno != EADDRINUSE || tries == ZG_BIND_TRIES)
+            goto fail;
+        if (tries == 0)
+            zg_log(ZG_LOG_NOTICE,
+                   "listener \"%s\": %s is in use; trying again for up "
+                   "to %d ms",
+                   lc->name, lc->listen, ZG_BIND_TRIES * ZG_BIND_WAIT_MS);
+        usleep(ZG_BIND_WAIT_MS * 1000);
+    }
     what = "listen()";
     if (listen(fd, lc->backlog) < 0)
         goto fail;

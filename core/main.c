@@ -112,6 +112,8 @@ static void zg_reload(zg_engine_t *e, const char *conf_path)
     fflush(stdout);
     zg_log(ZG_LOG_NOTICE, "reload: generation %u, %u listeners", e->gen->num,
            e->nlisteners);
+    if (conf_path != NULL)
+        zg_master_applied(e->gen->cfg);
     snprintf(state, sizeof(state),
              "READY=1\nSTATUS=serving %u listener(s) with %u reactor(s), "
              "generation %u",
@@ -286,7 +288,7 @@ int main(int argc, char **argv)
     if (!test && cfg->master) {
         /* The master returns here only when it is done; its worker goes
          * on below as a plain zerg on the master's sockets. */
-        ret = zg_master_run(cfg);
+        ret = zg_master_run(&cfg);
         if (ret != ZG_MASTER_WORKER) {
             if (ret == 0)
                 zg_log(ZG_LOG_NOTICE, "exit");

@@ -41,7 +41,13 @@
 /* A worker still there this long after its own stop bound is killed. */
 #define ZG_KILL_GRACE 5000
 
-/* In a worker: the write end of the ready pipe, until it is used. */
+/* The worker speaks to the master on a pipe, in messages of one type
+ * byte: 'R' once it serves; 'C', a 32-bit length (host order) and that
+ * many bytes: the configuration text a reload applied. A longer one than
+ * this is not a worker's. */
+#define ZG_MSG_MAX (5 + ((size_t)16 << 20))
+
+/* In a worker: the write end of that pipe, or -1. */
 static int zg_ready_wr = -1;
 
 typedef struct zg_master_s {
@@ -53,9 +59,18 @@ typedef struct zg_master_s {
     int fds[ZG_MAX_LISTENERS]; /* listening sockets in listener order */
     int own[ZG_MAX_LISTENERS]; /* bound here, not inherited: ours to
                                   shut down at a stop */
+    /* the listener of cfg each socket was bound for, and its address */
+    const zg_listener_conf_t *lc[ZG_MAX_LISTENERS];
+    struct sockaddr_storage addr[ZG_MAX_LISTENERS];
     uint32_t n;
-    pid_t worker;             /* 0: none running */
-    int ready_rd;             /* the worker's ready pipe, or -1 */
+    pid_t worker; /* 0: none running */
+    int ready_rd; /* the worker's pipe, or -1 */
+    char *in;     /* bytes read from it, not yet a message */
+    size_t inlen, incap;
+    /* What the next worker starts with: the configuration the worker last
+     * applied by a reload, or NULL (cfg). cfg stays the one the sockets
+     * were bound by. */
+    zg_config_t *run;
     int ever_ready;           /* some worker has served */
     int stopping;             /* a stop was asked for (or start-up failed) */
     uint64_t kill_at;         /* ms: SIGKILL the stopping worker, 0 none */
@@ -76,15 +91,66 @@ static uint64_t zg_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The configuration in force: the last one the worker reloaded. */
+static const zg_config_t *zg_master_conf(const zg_master_t *m)
+{
+    return m->run != NULL ? m->run : m->cfg;
+}
+
+/* In a worker: n bytes to the master, whole (the pipe blocks here).
+ * Returns 0 or -errno; on failure the pipe is closed. */
+static int zg_master_send(const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0 && zg_ready_wr >= 0) {
+        ssize_t w = write(zg_ready_wr, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int rc = w < 0 ? -errno : -EIO;
+
+            close(zg_ready_wr);
+            zg_ready_wr = -1;
+            return rc;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return zg_ready_wr >= 0 ? 0 : -EPIPE;
+}
+
 void zg_master_ready(void)
 {
-    if (zg_ready_wr < 0)
+    if (zg_ready_wr >= 0)
+        (void)zg_master_send("R", 1); /* no master: nothing to tell */
+}
+
+void zg_master_applied(const zg_config_t *cfg)
+{
+    unsigned char head[5];
+    uint32_t len;
+    int rc;
+
+    if (zg_ready_wr < 0 || cfg->text == NULL)
         return;
-    if (write(zg_ready_wr, "R", 1) != 1) {
-        /* The master is gone or going: nothing to tell. */
+    if (cfg->textlen > ZG_MSG_MAX - 5) {
+        rc = -EFBIG;
+    } else {
+        len = (uint32_t)cfg->textlen;
+        head[0] = 'C';
+        memcpy(head + 1, &len, sizeof(len));
+        rc = zg_master_send(head, sizeof(head));
+        if (rc == 0)
+            rc = zg_master_send(cfg->text, cfg->textlen);
     }
-    close(zg_ready_wr);
-    zg_ready_wr = -1;
+    if (rc < 0)
+        zg_log(ZG_LOG_WARN,
+               "cannot tell the master about this reload (%s): should this "
+               "worker die, the next one starts with the configuration "
+               "before it",
+               strerror(-rc));
 }
 
 /* Bind (or take from socket activation) every listener, with the engine's
@@ -113,6 +179,8 @@ static int zg_master_bind(zg_master_t *m, char *err, size_t errlen)
         if (ret == 0) {
             m->fds[i] = fd;
             m->own[i] = !l->inherited;
+            m->lc[i] = l->conf;
+            m->addr[i] = l->real;
             zg_log(ZG_LOG_INFO, "master: listener \"%s\" on %s (%s)",
                    l->conf->name, l->addr,
                    l->inherited ? "inherited" : "bound");
@@ -154,6 +222,8 @@ static void zg_master_child(zg_master_t *m, zg_handover_t *h, int ready_wr)
                 strerror(-ret));
         _exit(1);
     }
+    /* Written whole, blocking: the master reads as it comes. */
+    fcntl(ready_wr, F_SETFL, fcntl(ready_wr, F_GETFL) & ~O_NONBLOCK);
     zg_ready_wr = ready_wr;
     for (uint32_t i = 0; i < m->n; i++)
         m->fds[i] = -1;
@@ -171,7 +241,7 @@ static int zg_master_spawn(zg_master_t *m)
     pid_t pid;
 
     for (uint32_t i = 0; i < m->n; i++)
-        names[i] = m->cfg->listeners[i].name;
+        names[i] = m->lc[i]->name;
     if (zg_handover_init(&h, m->fds, names, m->n, -1, NULL, err, sizeof(err)) <
         0) {
         zg_log(ZG_LOG_ALERT, "master: %s, retrying in 1 s", err);
@@ -205,26 +275,17 @@ static int zg_master_spawn(zg_master_t *m)
     close(p[1]);
     m->worker = pid;
     m->ready_rd = p[0];
-    zg_log(ZG_LOG_NOTICE, "master: started worker process %ld", (long)pid);
+    zg_log(ZG_LOG_NOTICE, "master: started worker process %ld%s", (long)pid,
+           m->run != NULL ? " (with the configuration of the last reload)"
+                          : "");
     return 0;
 }
 
-/* Read the ready pipe: one byte once the worker serves, EOF if it ends
- * first. */
-static void zg_master_ready_read(zg_master_t *m)
+/* The worker serves ('R'). */
+static void zg_master_served(zg_master_t *m)
 {
-    char c, state[160];
-    ssize_t n;
+    char state[160];
 
-    if (m->ready_rd < 0)
-        return;
-    n = read(m->ready_rd, &c, 1);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    close(m->ready_rd);
-    m->ready_rd = -1;
-    if (n != 1)
-        return;
     if (!m->ever_ready)
         zg_log(ZG_LOG_NOTICE,
                "master process %ld: worker %ld serves; it is restarted if "
@@ -244,6 +305,167 @@ static void zg_master_ready_read(zg_master_t *m)
     if (zg_notify(state) < 0)
         zg_log(ZG_LOG_WARN, "cannot notify $NOTIFY_SOCKET (%s)",
                getenv("NOTIFY_SOCKET"));
+}
+
+/* Close the sockets held for listeners the configuration c no longer has
+ * at their address (the worker's reload closed its copies): kept, they
+ * would take connections nobody accepts, and a worker restarted with c
+ * would find them matching nothing. */
+static void zg_master_drop_gone(zg_master_t *m, const zg_config_t *c)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < m->n; i++) {
+        const zg_listener_conf_t *l = m->lc[i];
+        int kept = 0;
+
+        for (size_t j = 0; j < c->nlisteners && !kept; j++)
+            kept = zg_addr_matches(
+                &m->addr[i], (const struct sockaddr *)&c->listeners[j].addr);
+        if (!kept) {
+            zg_log(ZG_LOG_NOTICE,
+                   "master: listener \"%s\" (%s) is not in the "
+                   "configuration worker %ld reloaded: closing the socket "
+                   "held for it",
+                   l->name, l->listen, (long)m->worker);
+            close(m->fds[i]);
+            continue;
+        }
+        m->fds[k] = m->fds[i];
+        m->own[k] = m->own[i];
+        m->lc[k] = m->lc[i];
+        m->addr[k] = m->addr[i];
+        k++;
+    }
+    m->n = k;
+}
+
+/* The worker reloaded ('C'): a restarted worker starts with what it runs
+ * now, not with the file as it may have been edited since, nor with the
+ * configuration the master started with. */
+static void zg_master_adopt(zg_master_t *m, const char *text, size_t len)
+{
+    zg_config_t *c = NULL;
+    char err[1024], *el;
+
+    if (zg_config_from_text(text, len, m->cfg->path, &c, err, sizeof(err)) <
+        0) {
+        zg_log(ZG_LOG_ALERT,
+               "master: the configuration worker %ld reloaded does not load "
+               "here (%s): a restarted worker starts with the one before it",
+               (long)m->worker, err);
+        return;
+    }
+    /* The error log is the master's: as for a reload, a new one takes a
+     * restart of the whole server. */
+    el = strdup(m->cfg->log.error_log);
+    if (el == NULL) {
+        zg_log(ZG_LOG_ALERT,
+               "master: out of memory: a restarted worker starts with the "
+               "configuration before worker %ld's reload",
+               (long)m->worker);
+        zg_config_free(c);
+        return;
+    }
+    free(c->log.error_log);
+    c->log.error_log = el;
+    zg_master_drop_gone(m, c);
+    atomic_store_explicit(&zg_log_level, c->log.level, memory_order_relaxed);
+    zg_config_free(m->run);
+    m->run = c;
+    zg_log(ZG_LOG_NOTICE,
+           "master: worker %ld reloaded; a restarted worker starts with that "
+           "configuration",
+           (long)m->worker);
+}
+
+static void zg_master_pipe_close(zg_master_t *m)
+{
+    if (m->ready_rd >= 0)
+        close(m->ready_rd);
+    m->ready_rd = -1;
+    m->inlen = 0;
+}
+
+/* The whole messages read so far; a partial one waits for the rest. */
+static void zg_master_messages(zg_master_t *m)
+{
+    size_t at = 0;
+
+    while (at < m->inlen) {
+        uint32_t len;
+
+        if (m->in[at] == 'R') {
+            zg_master_served(m);
+            at++;
+            continue;
+        }
+        if (m->in[at] != 'C') {
+            zg_log(ZG_LOG_ALERT,
+                   "master: worker %ld sent 0x%02x, not a message: no longer "
+                   "listening to it",
+                   (long)m->worker, (unsigned char)m->in[at]);
+            zg_master_pipe_close(m);
+            return;
+        }
+        if (m->inlen - at < 5)
+            break;
+        memcpy(&len, m->in + at + 1, sizeof(len));
+        if (len > ZG_MSG_MAX - 5) {
+            zg_log(ZG_LOG_ALERT,
+                   "master: worker %ld sent a %u-byte configuration, over "
+                   "the limit: no longer listening to it",
+                   (long)m->worker, len);
+            zg_master_pipe_close(m);
+            return;
+        }
+        if (m->inlen - at - 5 < len)
+            break;
+        zg_master_adopt(m, m->in + at + 5, len);
+        at += 5 + (size_t)len;
+    }
+    memmove(m->in, m->in + at, m->inlen - at);
+    m->inlen -= at;
+}
+
+/* Read the worker's pipe until it is empty; EOF closes it (the worker
+ * ended, or can no longer tell). */
+static void zg_master_pipe_read(zg_master_t *m)
+{
+    while (m->ready_rd >= 0) {
+        ssize_t n;
+
+        if (m->inlen == m->incap) {
+            size_t cap = m->incap ? m->incap * 2 : 4096;
+            char *nb;
+
+            if (cap > ZG_MSG_MAX)
+                cap = ZG_MSG_MAX;
+            nb = cap > m->incap ? realloc(m->in, cap) : NULL;
+            if (nb == NULL) {
+                zg_log(ZG_LOG_ALERT,
+                       "master: cannot hold worker %ld's message (%s): no "
+                       "longer listening to it",
+                       (long)m->worker,
+                       cap > m->incap ? "out of memory" : "too long");
+                zg_master_pipe_close(m);
+                return;
+            }
+            m->in = nb;
+            m->incap = cap;
+        }
+        n = read(m->ready_rd, m->in + m->inlen, m->incap - m->inlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            zg_master_pipe_close(m);
+            return;
+        }
+        m->inlen += (size_t)n;
+        zg_master_messages(m);
+    }
 }
 
 void zg_describe_status(int st, char *buf, size_t len)
@@ -270,11 +492,8 @@ static void zg_master_exited(zg_master_t *m, int st)
     long pid = (long)m->worker;
     char how[96];
 
-    zg_master_ready_read(m); /* it may have served just before */
-    if (m->ready_rd >= 0) {
-        close(m->ready_rd);
-        m->ready_rd = -1;
-    }
+    zg_master_pipe_read(m); /* it may have served or reloaded just before */
+    zg_master_pipe_close(m);
     m->worker = 0;
     m->kill_at = 0;
     zg_describe_status(st, how, sizeof(how));
@@ -342,7 +561,8 @@ static void zg_master_handover(zg_master_t *m)
  * gets the signal and its own bound, the master a last resort past it. */
 static void zg_master_stop(zg_master_t *m, int sig)
 {
-    uint64_t at = zg_now_ms() + zg_stop_bound_ms(m->cfg->shutdown_timeout_ms) +
+    uint64_t at = zg_now_ms() +
+                  zg_stop_bound_ms(zg_master_conf(m)->shutdown_timeout_ms) +
                   ZG_KILL_GRACE;
 
     if (!m->stopping && !m->upgraded && zg_upgrade_abort() == 1)
@@ -378,7 +598,7 @@ static void zg_master_stop(zg_master_t *m, int sig)
         zg_log(ZG_LOG_ALERT, "master: kill(%ld, %s) failed (%s)",
                (long)m->worker, zg_sig_name(sig), strerror(errno));
     if (sig == SIGQUIT)
-        at += m->cfg->shutdown_timeout_ms;
+        at += zg_master_conf(m)->shutdown_timeout_ms;
     if (m->kill_at == 0 || at < m->kill_at)
         m->kill_at = at;
 }
@@ -418,11 +638,11 @@ static void zg_master_signal(zg_master_t *m, int sig)
             break;
         }
         for (uint32_t i = 0; i < m->n; i++) {
-            names[i] = m->cfg->listeners[i].name;
+            names[i] = m->lc[i]->name;
             own[i] = (uint8_t)m->own[i];
         }
         zg_upgrade_start(m->fds, names, own, m->n, m->pidfd, m->cfg->pid,
-                         m->cfg->shutdown_timeout_ms);
+                         zg_master_conf(m)->shutdown_timeout_ms);
         break;
     }
     default:
@@ -430,8 +650,9 @@ static void zg_master_signal(zg_master_t *m, int sig)
     }
 }
 
-int zg_master_run(zg_config_t *cfg)
+int zg_master_run(zg_config_t **cfgp)
 {
+    zg_config_t *cfg = *cfgp;
     zg_master_t m;
     char err[1024];
     sigset_t mask;
@@ -489,19 +710,26 @@ int zg_master_run(zg_config_t *cfg)
             if (m.stopping)
                 break;
             if (now >= m.restart_at) {
-                if (zg_master_spawn(&m))
+                if (zg_master_spawn(&m)) {
+                    free(m.in);
+                    if (m.run != NULL) {
+                        zg_config_free(cfg);
+                        *cfgp = m.run;
+                    }
                     return ZG_MASTER_WORKER;
+                }
                 continue;
             }
             timeout = (int)(m.restart_at - now);
         } else if (m.kill_at != 0) {
             if (now >= m.kill_at) {
-                zg_log(ZG_LOG_ALERT,
-                       "master: worker %ld has not exited %u ms after it "
-                       "was told to stop; killing it",
-                       (long)m.worker,
-                       zg_stop_bound_ms(cfg->shutdown_timeout_ms) +
-                           ZG_KILL_GRACE);
+                zg_log(
+                    ZG_LOG_ALERT,
+                    "master: worker %ld has not exited %u ms after it "
+                    "was told to stop; killing it",
+                    (long)m.worker,
+                    zg_stop_bound_ms(zg_master_conf(&m)->shutdown_timeout_ms) +
+                        ZG_KILL_GRACE);
                 kill(m.worker, SIGKILL);
                 m.kill_at = 0;
                 continue;
@@ -533,7 +761,7 @@ int zg_master_run(zg_config_t *cfg)
         if (ret <= 0)
             continue;
         if (rd >= 0 && pfd[rd].revents != 0)
-            zg_master_ready_read(&m);
+            zg_master_pipe_read(&m);
         if (!(pfd[0].revents & POLLIN))
             continue;
         if (read(m.sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
@@ -555,6 +783,8 @@ out:
     }
     if (m.sfd >= 0)
         close(m.sfd);
+    free(m.in);
+    zg_config_free(m.run);
     if (m.pidfd >= 0)
         zg_pidfile_remove(m.pidfd, zg_upgrade_pidfile(cfg->pid));
     sigprocmask(SIG_SETMASK, &m.oldmask, NULL);

@@ -16,20 +16,30 @@
 #define ZG_MASTER_WORKER (-1)
 
 /*
- * Run the master for cfg (which asks for it). The calling process must be
- * single-threaded (nothing started yet) with the error log open. Returns
- * ZG_MASTER_WORKER in a newly forked worker: it carries on as a plain
- * zerg (no pid file, no sd_notify: the master does both) on sockets
- * passed as LISTEN_FDS; call zg_master_ready() once it serves. In the
- * master, returns its exit status once it is done (the worker's status
- * after a requested stop; 1 if the first worker never became ready, or on
- * a set-up failure, with one line on stderr).
+ * Run the master for *cfgp (which asks for it). The calling process must
+ * be single-threaded (nothing started yet) with the error log open.
+ * Returns ZG_MASTER_WORKER in a newly forked worker: it carries on as a
+ * plain zerg (no pid file, no sd_notify: the master does both) on sockets
+ * passed as LISTEN_FDS, with *cfgp, which a restarted worker finds
+ * replaced by the configuration its predecessor last applied by a reload
+ * (the first one freed); call zg_master_ready() once it serves and
+ * zg_master_applied() after each reload. In the master, returns its exit
+ * status once it is done (the worker's status after a requested stop; 1
+ * if the first worker never became ready, or on a set-up failure, with
+ * one line on stderr).
  */
-int zg_master_run(zg_config_t *cfg);
+int zg_master_run(zg_config_t **cfgp);
 
 /* In a worker: tell the master this worker serves (its first READY). A
- * no-op in a process that is not a master's worker. */
+ * no-op in a process that is not a master's worker. Main thread. */
 void zg_master_ready(void);
+
+/* In a worker: tell the master the configuration a reload applied (its
+ * text, which the master parses again as if read from cfg->path), so that
+ * a worker restarted after a crash serves what this one served. Blocks
+ * until the master has read it; one warning line if it cannot be told. A
+ * no-op in a process that is not a master's worker. Main thread. */
+void zg_master_applied(const zg_config_t *cfg);
 
 /* A wait status in words: "exited with status 1", "exited on signal
  * SIGSEGV (core dumped)". */

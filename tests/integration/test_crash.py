@@ -382,6 +382,61 @@ def test_master_first_worker_failure_is_not_retried():
     assert len(re.findall(r"started worker process", err)) == 1, err
 
 
+@zg.time_limit(60)
+def test_master_restarts_with_the_reloaded_configuration():
+    """A worker restarted after a crash serves what the one before it
+    served after its last reload: not the configuration the master started
+    with, not a file edited since without a reload, not one whose reload
+    failed."""
+    cfg = crash_config(master=True)
+    cfg["listeners"].append({"name": "d", "listen": "127.0.0.1:0", "plugin": "echo"})
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW + [r"\[error\] .*reload failed"]
+    addr, gone = srv.addr("c"), srv.addr("d")
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    echo_line(gone)
+    # The reload adds a listener the master knows nothing of and removes
+    # one whose socket the master holds.
+    port = zg.free_port()
+    cfg["listeners"] = [dict(cfg["listeners"][0], listen="%s:%d" % addr),
+                        {"name": "x", "listen": "127.0.0.1:%d" % port, "plugin": "echo"}]
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"\[notice\] %d#\d+: master: worker \d+ reloaded; a restarted "
+             r"worker starts with that configuration$" % srv.pid)
+    wait_log(srv, r"master: listener \"d\" \(127.0.0.1:0\) is not in the configuration "
+             r"worker \d+ reloaded: closing the socket held for it$")
+    echo_line(("127.0.0.1", port))
+    # Nobody holds d's socket any more: refused, not queued unanswered.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(gone, timeout=2).close()
+        except ConnectionRefusedError:
+            break
+        assert time.monotonic() < deadline, "%s:%d still takes connections" % gone
+        time.sleep(0.05)
+    # An edit nobody reloaded: not what runs.
+    edited = dict(cfg, listeners=cfg["listeners"][:1])
+    zg._write(srv.config_path, edited)
+    send_fatal(addr, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+ \(with the configuration "
+             r"of the last reload\)$")
+    echo_soon(addr)
+    echo_line(("127.0.0.1", port))
+    # A reload that fails changes nothing, in the worker or the master.
+    zg._write(srv.config_path, '{ "reactors": 1, ')
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"reload failed, the running configuration stays")
+    send_fatal(addr, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+ \(with the configuration "
+             r"of the last reload\)$", count=2)
+    echo_soon(addr)
+    echo_line(("127.0.0.1", port))
+    assert len(worker_pids(srv)) == 3, srv.stderr_text()
+    srv.stop()
+
+
 def test_master_config_key():
     r = zg.run_zerg(["-T", "-c", zg.write_config(crash_config())])
     assert r.returncode == 0, r.stderr
