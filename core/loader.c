@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -287,6 +289,38 @@ static int zg_ld_resolve(const zg_loader_t *ld, const char *spec, char *real,
     return -ENOENT;
 }
 
+/* Whether the code at addr is mapped from the file real is now: 1 yes,
+ * 0 no (the file was replaced since it was loaded), -1 unknown. The
+ * dynamic linker hands back the object already loaded under a name (an
+ * older generation's) without looking at the file again. */
+static int zg_ld_current(const void *addr, const char *real)
+{
+    uintptr_t a = (uintptr_t)addr;
+    struct stat st;
+    char line[PATH_MAX + 128];
+    FILE *f;
+    int rc = -1;
+
+    if (stat(real, &st) < 0 || (f = fopen("/proc/self/maps", "re")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long lo, hi, ino;
+        unsigned maj, min;
+
+        /* "lo-hi perms offset maj:min inode path" */
+        if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &lo, &hi, &maj, &min,
+                   &ino) != 5)
+            continue;
+        if (a < lo || a >= hi)
+            continue;
+        rc = ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+             min == minor(st.st_dev);
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
 int zg_loader_load(zg_loader_t *ld, const char *spec, zg_module_t **out,
                    char *err, size_t errlen)
 {
@@ -352,6 +386,13 @@ int zg_loader_load(zg_loader_t *ld, const char *spec, zg_module_t **out,
     /* POSIX guarantees a data pointer from dlsym converts to a function
      * pointer. */
     entry = (zg_plugin_entry_fn)sym;
+    if (zg_ld_current(sym, real) == 0)
+        zg_log(ZG_LOG_WARN,
+               "plugin %s: the file was replaced since it was loaded; the "
+               "code loaded then goes on running (the dynamic linker keeps "
+               "one copy per path): restart zerg, or upgrade it in place "
+               "(zerg -s upgrade), to run the new file",
+               real);
     rc = zg_ld_check(ld, real, entry(), &desc, err, errlen);
     if (rc < 0)
         goto fail;

@@ -7,6 +7,8 @@
 # finish on it and its plugin is released; counters survive a reload; the
 # notify protocol says RELOADING=1 then READY=1.
 import os
+import re
+import shutil
 import signal
 import socket
 import threading
@@ -171,6 +173,13 @@ class Load:
         assert not any(t.is_alive() for t in self.threads), "client thread stuck"
 
 
+def wait_line(srv, text, limit=5.0):
+    deadline = time.monotonic() + limit
+    while text not in srv.stderr_text():
+        assert time.monotonic() < deadline, "no %r in:\n%s" % (text, srv.stderr_text()[-2000:])
+        time.sleep(0.02)
+
+
 def wait_body(addr, want, limit=1.0):
     """Seconds until a new connection gets want (fails past limit)."""
     t0 = time.monotonic()
@@ -244,6 +253,36 @@ def test_reload_under_load_reuseport():
     _reload_under_load("reuseport")
 
 
+def test_replaced_plugin_file_is_named_at_reload():
+    """An installer's new plugin file (written beside, renamed over) is not
+    what a reload runs: the dynamic linker hands back the copy already
+    loaded under that path. The reload says so instead of keeping quiet."""
+    so = zg._next_base("plugin") + ".so"
+    shutil.copy(os.path.join(zg.ROOT, "plugins", "echo", "echo.so"), so)
+    cfg = {"log": {"level": "info"},
+           "listeners": [{"name": "e", "listen": "127.0.0.1:0", "plugin": so}]}
+    srv = zg.start(cfg)
+    cfg = pin_port(srv, cfg, "e")
+    # The same file again: nothing to say.
+    reload(srv, cfg)
+    wait_line(srv, "reload: generation 1,")
+    assert "was replaced" not in srv.stderr_text()
+    shutil.copy(so, so + ".new")
+    os.rename(so + ".new", so)
+    reload(srv, cfg)
+    wait_line(srv, "reload: generation 2,")
+    warned = [ln for ln in srv.stderr_text().splitlines() if "was replaced" in ln]
+    assert len(warned) == 1, warned
+    assert "[warn]" in warned[0] and "plugin %s: the file was replaced since it was " \
+        "loaded; the code loaded then goes on running" % so in warned[0], warned[0]
+    assert "restart zerg, or upgrade it in place (zerg -s upgrade)" in warned[0], warned[0]
+    s = zg.connect(srv.addr("e"))
+    s.sendall(b"still\n")
+    assert zg.recv_exact(s, 6) == b"still\n"
+    s.close()
+    srv.stop()
+
+
 def test_invalid_config_keeps_the_running_one():
     cfg = http_config("old", reactors=1)
     srv = zg.start(cfg)
@@ -263,7 +302,6 @@ def test_invalid_config_keeps_the_running_one():
              (pin_port(srv, bad_key), r'routes\[0\]\.bodyy: unknown key \(did you mean "body"\?\)'),
              (pin_port(srv, missing), r'listeners\[0\] \("web"\): plugin "no-such-plugin": not found'),
              (pin_port(srv, taken), r'listener "busy": bind\(\) on 127\.0\.0\.1:%d failed' % port_taken[1])]
-    import re
     for n, (text, pattern) in enumerate(cases, 1):
         if isinstance(text, str):
             with open(srv.config_path, "w") as f:
