@@ -1068,10 +1068,9 @@ mode=full
 [ "${BENCH_QUICK:-0}" = 1 ] && mode="quick (BENCH_QUICK=1)"
 stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-# Sections 1 to 7: one table.
-main_table() {
-    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS -v aconns="$ARENA_CONNS" \
-        -v base="$BASE_REV" -v creqs=$CHURN_REQS -v cconns=$CHURN_CONNS '
+# The awk every table program starts with: the medians in
+# m[scenario, server, key], and the helpers the tables share.
+AWK_TABLE_LIB='
     { m[$1, $2, $3] = $4 }
     function has(s, v, k) { return ((s, v, k) in m) }
     function grp(x,   s, neg) {   # 1234567 -> "1 234 567"
@@ -1081,12 +1080,18 @@ main_table() {
         while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
         return neg x s
     }
+    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
+    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
+'
+
+# Sections 1 to 7: one table.
+main_table() {
+    awk -F '\t' -v big="$BIG" -v naddrs=$NADDRS -v aconns="$ARENA_CONNS" \
+        -v base="$BASE_REV" -v creqs=$CHURN_REQS -v cconns=$CHURN_CONNS "$AWK_TABLE_LIB"'
     function ratio(s, v, ref, k) {
         if (!has(s, v, k) || !has(s, ref, k) || m[s, ref, k] == 0) return ""
         return sprintf("%.2fx", m[s, v, k] / m[s, ref, k])
     }
-    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
-    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
     function cell(s, v, unit) { return has(s, v, "rps") ? grp(m[s, v, "rps"]) " " unit : "n/a" }
     # One throughput row: scenario, server label, id, unit, target text
     function row(title, label, s, v, unit, target,   cpu, util, noise) {
@@ -1228,10 +1233,7 @@ rss_table() {
     echo
     echo "#### 12. RSS after $((RSS_BYTES / 1048576)) MiB of echo traffic, $RSS_CONNS conns ($((RSS_SIZE / 1024)) KiB messages, 4 in flight each), echo plugin, default config"
     echo
-    awk -F '\t' -v base="$BASE_REV" '
-    { m[$1, $2, $3] = $4 }
-    function has(s, v, k) { return ((s, v, k) in m) }
-    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
+    awk -F '\t' -v base="$BASE_REV" "$AWK_TABLE_LIB"'
     END {
         vb = base == "" ? "" : " vs baseline |"
         print "| server | reactors | RSS at start | RSS after | RSS after / reactor | RSS 3 s later / reactor |" vb " throughput | CPU s / GiB | server CPU | noise | target |"
@@ -1271,20 +1273,12 @@ proxy_table() {
     echo
     awk -F '\t' -v skip="$PROXY_SKIP" -v have_zerg="$HAVE_PROXY" \
         -v big_conns=$PROXY_BIG_CONNS -v small_conns=$PROXY_SMALL_CONNS \
-        -v small=$PROXY_SMALL -v depth=$PROXY_DEPTH -v bigsz=$PROXY_BIG '
-    { m[$1, $2, $3] = $4 }
-    function has(s, v, k) { return ((s, v, k) in m) }
-    function grp(x,   s) {   # 1234567 -> "1 234 567"
-        x = sprintf("%.0f", x); s = ""
-        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
-        return x s
-    }
+        -v small=$PROXY_SMALL -v depth=$PROXY_DEPTH -v bigsz=$PROXY_BIG "$AWK_TABLE_LIB"'
     function ratio(s, v, ref, k) {
         if (v == ref || !has(s, v, k) || !has(s, ref, k) || m[s, ref, k] == 0) return ""
         return sprintf("%.2fx", m[s, v, k] / m[s, ref, k])
     }
     function pct(s, v, k) { return has(s, v, k) ? sprintf("%.0f%%", m[s, v, k]) : "" }
-    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
     # s: scenario; big: 1 = MiB/s and CPU per GiB, 0 = req/s and CPU per M
     function row(title, label, s, v, big,   tk, ck, thr, cpu) {
         tk = big ? "mibs" : "rps"; ck = big ? "cpu_g" : "cpu_m"
@@ -1328,15 +1322,7 @@ alog_table() {
     echo
     echo "#### 10. Per-request access log, on vs off: /plaintext, $HTTP_CONNS conns (wrk, CPU $CLI_CPU), server on CPU $SRV_CPU"
     echo
-    awk -F '\t' '
-    { m[$1, $2, $3] = $4 }
-    function has(s, v, k) { return ((s, v, k) in m) }
-    function grp(x,   s) {
-        x = sprintf("%.0f", x); s = ""
-        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
-        return x s
-    }
-    function verdict(ok) { return ok ? "PASS" : "**MISS**" }
+    awk -F '\t' "$AWK_TABLE_LIB"'
     function known(s, off, on) { return has(s, off, "rps") && has(s, on, "rps") && m[s, off, "rps"] > 0 }
     # share of throughput lost with the log on (0.05 = 5%; below 0: none)
     function loss(s, off, on) { return 1 - m[s, on, "rps"] / m[s, off, "rps"] }
@@ -1393,19 +1379,11 @@ bundles_table() {
     echo
     echo "#### 11. receive modes: recv bundles vs incremental vs whole-buffer receives (zerg, 1 reactor)"
     echo
-    awk -F '\t' '
-    { m[$1, $2, $3] = $4 }
-    function has(s, v, k) { return ((s, v, k) in m) }
-    function grp(x,   s) {
-        x = sprintf("%.0f", x); s = ""
-        while (length(x) > 3) { s = " " substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
-        return x s
-    }
+    awk -F '\t' "$AWK_TABLE_LIB"'
     function ratio(s, v, k) {
         if (v == "inc" || !has(s, v, k) || !has(s, "inc", k) || m[s, "inc", k] == 0) return ""
         return sprintf("%.3fx", m[s, v, k] / m[s, "inc", k])
     }
-    function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
     END {
         print "| shape | receives | throughput | vs incremental | CPU s / M | CPU vs incremental | server CPU | noise | p50 | p99 |"
         print "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
@@ -1509,8 +1487,7 @@ EOF
 rm -f "$RESULTS/throughput.png" "$RESULTS/cpu.png" "$RESULTS/memory.png" "$RESULTS/rss-start.png" \
     "$RESULTS/rss-traffic.png"
 if [ $HAVE_GNUPLOT = 1 ]; then
-    awk -F '\t' -v big="$BIG" -v dir="$TMP" '
-    { m[$1, $2, $3] = $4 }
+    awk -F '\t' -v big="$BIG" -v dir="$TMP" "$AWK_TABLE_LIB"'
     function v(s, srv, k) { return ((s, srv, k) in m) ? m[s, srv, k] : "-" }
     function line(f, label, s, k) { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, v(s, "zerg", k), v(s, "nginx", k), v(s, "raw", k), v(s, "zerg2", k), v(s, "zergrp", k), v(s, "base", k) > f }
     END {
