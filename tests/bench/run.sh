@@ -1070,7 +1070,7 @@ stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 # The awk every table program starts with: the medians in
 # m[scenario, server, key], and the helpers the tables share.
-AWK_TABLE_LIB='
+AWK_TABLE_LIB=$(cat <<'EOF'
     { m[$1, $2, $3] = $4 }
     function has(s, v, k) { return ((s, v, k) in m) }
     function grp(x,   s, neg) {   # 1234567 -> "1 234 567"
@@ -1082,7 +1082,8 @@ AWK_TABLE_LIB='
     }
     function verdict(ok) { return ok ? "PASS" : "**MISS**" }
     function us(s, v, k) { return has(s, v, k) ? sprintf("%.0f us", m[s, v, k]) : "" }
-'
+EOF
+)
 
 # Sections 1 to 7: one table.
 main_table() {
