@@ -479,6 +479,7 @@ srv_start() {
         case $kind in
         zerg-http) zerg_conf 1 http $MAXC >"$TMP/zerg.json" ;;
         zerg-http2) zerg_conf 2 http $MAXC >"$TMP/zerg.json" ;;
+        zerg-http2rp) zerg_conf 2 http $MAXC reuseport >"$TMP/zerg.json" ;;
         zerg-http-rp) zerg_conf 1 http $MAXC acceptor >"$TMP/zerg.json" ;;
         zerg-http-mods) zerg_conf 1 http $MAXC auto "$PERMISSIVE_MODULES" >"$TMP/zerg.json" ;;
         zerg-http-mods3) zerg_conf 1 http $MAXC auto "$ALL_MODULES" >"$TMP/zerg.json" ;;
@@ -952,6 +953,7 @@ while [ $rep -le "$RUNS" ]; do
         if [ $HAVE_HTTP = 1 ]; then
             if srv_start zerg-http; then lg_run churn zerg churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
             if srv_start zerg-http2; then lg_run churn zerg2 churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
+            if srv_start zerg-http2rp; then lg_run churn zerg2rp churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
             if srv_start zerg-http-rp; then lg_run churn zergrp churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
         fi
         if srv_start nginx; then lg_run churn nginx churn -c $CHURN_CONNS -a $NADDRS; srv_stop; fi
@@ -960,6 +962,15 @@ while [ $rep -le "$RUNS" ]; do
         for z in $(zergs); do
             if [ $HAVE_HTTP = 1 ] && start_as "$z" zerg-http; then
                 lg_run churnrst "$z" http -c $CHURN_CONNS -a $NADDRS -m plaintext -P 1 -r $CHURN_REQS
+                srv_stop
+            fi
+        done
+        # Two reactors on the server's CPU: what each accept mode costs
+        # (the acceptor's hand-off through MSG_RING, or the kernel's
+        # SO_REUSEPORT spread).
+        for k in zerg2:zerg-http2 zerg2rp:zerg-http2rp; do
+            if [ $HAVE_HTTP = 1 ] && srv_start "${k#*:}"; then
+                lg_run churnrst "${k%%:*}" http -c $CHURN_CONNS -a $NADDRS -m plaintext -P 1 -r $CHURN_REQS
                 srv_stop
             fi
         done
@@ -1139,13 +1150,16 @@ main_table() {
         s = "churn"; t = ""
         if (rt(s, "zerg", "nginx", "rps") >= 0) t = ">= 1x nginx: " verdict(rt(s, "zerg", "nginx", "rps") >= 1)
         row("3. churn, 1 request per connection, 64 at a time", "zerg, 1 reactor (default: accepts on its ring)", s, "zerg", "conn/s", t)
-        row("", "zerg, 2 reactors", s, "zerg2", "conn/s", "")
+        row("", "zerg, 2 reactors (default: acceptor thread)", s, "zerg2", "conn/s", "")
+        row("", "zerg, 2 reactors, reuseport", s, "zerg2rp", "conn/s", "")
         row("", "zerg, 1 reactor, acceptor thread", s, "zergrp", "conn/s", "")
         row("", "nginx", s, "nginx", "conn/s", "")
         s = "churnrst"; t = ""
         if (rt(s, "zerg", "nginx", "cpu_m") >= 0) t = sprintf("CPU %.2fx nginx (<= 0.50x: %s)", rt(s, "zerg", "nginx", "cpu_m"), verdict(rt(s, "zerg", "nginx", "cpu_m") <= 0.5))
         if (has(s, "zerg", "rps") || has(s, "nginx", "rps")) {
             row("3. churn, " creqs " keep-alive requests then RST (HttpArena limited-conn), " cconns " at a time", "zerg, 1 reactor", s, "zerg", "req/s", t)
+            row("", "zerg, 2 reactors (default: acceptor thread)", s, "zerg2", "req/s", "")
+            row("", "zerg, 2 reactors, reuseport", s, "zerg2rp", "req/s", "")
             row("", "nginx", s, "nginx", "req/s", "")
             baserow(s, "req/s", 0)
         }
