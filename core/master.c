@@ -59,7 +59,8 @@ typedef struct zg_master_s {
     int fds[ZG_MAX_LISTENERS]; /* listening sockets in listener order */
     int own[ZG_MAX_LISTENERS]; /* bound here, not inherited: ours to
                                   shut down at a stop */
-    /* the listener of cfg each socket was bound for, and its address */
+    /* the listener each socket serves (of run if set, else of cfg), and
+     * the address it is bound at */
     const zg_listener_conf_t *lc[ZG_MAX_LISTENERS];
     struct sockaddr_storage addr[ZG_MAX_LISTENERS];
     uint32_t n;
@@ -307,36 +308,69 @@ static void zg_master_served(zg_master_t *m)
                getenv("NOTIFY_SOCKET"));
 }
 
-/* Close the sockets held for listeners the configuration c no longer has
- * at their address (the worker's reload closed its copies): kept, they
- * would take connections nobody accepts, and a worker restarted with c
- * would find them matching nothing. */
-static void zg_master_drop_gone(zg_master_t *m, const zg_config_t *c)
+/* Same family, address and port (a port of 0 only matches 0). */
+static int zg_master_same(const struct sockaddr_storage *a,
+                          const struct sockaddr_storage *b)
 {
+    const struct sockaddr_in *x4 = (const void *)a, *y4 = (const void *)b;
+    const struct sockaddr_in6 *x6 = (const void *)a, *y6 = (const void *)b;
+
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return x4->sin_port == y4->sin_port &&
+               x4->sin_addr.s_addr == y4->sin_addr.s_addr;
+    return x6->sin6_port == y6->sin6_port &&
+           memcmp(&x6->sin6_addr, &y6->sin6_addr, sizeof(x6->sin6_addr)) == 0 &&
+           x6->sin6_scope_id == y6->sin6_scope_id;
+}
+
+/* Follow the configuration c the worker reloaded, as its reload did
+ * (zg_slot_by_addr in engine.c): each listener of c, in order, keeps the
+ * first held socket configured at its address or bound there, and the
+ * socket is held under its name from now on (a restarted worker and an
+ * upgrade's new master find their sockets by name: a listener renamed or
+ * moved to another's address would otherwise get the wrong socket, or
+ * find its port taken by us). The rest are closed (the worker's reload
+ * closed its copies): kept, they would take connections nobody accepts. */
+static void zg_master_follow(zg_master_t *m, const zg_config_t *c)
+{
+    int fds[ZG_MAX_LISTENERS], own[ZG_MAX_LISTENERS];
+    const zg_listener_conf_t *lc[ZG_MAX_LISTENERS];
+    struct sockaddr_storage addr[ZG_MAX_LISTENERS];
+    uint8_t used[ZG_MAX_LISTENERS] = {0};
     uint32_t k = 0;
 
-    for (uint32_t i = 0; i < m->n; i++) {
-        const zg_listener_conf_t *l = m->lc[i];
-        int kept = 0;
+    for (size_t j = 0; j < c->nlisteners; j++) {
+        const zg_listener_conf_t *l = &c->listeners[j];
 
-        for (size_t j = 0; j < c->nlisteners && !kept; j++)
-            kept = zg_addr_matches(
-                &m->addr[i], (const struct sockaddr *)&c->listeners[j].addr);
-        if (!kept) {
-            zg_log(ZG_LOG_NOTICE,
-                   "master: listener \"%s\" (%s) is not in the "
-                   "configuration worker %ld reloaded: closing the socket "
-                   "held for it",
-                   l->name, l->listen, (long)m->worker);
-            close(m->fds[i]);
-            continue;
+        for (uint32_t i = 0; i < m->n; i++) {
+            if (used[i] || m->lc[i]->ip_version != l->ip_version ||
+                (!zg_master_same(&l->addr, &m->lc[i]->addr) &&
+                 !zg_master_same(&l->addr, &m->addr[i])))
+                continue;
+            used[i] = 1;
+            fds[k] = m->fds[i];
+            own[k] = m->own[i];
+            lc[k] = l;
+            addr[k] = m->addr[i];
+            k++;
+            break;
         }
-        m->fds[k] = m->fds[i];
-        m->own[k] = m->own[i];
-        m->lc[k] = m->lc[i];
-        m->addr[k] = m->addr[i];
-        k++;
     }
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (used[i] || m->fds[i] < 0)
+            continue;
+        zg_log(ZG_LOG_NOTICE,
+               "master: listener \"%s\" (%s) is not in the configuration "
+               "worker %ld reloaded: closing the socket held for it",
+               m->lc[i]->name, m->lc[i]->listen, (long)m->worker);
+        close(m->fds[i]);
+    }
+    memcpy(m->fds, fds, k * sizeof(fds[0]));
+    memcpy(m->own, own, k * sizeof(own[0]));
+    memcpy(m->lc, lc, k * sizeof(lc[0]));
+    memcpy(m->addr, addr, k * sizeof(addr[0]));
     m->n = k;
 }
 
@@ -369,7 +403,7 @@ static void zg_master_adopt(zg_master_t *m, const char *text, size_t len)
     }
     free(c->log.error_log);
     c->log.error_log = el;
-    zg_master_drop_gone(m, c);
+    zg_master_follow(m, c);
     atomic_store_explicit(&zg_log_level, c->log.level, memory_order_relaxed);
     zg_config_free(m->run);
     m->run = c;

@@ -460,5 +460,70 @@ def test_master_config_key():
     srv.stop()
 
 
+def wait_listening_lines(srv, n, timeout=10):
+    """Until stdout has n "listening" lines (a start or a reload prints one
+    per listener)."""
+    deadline = time.monotonic() + timeout
+    while srv.stdout_text().count("listening ") < n:
+        assert time.monotonic() < deadline, srv.stderr_text()[-3000:]
+        time.sleep(0.02)
+
+
+def _two_listener_master():
+    cfg = crash_config(master=True)
+    cfg["listeners"].append({"name": "d", "listen": "127.0.0.1:0", "plugin": "echo"})
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW
+    for lc in cfg["listeners"]:
+        lc["listen"] = "%s:%d" % srv.addr(lc["name"])
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    return srv, cfg
+
+
+def _reload_then_crash(srv, cfg, crash_at):
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"master: worker \d+ reloaded; a restarted worker starts")
+    send_fatal(crash_at, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+ \(with the configuration "
+             r"of the last reload\)$")
+
+
+@zg.time_limit(40)
+def test_master_restart_after_a_reload_that_renames_a_listener():
+    """A reload that renames a listener keeps its socket (same address): the
+    worker restarted after a crash gets that socket under the new name,
+    instead of finding the port taken by the master and dying at start."""
+    srv, cfg = _two_listener_master()
+    d = srv.addr("d")
+    cfg["listeners"][1]["name"] = "e"
+    _reload_then_crash(srv, cfg, srv.addr("c"))
+    echo_soon(d)
+    wait_listening_lines(srv, 6)
+    assert zg.parse_listening(srv.stdout_text())["e"] == d
+    assert "exited with status" not in srv.stderr_text(), srv.stderr_text()[-3000:]
+    srv.stop()
+
+
+@zg.time_limit(40)
+def test_master_restart_after_a_reload_that_swaps_two_addresses():
+    """Two listeners that trade addresses by a reload: the restarted worker
+    serves each at its reloaded address, as its predecessor did, not at the
+    one the master bound it for first."""
+    srv, cfg = _two_listener_master()
+    c, d = srv.addr("c"), srv.addr("d")
+    cfg["listeners"][0]["listen"], cfg["listeners"][1]["listen"] = \
+        cfg["listeners"][1]["listen"], cfg["listeners"][0]["listen"]
+    _reload_then_crash(srv, cfg, d)
+    wait_listening_lines(srv, 6)
+    now = zg.parse_listening(srv.stdout_text())
+    assert (now["c"], now["d"]) == (d, c), (now, c, d)
+    # The crash fixture answers at d's first address, the echo at c's.
+    send_fatal(d, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+ \(with the configuration "
+             r"of the last reload\)$", count=2)
+    srv.stop()
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
