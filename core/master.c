@@ -390,6 +390,20 @@ static void zg_master_adopt(zg_master_t *m, const char *text, size_t len)
                (long)m->worker, err);
         return;
     }
+    /* So is "master" ("master": false takes a restart of the whole
+     * server): a worker of ours gets one socket per listener, which a
+     * reuseport group of several reactors refuses at every start. */
+    if (c->accept == ZG_ACCEPT_REUSEPORT && c->reactors > 1) {
+        zg_log(ZG_LOG_ALERT,
+               "master: the configuration worker %ld reloaded asks for "
+               "\"accept\": \"reuseport\" with %u reactors, which a master's "
+               "worker cannot run (the master holds one socket per "
+               "listener): a restarted worker starts with the one before it",
+               (long)m->worker, c->reactors);
+        zg_config_free(c);
+        return;
+    }
+    c->master = 1;
     /* The error log is the master's: as for a reload, a new one takes a
      * restart of the whole server. */
     el = strdup(m->cfg->log.error_log);

@@ -525,5 +525,32 @@ def test_master_restart_after_a_reload_that_swaps_two_addresses():
     srv.stop()
 
 
+@zg.time_limit(40)
+def test_master_restart_after_a_reload_that_turns_the_master_off():
+    """A reload keeps "master", "reactors" and "accept" (they take a
+    restart), but the master adopts the text: a worker it restarts must not
+    start as a reuseport group of several reactors on the one socket per
+    listener the master holds (it would fail at every start)."""
+    cfg = crash_config(master=True)
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW + [r"\[alert\] .*master: the configuration worker \d+ "
+                                r"reloaded asks for \"accept\": \"reuseport\" with 2 "
+                                r"reactors, which a master's worker cannot run"]
+    c = srv.addr("c")
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    cfg = dict(cfg, master=False, reactors=2, accept="reuseport")
+    cfg["listeners"] = [dict(cfg["listeners"][0], listen="%s:%d" % c)]
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"master: the configuration worker \d+ reloaded asks for "
+             r"\"accept\": \"reuseport\" with 2 reactors")
+    send_fatal(c, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+", count=2)
+    echo_soon(c)
+    wait_listening_lines(srv, 3)
+    assert "exited with status" not in srv.stderr_text(), srv.stderr_text()[-3000:]
+    srv.stop()
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
