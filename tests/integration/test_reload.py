@@ -283,6 +283,58 @@ def test_replaced_plugin_file_is_named_at_reload():
     srv.stop()
 
 
+def _btrfs_subvolume():
+    """A fresh btrfs subvolume on a loop device: (dir, cleanup). Skip where
+    that cannot be made (not root, no mkfs.btrfs)."""
+    import subprocess
+    import tempfile
+    if os.geteuid() != 0 or shutil.which("mkfs.btrfs") is None \
+            or shutil.which("btrfs") is None:
+        raise zg.Skip("needs root and btrfs-progs")
+    top = tempfile.mkdtemp(prefix="zg-btrfs-")
+    img, mnt = os.path.join(top, "fs.img"), os.path.join(top, "mnt")
+    os.mkdir(mnt)
+
+    def cleanup():
+        subprocess.run(["umount", "-l", mnt], capture_output=True)  # a server may still run
+        shutil.rmtree(top, ignore_errors=True)
+    with open(img, "wb") as f:
+        f.truncate(300 << 20)
+    for cmd in (["mkfs.btrfs", "-q", img], ["mount", "-o", "loop", img, mnt],
+                ["btrfs", "subvolume", "create", os.path.join(mnt, "sub")]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            cleanup()
+            raise zg.Skip("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return os.path.join(mnt, "sub"), cleanup
+
+
+def test_unreplaced_plugin_file_on_btrfs_is_not_named():
+    """On btrfs, stat() gives a file the device of its subvolume while
+    /proc/self/maps shows the file system's: a plugin file nobody replaced
+    is not reported replaced, at start or at a reload."""
+    sub, cleanup = _btrfs_subvolume()
+    try:
+        so = os.path.join(sub, "echo.so")
+        shutil.copy(os.path.join(zg.ROOT, "plugins", "echo", "echo.so"), so)
+        cfg = {"log": {"level": "info"},
+               "listeners": [{"name": "e", "listen": "127.0.0.1:0", "plugin": so}]}
+        srv = zg.start(cfg)
+        cfg = pin_port(srv, cfg, "e")
+        reload(srv, cfg)
+        wait_line(srv, "reload: generation 1,")
+        assert "was replaced" not in srv.stderr_text(), srv.stderr_text()
+        shutil.copy(so, so + ".new")
+        os.rename(so + ".new", so)
+        reload(srv, cfg)
+        wait_line(srv, "reload: generation 2,")
+        warned = [ln for ln in srv.stderr_text().splitlines() if "was replaced" in ln]
+        assert len(warned) == 1, warned
+        srv.stop()
+    finally:
+        cleanup()
+
+
 def test_invalid_config_keeps_the_running_one():
     cfg = http_config("old", reactors=1)
     srv = zg.start(cfg)
