@@ -113,7 +113,7 @@ static void zg_reload(zg_engine_t *e, const char *conf_path)
     zg_log(ZG_LOG_NOTICE, "reload: generation %u, %u listeners", e->gen->num,
            e->nlisteners);
     if (conf_path != NULL)
-        zg_master_applied(e->gen->cfg);
+        zg_master_applied(e);
     snprintf(state, sizeof(state),
              "READY=1\nSTATUS=serving %u listener(s) with %u reactor(s), "
              "generation %u",

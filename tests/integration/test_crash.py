@@ -552,5 +552,39 @@ def test_master_restart_after_a_reload_that_turns_the_master_off():
     srv.stop()
 
 
+@zg.time_limit(40)
+def test_master_holds_a_listener_a_reload_added():
+    """A listener a reload added is held by the master like the others:
+    while no worker runs, connections to it wait in its backlog for the
+    next worker instead of being refused."""
+    cfg = crash_config(master=True)
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW + [r"\[alert\] .*master: worker \d+ exited on signal SIGKILL"]
+    c = srv.addr("c")
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    port = zg.free_port()
+    cfg["listeners"] = [dict(cfg["listeners"][0], listen="%s:%d" % c),
+                        {"name": "x", "listen": "127.0.0.1:%d" % port, "plugin": "echo"}]
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"master: worker \d+ reloaded; a restarted worker starts")
+    worker = worker_pids(srv)[-1]
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while os.path.exists("/proc/%d/fd" % worker) and len(os.listdir("/proc/%d/fd" % worker)):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.2)
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    s.sendall(b"queued\n")
+    assert zg.recv_exact(s, 7, timeout=10) == b"queued\n"
+    s.close()
+    srv.stop()
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
