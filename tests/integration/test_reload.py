@@ -335,6 +335,32 @@ def test_unreplaced_plugin_file_on_btrfs_is_not_named():
         cleanup()
 
 
+def test_graceful_stop_after_a_reload_has_the_reloaded_bound():
+    """shutdown_timeout_ms applies at a reload: a graceful stop after one
+    that raised it drains for the new bound (the reactors do), and is not
+    ended by the stop watchdog at the bound the server started with."""
+    cfg = http_config("x", reactors=1, shutdown_ms=1000)
+    srv = zg.start(cfg)
+    cfg = pin_port(srv, cfg)
+    cfg["shutdown_timeout_ms"] = 8000
+    reload(srv, cfg)
+    wait_line(srv, "reload: generation 1,")
+    s = zg.connect(srv.addr("web"))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.2)
+    srv.send_signal(signal.SIGQUIT)
+    wait_line(srv, "SIGQUIT received: graceful stop, draining connections "
+                   "(at most 8000 ms)")
+    time.sleep(2.5)  # past the first bound's watchdog (1000 ms twice)
+    s.sendall(b"\r\n")
+    head, body, _ = read_response(s)
+    assert head.startswith(b"HTTP/1.1 200") and body == b"x", (head, body)
+    s.close()
+    assert srv.wait(10) == 0, srv.stderr_text()[-3000:]
+    srv.stopped, srv.returncode = True, 0
+    srv.check_log()
+
+
 def test_invalid_config_keeps_the_running_one():
     cfg = http_config("old", reactors=1)
     srv = zg.start(cfg)
