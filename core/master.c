@@ -52,6 +52,9 @@
 #define ZG_MSG_MAX  (ZG_MSG_HEAD + ((size_t)16 << 20))
 /* Sockets received and not yet claimed by their message. */
 #define ZG_MSG_FDS (2 * ZG_MAX_LISTENERS)
+/* A worker waits this long at most for a master that does not read (one
+ * stopped: SIGSTOP, a debugger) before it gives up telling it. */
+#define ZG_SEND_WAIT_MS 5000
 
 /* In a worker: its end of that socket pair, or -1. */
 static int zg_ready_wr = -1;
@@ -106,9 +109,11 @@ static const zg_config_t *zg_master_conf(const zg_master_t *m)
     return m->run != NULL ? m->run : m->cfg;
 }
 
-/* In a worker: n bytes to the master, whole (the socket blocks here),
- * the nfds sockets fds attached to the first. Returns 0 or -errno; on
- * failure the socket is closed. */
+/* In a worker: n bytes to the master, whole, the nfds sockets fds
+ * attached to the first. Waits for room at most ZG_SEND_WAIT_MS in all:
+ * the main thread must go on answering signals. Returns 0 or -errno; on
+ * failure the socket is closed (a message cut short would leave the
+ * master reading the rest of it as the next). */
 static int zg_master_send(const void *buf, size_t n, const int *fds,
                           uint32_t nfds)
 {
@@ -117,6 +122,7 @@ static int zg_master_send(const void *buf, size_t n, const int *fds,
         struct cmsghdr align;
     } ctl;
     const char *p = buf;
+    uint64_t until = zg_now_ms() + ZG_SEND_WAIT_MS;
 
     while (n > 0 && zg_ready_wr >= 0) {
         struct iovec iov = {(void *)p, n};
@@ -139,6 +145,15 @@ static int zg_master_send(const void *buf, size_t n, const int *fds,
 
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = zg_ready_wr, .events = POLLOUT};
+            uint64_t now = zg_now_ms();
+
+            if (now < until &&
+                (poll(&pfd, 1, (int)(until - now)) >= 0 || errno == EINTR))
+                continue;
+            errno = ETIMEDOUT;
+        }
         if (w <= 0) {
             int rc = w < 0 ? -errno : -EIO;
 
@@ -272,8 +287,7 @@ static void zg_master_child(zg_master_t *m, zg_handover_t *h, int ready_wr)
                 strerror(-ret));
         _exit(1);
     }
-    /* Written whole, blocking: the master reads as it comes. */
-    fcntl(ready_wr, F_SETFL, fcntl(ready_wr, F_GETFL) & ~O_NONBLOCK);
+    /* Non-blocking (socketpair): zg_master_send bounds its waits. */
     zg_ready_wr = ready_wr;
     for (uint32_t i = 0; i < m->n; i++)
         m->fds[i] = -1;

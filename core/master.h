@@ -40,8 +40,9 @@ void zg_master_ready(void);
  * path) and pass it the listening sockets, so that a worker restarted
  * after a crash, or an upgrade's new master, serves what this one served
  * (the master holds the sockets the reload bound from then on: they are
- * marked inherited here, not to be shut down by this worker). Blocks
- * until the master has read it; one warning line if it cannot be told. A
+ * marked inherited here, not to be shut down by this worker). Waits for
+ * a master that does not read at most 5 s, then gives up telling it (and
+ * tells it no more); one warning line if it cannot be told. A
  * no-op in a process that is not a master's worker. Main thread. */
 void zg_master_applied(zg_engine_t *e);
 

@@ -586,5 +586,39 @@ def test_master_holds_a_listener_a_reload_added():
     srv.stop()
 
 
+@zg.time_limit(60)
+def test_worker_is_not_held_by_a_stopped_master():
+    """A reload's text larger than the socket's buffer while the master
+    does not read (stopped): the worker gives up telling it after a bound
+    instead of blocking its main thread, which must go on answering
+    signals."""
+    def big(ch):
+        return {"master": True, "reactors": 1, "shutdown_timeout_ms": 1000,
+                "listeners": [{"name": "w", "listen": "127.0.0.1:0", "plugin": "http",
+                               "config": {"routes": [{"path": "/", "body": ch * 600000,
+                                                      "methods": ["GET"]}]}}]}
+    cfg = big("x")
+    srv = zg.start(cfg)
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    cfg = big("y")
+    cfg["listeners"][0]["listen"] = "%s:%d" % srv.addr("w")
+    zg._write(srv.config_path, cfg)
+    worker = worker_pids(srv)[-1]
+    srv.allow = MASTER_ALLOW + [r"\[warn\] .*cannot tell the master about this reload"]
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        os.kill(worker, signal.SIGHUP)
+        wait_log(srv, r"\[warn\] %d#%d: cannot tell the master about this reload"
+                 % (worker, worker), timeout=15)
+        os.kill(worker, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while "%d#%d: exit" % (worker, worker) not in srv.stderr_text():
+            assert time.monotonic() < deadline, srv.stderr_text()[-3000:]
+            time.sleep(0.05)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    srv.stop(expect=None)
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
