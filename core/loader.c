@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -292,7 +291,10 @@ static int zg_ld_resolve(const zg_loader_t *ld, const char *spec, char *real,
 /* Whether the code at addr is mapped from the file real is now: 1 yes,
  * 0 no (the file was replaced since it was loaded), -1 unknown. The
  * dynamic linker hands back the object already loaded under a name (an
- * older generation's) without looking at the file again. */
+ * older generation's) without looking at the file again. Inode numbers
+ * only: the device /proc/self/maps shows is the file system's, which is
+ * not stat()'s on btrfs (a device per subvolume); a file renamed over the
+ * old one lives beside it, where the old one's inode is still in use. */
 static int zg_ld_current(const void *addr, const char *real)
 {
     uintptr_t a = (uintptr_t)addr;
@@ -305,16 +307,13 @@ static int zg_ld_current(const void *addr, const char *real)
         return -1;
     while (fgets(line, sizeof(line), f) != NULL) {
         unsigned long long lo, hi, ino;
-        unsigned maj, min;
 
         /* "lo-hi perms offset maj:min inode path" */
-        if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &lo, &hi, &maj, &min,
-                   &ino) != 5)
+        if (sscanf(line, "%llx-%llx %*s %*s %*x:%*x %llu", &lo, &hi, &ino) != 3)
             continue;
         if (a < lo || a >= hi)
             continue;
-        rc = ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
-             min == minor(st.st_dev);
+        rc = ino == (unsigned long long)st.st_ino;
         break;
     }
     fclose(f);

@@ -113,7 +113,7 @@ static void zg_reload(zg_engine_t *e, const char *conf_path)
     zg_log(ZG_LOG_NOTICE, "reload: generation %u, %u listeners", e->gen->num,
            e->nlisteners);
     if (conf_path != NULL)
-        zg_master_applied(e->gen->cfg);
+        zg_master_applied(e);
     snprintf(state, sizeof(state),
              "READY=1\nSTATUS=serving %u listener(s) with %u reactor(s), "
              "generation %u",
@@ -466,16 +466,18 @@ int main(int argc, char **argv)
             continue;
         }
         if (si.ssi_signo == SIGQUIT) {
+            /* The live generation's: a reload applies it. */
+            uint32_t t = atomic_load(&engine.shutdown_timeout_ms);
+
             zg_upgrade_engine_abort(&engine);
             if (!draining) {
                 zg_log(ZG_LOG_NOTICE,
                        "SIGQUIT received: graceful stop, "
                        "draining connections (at most %u ms)",
-                       cfg->shutdown_timeout_ms);
+                       t);
                 zg_notify("STOPPING=1\nSTATUS=draining connections");
                 /* The drain's own deadline, then a fast stop's. */
-                zg_watchdog_arm(cfg->shutdown_timeout_ms +
-                                    zg_stop_bound_ms(cfg->shutdown_timeout_ms),
+                zg_watchdog_arm(t + zg_stop_bound_ms(t),
                                 "shutdown_timeout_ms twice (a graceful stop, "
                                 "then a fast one)",
                                 pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid)
@@ -495,9 +497,12 @@ out:
     /* A stop has a bound even when a plugin callback never returns. */
     if (!test) {
         zg_upgrade_engine_abort(&engine);
-        zg_watchdog_arm(zg_stop_bound_ms(cfg->shutdown_timeout_ms),
-                        "shutdown_timeout_ms",
-                        pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid) : NULL);
+        zg_watchdog_arm(
+            zg_stop_bound_ms(engine.gen != NULL
+                                 ? atomic_load(&engine.shutdown_timeout_ms)
+                                 : cfg->shutdown_timeout_ms),
+            "shutdown_timeout_ms",
+            pidfd >= 0 ? zg_upgrade_pidfile(cfg->pid) : NULL);
     }
     zg_engine_stop(&engine);
     zg_engine_free(&engine);

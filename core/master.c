@@ -4,9 +4,10 @@
  * and keeps them; each worker is a fork that takes them at fds 3.. with
  * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as from systemd, so the
  * worker's start-up is the ordinary one. The master is single-threaded:
- * a signalfd for the operator's signals and SIGCHLD, a pipe on which the
- * worker says it serves, and two deadlines (a restart after back-off, a
- * SIGKILL for a worker that outlives its stop).
+ * a signalfd for the operator's signals and SIGCHLD, a socket pair on
+ * which the worker says it serves and hands over what each reload applied
+ * (the text, the sockets it bound), and two deadlines (a restart after
+ * back-off, a SIGKILL for a worker that outlives its stop).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,13 +42,21 @@
 /* A worker still there this long after its own stop bound is killed. */
 #define ZG_KILL_GRACE 5000
 
-/* The worker speaks to the master on a pipe, in messages of one type
- * byte: 'R' once it serves; 'C', a 32-bit length (host order) and that
- * many bytes: the configuration text a reload applied. A longer one than
- * this is not a worker's. */
-#define ZG_MSG_MAX (5 + ((size_t)16 << 20))
+/* The worker speaks to the master on a stream socket pair, in messages
+ * of one type byte: 'R' once it serves; 'C', a 32-bit length and a
+ * 32-bit count (host order), then that many bytes: the configuration
+ * text a reload applied, with that many listening sockets attached to the
+ * header (SCM_RIGHTS), one per listener of the text in its order, or none.
+ * A longer one than this is not a worker's. */
+#define ZG_MSG_HEAD 9
+#define ZG_MSG_MAX  (ZG_MSG_HEAD + ((size_t)16 << 20))
+/* Sockets received and not yet claimed by their message. */
+#define ZG_MSG_FDS (2 * ZG_MAX_LISTENERS)
+/* A worker waits this long at most for a master that does not read (one
+ * stopped: SIGSTOP, a debugger) before it gives up telling it. */
+#define ZG_SEND_WAIT_MS 5000
 
-/* In a worker: the write end of that pipe, or -1. */
+/* In a worker: its end of that socket pair, or -1. */
 static int zg_ready_wr = -1;
 
 typedef struct zg_master_s {
@@ -59,14 +68,17 @@ typedef struct zg_master_s {
     int fds[ZG_MAX_LISTENERS]; /* listening sockets in listener order */
     int own[ZG_MAX_LISTENERS]; /* bound here, not inherited: ours to
                                   shut down at a stop */
-    /* the listener of cfg each socket was bound for, and its address */
+    /* the listener each socket serves (of run if set, else of cfg), and
+     * the address it is bound at */
     const zg_listener_conf_t *lc[ZG_MAX_LISTENERS];
     struct sockaddr_storage addr[ZG_MAX_LISTENERS];
     uint32_t n;
     pid_t worker; /* 0: none running */
-    int ready_rd; /* the worker's pipe, or -1 */
+    int ready_rd; /* the worker's socket, or -1 */
     char *in;     /* bytes read from it, not yet a message */
     size_t inlen, incap;
+    int infds[ZG_MSG_FDS]; /* sockets read from it, oldest first */
+    uint32_t ninfds;
     /* What the next worker starts with: the configuration the worker last
      * applied by a reload, or NULL (cfg). cfg stays the one the sockets
      * were bound by. */
@@ -97,17 +109,51 @@ static const zg_config_t *zg_master_conf(const zg_master_t *m)
     return m->run != NULL ? m->run : m->cfg;
 }
 
-/* In a worker: n bytes to the master, whole (the pipe blocks here).
- * Returns 0 or -errno; on failure the pipe is closed. */
-static int zg_master_send(const void *buf, size_t n)
+/* In a worker: n bytes to the master, whole, the nfds sockets fds
+ * attached to the first. Waits for room at most ZG_SEND_WAIT_MS in all:
+ * the main thread must go on answering signals. Returns 0 or -errno; on
+ * failure the socket is closed (a message cut short would leave the
+ * master reading the rest of it as the next). */
+static int zg_master_send(const void *buf, size_t n, const int *fds,
+                          uint32_t nfds)
 {
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * ZG_MAX_LISTENERS)];
+        struct cmsghdr align;
+    } ctl;
     const char *p = buf;
+    uint64_t until = zg_now_ms() + ZG_SEND_WAIT_MS;
 
     while (n > 0 && zg_ready_wr >= 0) {
-        ssize_t w = write(zg_ready_wr, p, n);
+        struct iovec iov = {(void *)p, n};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t w;
+
+        if (nfds > 0) {
+            struct cmsghdr *cm;
+
+            memset(&ctl, 0, sizeof(ctl));
+            msg.msg_control = ctl.buf;
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+            cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+            memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+        }
+        w = sendmsg(zg_ready_wr, &msg, MSG_NOSIGNAL);
 
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = zg_ready_wr, .events = POLLOUT};
+            uint64_t now = zg_now_ms();
+
+            if (now < until &&
+                (poll(&pfd, 1, (int)(until - now)) >= 0 || errno == EINTR))
+                continue;
+            errno = ETIMEDOUT;
+        }
         if (w <= 0) {
             int rc = w < 0 ? -errno : -EIO;
 
@@ -117,34 +163,53 @@ static int zg_master_send(const void *buf, size_t n)
         }
         p += w;
         n -= (size_t)w;
+        nfds = 0; /* sent with the first bytes */
     }
     return zg_ready_wr >= 0 ? 0 : -EPIPE;
 }
 
 void zg_master_ready(void)
 {
+    /* No master: nothing to tell. */
     if (zg_ready_wr >= 0)
-        (void)zg_master_send("R", 1); /* no master: nothing to tell */
+        (void)zg_master_send("R", 1, NULL, 0);
 }
 
-void zg_master_applied(const zg_config_t *cfg)
+void zg_master_applied(zg_engine_t *e)
 {
-    unsigned char head[5];
-    uint32_t len;
+    const zg_config_t *cfg = e->gen->cfg;
+    unsigned char head[ZG_MSG_HEAD];
+    int fds[ZG_MAX_LISTENERS];
+    uint32_t len, nfds = e->nlisteners;
     int rc;
 
     if (zg_ready_wr < 0 || cfg->text == NULL)
         return;
-    if (cfg->textlen > ZG_MSG_MAX - 5) {
+    /* The sockets too, for the master to hold those a reload bound (one
+     * per listener, as it holds them: a reuseport group is one reactor's
+     * under a master). */
+    for (uint32_t i = 0; i < nfds; i++) {
+        const zg_listener_t *l = zg_engine_listener(e, i);
+
+        fds[i] = l->fd >= 0 ? l->fd : l->rp_fds != NULL ? l->rp_fds[0] : -1;
+        if (fds[i] < 0)
+            nfds = 0;
+    }
+    if (cfg->textlen > ZG_MSG_MAX - ZG_MSG_HEAD) {
         rc = -EFBIG;
     } else {
         len = (uint32_t)cfg->textlen;
         head[0] = 'C';
         memcpy(head + 1, &len, sizeof(len));
-        rc = zg_master_send(head, sizeof(head));
+        memcpy(head + 5, &nfds, sizeof(nfds));
+        rc = zg_master_send(head, sizeof(head), fds, nfds);
         if (rc == 0)
-            rc = zg_master_send(cfg->text, cfg->textlen);
+            rc = zg_master_send(cfg->text, cfg->textlen, NULL, 0);
     }
+    /* The master holds them now, for the next worker or an upgrade's new
+     * master: a drain or stop here must not shut them down. */
+    for (uint32_t i = 0; rc == 0 && i < nfds; i++)
+        zg_engine_listener(e, i)->inherited = 1;
     if (rc < 0)
         zg_log(ZG_LOG_WARN,
                "cannot tell the master about this reload (%s): should this "
@@ -222,8 +287,7 @@ static void zg_master_child(zg_master_t *m, zg_handover_t *h, int ready_wr)
                 strerror(-ret));
         _exit(1);
     }
-    /* Written whole, blocking: the master reads as it comes. */
-    fcntl(ready_wr, F_SETFL, fcntl(ready_wr, F_GETFL) & ~O_NONBLOCK);
+    /* Non-blocking (socketpair): zg_master_send bounds its waits. */
     zg_ready_wr = ready_wr;
     for (uint32_t i = 0; i < m->n; i++)
         m->fds[i] = -1;
@@ -248,8 +312,10 @@ static int zg_master_spawn(zg_master_t *m)
         m->restart_at = zg_now_ms() + 1000;
         return 0;
     }
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-        zg_log(ZG_LOG_ALERT, "master: pipe2() failed (%s), retrying in 1 s",
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, p) <
+        0) {
+        zg_log(ZG_LOG_ALERT,
+               "master: socketpair() failed (%s), retrying in 1 s",
                strerror(errno));
         zg_handover_free(&h);
         m->restart_at = zg_now_ms() + 1000;
@@ -307,43 +373,99 @@ static void zg_master_served(zg_master_t *m)
                getenv("NOTIFY_SOCKET"));
 }
 
-/* Close the sockets held for listeners the configuration c no longer has
- * at their address (the worker's reload closed its copies): kept, they
- * would take connections nobody accepts, and a worker restarted with c
- * would find them matching nothing. */
-static void zg_master_drop_gone(zg_master_t *m, const zg_config_t *c)
+/* Same family, address and port (a port of 0 only matches 0). */
+static int zg_master_same(const struct sockaddr_storage *a,
+                          const struct sockaddr_storage *b)
 {
+    const struct sockaddr_in *x4 = (const void *)a, *y4 = (const void *)b;
+    const struct sockaddr_in6 *x6 = (const void *)a, *y6 = (const void *)b;
+
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return x4->sin_port == y4->sin_port &&
+               x4->sin_addr.s_addr == y4->sin_addr.s_addr;
+    return x6->sin6_port == y6->sin6_port &&
+           memcmp(&x6->sin6_addr, &y6->sin6_addr, sizeof(x6->sin6_addr)) == 0 &&
+           x6->sin6_scope_id == y6->sin6_scope_id;
+}
+
+/* Follow the configuration c the worker reloaded, as its reload did
+ * (zg_slot_by_addr in engine.c): each listener of c, in order, keeps the
+ * first held socket configured at its address or bound there, and the
+ * socket is held under its name from now on (a restarted worker and an
+ * upgrade's new master find their sockets by name: a listener renamed or
+ * moved to another's address would otherwise get the wrong socket, or
+ * find its port taken by us). A listener no held socket serves (the
+ * reload bound it) is held on the worker's socket for it, got[j] of ngot
+ * (taken: set to -1), as if bound here. The rest are closed (the worker's
+ * reload closed its copies): kept, they would take connections nobody
+ * accepts. */
+static void zg_master_follow(zg_master_t *m, const zg_config_t *c, int *got,
+                             uint32_t ngot)
+{
+    int fds[ZG_MAX_LISTENERS], own[ZG_MAX_LISTENERS];
+    const zg_listener_conf_t *lc[ZG_MAX_LISTENERS];
+    struct sockaddr_storage addr[ZG_MAX_LISTENERS];
+    uint8_t used[ZG_MAX_LISTENERS] = {0};
     uint32_t k = 0;
 
-    for (uint32_t i = 0; i < m->n; i++) {
-        const zg_listener_conf_t *l = m->lc[i];
-        int kept = 0;
+    for (size_t j = 0; j < c->nlisteners; j++) {
+        const zg_listener_conf_t *l = &c->listeners[j];
 
-        for (size_t j = 0; j < c->nlisteners && !kept; j++)
-            kept = zg_addr_matches(
-                &m->addr[i], (const struct sockaddr *)&c->listeners[j].addr);
-        if (!kept) {
-            zg_log(ZG_LOG_NOTICE,
-                   "master: listener \"%s\" (%s) is not in the "
-                   "configuration worker %ld reloaded: closing the socket "
-                   "held for it",
-                   l->name, l->listen, (long)m->worker);
-            close(m->fds[i]);
-            continue;
+        for (uint32_t i = 0; i < m->n; i++) {
+            if (used[i] || m->lc[i]->ip_version != l->ip_version ||
+                (!zg_master_same(&l->addr, &m->lc[i]->addr) &&
+                 !zg_master_same(&l->addr, &m->addr[i])))
+                continue;
+            used[i] = 1;
+            fds[k] = m->fds[i];
+            own[k] = m->own[i];
+            lc[k] = l;
+            addr[k] = m->addr[i];
+            k++;
+            break;
         }
-        m->fds[k] = m->fds[i];
-        m->own[k] = m->own[i];
-        m->lc[k] = m->lc[i];
-        m->addr[k] = m->addr[i];
+        if ((k > 0 && lc[k - 1] == l) || j >= ngot || got[j] < 0 || m->stopping)
+            continue;
+        {
+            socklen_t alen = sizeof(addr[k]);
+
+            memset(&addr[k], 0, sizeof(addr[k]));
+            if (getsockname(got[j], (struct sockaddr *)&addr[k], &alen) < 0)
+                continue;
+        }
+        zg_log(ZG_LOG_INFO,
+               "master: listener \"%s\" (%s), which worker %ld's reload "
+               "bound: holding its socket",
+               l->name, l->listen, (long)m->worker);
+        fds[k] = got[j];
+        own[k] = !m->upgraded;
+        lc[k] = l;
+        got[j] = -1;
         k++;
     }
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (used[i] || m->fds[i] < 0)
+            continue;
+        zg_log(ZG_LOG_NOTICE,
+               "master: listener \"%s\" (%s) is not in the configuration "
+               "worker %ld reloaded: closing the socket held for it",
+               m->lc[i]->name, m->lc[i]->listen, (long)m->worker);
+        close(m->fds[i]);
+    }
+    memcpy(m->fds, fds, k * sizeof(fds[0]));
+    memcpy(m->own, own, k * sizeof(own[0]));
+    memcpy(m->lc, lc, k * sizeof(lc[0]));
+    memcpy(m->addr, addr, k * sizeof(addr[0]));
     m->n = k;
 }
 
 /* The worker reloaded ('C'): a restarted worker starts with what it runs
  * now, not with the file as it may have been edited since, nor with the
  * configuration the master started with. */
-static void zg_master_adopt(zg_master_t *m, const char *text, size_t len)
+static void zg_master_adopt(zg_master_t *m, const char *text, size_t len,
+                            int *got, uint32_t ngot)
 {
     zg_config_t *c = NULL;
     char err[1024], *el;
@@ -356,6 +478,20 @@ static void zg_master_adopt(zg_master_t *m, const char *text, size_t len)
                (long)m->worker, err);
         return;
     }
+    /* So is "master" ("master": false takes a restart of the whole
+     * server): a worker of ours gets one socket per listener, which a
+     * reuseport group of several reactors refuses at every start. */
+    if (c->accept == ZG_ACCEPT_REUSEPORT && c->reactors > 1) {
+        zg_log(ZG_LOG_ALERT,
+               "master: the configuration worker %ld reloaded asks for "
+               "\"accept\": \"reuseport\" with %u reactors, which a master's "
+               "worker cannot run (the master holds one socket per "
+               "listener): a restarted worker starts with the one before it",
+               (long)m->worker, c->reactors);
+        zg_config_free(c);
+        return;
+    }
+    c->master = 1;
     /* The error log is the master's: as for a reload, a new one takes a
      * restart of the whole server. */
     el = strdup(m->cfg->log.error_log);
@@ -369,7 +505,7 @@ static void zg_master_adopt(zg_master_t *m, const char *text, size_t len)
     }
     free(c->log.error_log);
     c->log.error_log = el;
-    zg_master_drop_gone(m, c);
+    zg_master_follow(m, c, got, ngot);
     atomic_store_explicit(&zg_log_level, c->log.level, memory_order_relaxed);
     zg_config_free(m->run);
     m->run = c;
@@ -385,6 +521,9 @@ static void zg_master_pipe_close(zg_master_t *m)
         close(m->ready_rd);
     m->ready_rd = -1;
     m->inlen = 0;
+    for (uint32_t i = 0; i < m->ninfds; i++)
+        close(m->infds[i]);
+    m->ninfds = 0;
 }
 
 /* The whole messages read so far; a partial one waits for the rest. */
@@ -393,7 +532,7 @@ static void zg_master_messages(zg_master_t *m)
     size_t at = 0;
 
     while (at < m->inlen) {
-        uint32_t len;
+        uint32_t len, nfds;
 
         if (m->in[at] == 'R') {
             zg_master_served(m);
@@ -408,31 +547,74 @@ static void zg_master_messages(zg_master_t *m)
             zg_master_pipe_close(m);
             return;
         }
-        if (m->inlen - at < 5)
+        if (m->inlen - at < ZG_MSG_HEAD)
             break;
         memcpy(&len, m->in + at + 1, sizeof(len));
-        if (len > ZG_MSG_MAX - 5) {
+        memcpy(&nfds, m->in + at + 5, sizeof(nfds));
+        if (len > ZG_MSG_MAX - ZG_MSG_HEAD || nfds > m->ninfds) {
             zg_log(ZG_LOG_ALERT,
-                   "master: worker %ld sent a %u-byte configuration, over "
-                   "the limit: no longer listening to it",
-                   (long)m->worker, len);
+                   "master: worker %ld sent a %u-byte configuration with "
+                   "%u of %u socket(s), over the limit or not received: no "
+                   "longer listening to it",
+                   (long)m->worker, len, nfds, m->ninfds);
             zg_master_pipe_close(m);
             return;
         }
-        if (m->inlen - at - 5 < len)
+        if (m->inlen - at - ZG_MSG_HEAD < len)
             break;
-        zg_master_adopt(m, m->in + at + 5, len);
-        at += 5 + (size_t)len;
+        zg_master_adopt(m, m->in + at + ZG_MSG_HEAD, len, m->infds, nfds);
+        /* The sockets it did not take. */
+        for (uint32_t i = 0; i < nfds; i++) {
+            if (m->infds[i] >= 0)
+                close(m->infds[i]);
+        }
+        m->ninfds -= nfds;
+        memmove(m->infds, m->infds + nfds, m->ninfds * sizeof(int));
+        at += ZG_MSG_HEAD + (size_t)len;
     }
     memmove(m->in, m->in + at, m->inlen - at);
     m->inlen -= at;
 }
 
-/* Read the worker's pipe until it is empty; EOF closes it (the worker
+/* Keep the sockets a read brought (SCM_RIGHTS in msg) for their
+ * message. Returns 0, or -1 if some were lost (no room, cut short). */
+static int zg_master_take_fds(zg_master_t *m, struct msghdr *msg)
+{
+    int rc = (msg->msg_flags & MSG_CTRUNC) ? -1 : 0;
+
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL;
+         cm = CMSG_NXTHDR(msg, cm)) {
+        size_t n;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+            if (m->ninfds < ZG_MSG_FDS) {
+                m->infds[m->ninfds++] = fd;
+            } else {
+                close(fd);
+                rc = -1;
+            }
+        }
+    }
+    return rc;
+}
+
+/* Read the worker's socket until it is empty; EOF closes it (the worker
  * ended, or can no longer tell). */
 static void zg_master_pipe_read(zg_master_t *m)
 {
     while (m->ready_rd >= 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * ZG_MAX_LISTENERS)];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov;
+        struct msghdr msg;
         ssize_t n;
 
         if (m->inlen == m->incap) {
@@ -454,11 +636,25 @@ static void zg_master_pipe_read(zg_master_t *m)
             m->in = nb;
             m->incap = cap;
         }
-        n = read(m->ready_rd, m->in + m->inlen, m->incap - m->inlen);
+        iov.iov_base = m->in + m->inlen;
+        iov.iov_len = m->incap - m->inlen;
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof(ctl.buf);
+        n = recvmsg(m->ready_rd, &msg, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             return;
+        if (n > 0 && zg_master_take_fds(m, &msg) < 0) {
+            zg_log(ZG_LOG_ALERT,
+                   "master: worker %ld sent more sockets than a message "
+                   "carries: no longer listening to it",
+                   (long)m->worker);
+            n = 0;
+        }
         if (n <= 0) {
             zg_master_pipe_close(m);
             return;
@@ -775,8 +971,7 @@ int zg_master_run(zg_config_t **cfgp)
         zg_master_signal(&m, (int)si.ssi_signo);
     }
 out:
-    if (m.ready_rd >= 0)
-        close(m.ready_rd);
+    zg_master_pipe_close(&m);
     for (uint32_t i = 0; i < m.n; i++) {
         if (m.fds[i] >= 0)
             close(m.fds[i]);

@@ -11,6 +11,7 @@
 #define ZG_MASTER_H
 
 #include "config.h"
+#include "engine.h"
 
 /* What zg_master_run returns in the worker. */
 #define ZG_MASTER_WORKER (-1)
@@ -34,12 +35,16 @@ int zg_master_run(zg_config_t **cfgp);
  * no-op in a process that is not a master's worker. Main thread. */
 void zg_master_ready(void);
 
-/* In a worker: tell the master the configuration a reload applied (its
- * text, which the master parses again as if read from cfg->path), so that
- * a worker restarted after a crash serves what this one served. Blocks
- * until the master has read it; one warning line if it cannot be told. A
+/* In a worker: tell the master the configuration e's reload applied (the
+ * text of e->gen->cfg, which the master parses again as if read from its
+ * path) and pass it the listening sockets, so that a worker restarted
+ * after a crash, or an upgrade's new master, serves what this one served
+ * (the master holds the sockets the reload bound from then on: they are
+ * marked inherited here, not to be shut down by this worker). Waits for
+ * a master that does not read at most 5 s, then gives up telling it (and
+ * tells it no more); one warning line if it cannot be told. A
  * no-op in a process that is not a master's worker. Main thread. */
-void zg_master_applied(const zg_config_t *cfg);
+void zg_master_applied(zg_engine_t *e);
 
 /* A wait status in words: "exited with status 1", "exited on signal
  * SIGSEGV (core dumped)". */

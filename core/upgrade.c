@@ -530,7 +530,7 @@ static void zg_up_engine_handover(zg_engine_t *e)
 
 int zg_upgrade_engine_poll(zg_engine_t *e)
 {
-    uint32_t t = e->cfg->shutdown_timeout_ms;
+    uint32_t t = atomic_load(&e->shutdown_timeout_ms); /* a reload's */
 
     if (zg_upgrade_poll() != 1)
         return 0;

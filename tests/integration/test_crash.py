@@ -460,5 +460,165 @@ def test_master_config_key():
     srv.stop()
 
 
+def wait_listening_lines(srv, n, timeout=10):
+    """Until stdout has n "listening" lines (a start or a reload prints one
+    per listener)."""
+    deadline = time.monotonic() + timeout
+    while srv.stdout_text().count("listening ") < n:
+        assert time.monotonic() < deadline, srv.stderr_text()[-3000:]
+        time.sleep(0.02)
+
+
+def _two_listener_master():
+    cfg = crash_config(master=True)
+    cfg["listeners"].append({"name": "d", "listen": "127.0.0.1:0", "plugin": "echo"})
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW
+    for lc in cfg["listeners"]:
+        lc["listen"] = "%s:%d" % srv.addr(lc["name"])
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    return srv, cfg
+
+
+def _reload_then_crash(srv, cfg, crash_at):
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"master: worker \d+ reloaded; a restarted worker starts")
+    send_fatal(crash_at, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+ \(with the configuration "
+             r"of the last reload\)$")
+
+
+@zg.time_limit(40)
+def test_master_restart_after_a_reload_that_renames_a_listener():
+    """A reload that renames a listener keeps its socket (same address): the
+    worker restarted after a crash gets that socket under the new name,
+    instead of finding the port taken by the master and dying at start."""
+    srv, cfg = _two_listener_master()
+    d = srv.addr("d")
+    cfg["listeners"][1]["name"] = "e"
+    _reload_then_crash(srv, cfg, srv.addr("c"))
+    echo_soon(d)
+    wait_listening_lines(srv, 6)
+    assert zg.parse_listening(srv.stdout_text())["e"] == d
+    assert "exited with status" not in srv.stderr_text(), srv.stderr_text()[-3000:]
+    srv.stop()
+
+
+@zg.time_limit(40)
+def test_master_restart_after_a_reload_that_swaps_two_addresses():
+    """Two listeners that trade addresses by a reload: the restarted worker
+    serves each at its reloaded address, as its predecessor did, not at the
+    one the master bound it for first."""
+    srv, cfg = _two_listener_master()
+    c, d = srv.addr("c"), srv.addr("d")
+    cfg["listeners"][0]["listen"], cfg["listeners"][1]["listen"] = \
+        cfg["listeners"][1]["listen"], cfg["listeners"][0]["listen"]
+    _reload_then_crash(srv, cfg, d)
+    wait_listening_lines(srv, 6)
+    now = zg.parse_listening(srv.stdout_text())
+    assert (now["c"], now["d"]) == (d, c), (now, c, d)
+    # The crash fixture answers at d's first address, the echo at c's.
+    send_fatal(d, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+ \(with the configuration "
+             r"of the last reload\)$", count=2)
+    srv.stop()
+
+
+@zg.time_limit(40)
+def test_master_restart_after_a_reload_that_turns_the_master_off():
+    """A reload keeps "master", "reactors" and "accept" (they take a
+    restart), but the master adopts the text: a worker it restarts must not
+    start as a reuseport group of several reactors on the one socket per
+    listener the master holds (it would fail at every start)."""
+    cfg = crash_config(master=True)
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW + [r"\[alert\] .*master: the configuration worker \d+ "
+                                r"reloaded asks for \"accept\": \"reuseport\" with 2 "
+                                r"reactors, which a master's worker cannot run"]
+    c = srv.addr("c")
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    cfg = dict(cfg, master=False, reactors=2, accept="reuseport")
+    cfg["listeners"] = [dict(cfg["listeners"][0], listen="%s:%d" % c)]
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"master: the configuration worker \d+ reloaded asks for "
+             r"\"accept\": \"reuseport\" with 2 reactors")
+    send_fatal(c, b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+", count=2)
+    echo_soon(c)
+    wait_listening_lines(srv, 3)
+    assert "exited with status" not in srv.stderr_text(), srv.stderr_text()[-3000:]
+    srv.stop()
+
+
+@zg.time_limit(40)
+def test_master_holds_a_listener_a_reload_added():
+    """A listener a reload added is held by the master like the others:
+    while no worker runs, connections to it wait in its backlog for the
+    next worker instead of being refused."""
+    cfg = crash_config(master=True)
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW + [r"\[alert\] .*master: worker \d+ exited on signal SIGKILL"]
+    c = srv.addr("c")
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    port = zg.free_port()
+    cfg["listeners"] = [dict(cfg["listeners"][0], listen="%s:%d" % c),
+                        {"name": "x", "listen": "127.0.0.1:%d" % port, "plugin": "echo"}]
+    zg._write(srv.config_path, cfg)
+    srv.send_signal(signal.SIGHUP)
+    wait_log(srv, r"master: worker \d+ reloaded; a restarted worker starts")
+    worker = worker_pids(srv)[-1]
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while os.path.exists("/proc/%d/fd" % worker) and len(os.listdir("/proc/%d/fd" % worker)):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.2)
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    s.sendall(b"queued\n")
+    assert zg.recv_exact(s, 7, timeout=10) == b"queued\n"
+    s.close()
+    srv.stop()
+
+
+@zg.time_limit(60)
+def test_worker_is_not_held_by_a_stopped_master():
+    """A reload's text larger than the socket's buffer while the master
+    does not read (stopped): the worker gives up telling it after a bound
+    instead of blocking its main thread, which must go on answering
+    signals."""
+    def big(ch):
+        return {"master": True, "reactors": 1, "shutdown_timeout_ms": 1000,
+                "listeners": [{"name": "w", "listen": "127.0.0.1:0", "plugin": "http",
+                               "config": {"routes": [{"path": "/", "body": ch * 600000,
+                                                      "methods": ["GET"]}]}}]}
+    cfg = big("x")
+    srv = zg.start(cfg)
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    cfg = big("y")
+    cfg["listeners"][0]["listen"] = "%s:%d" % srv.addr("w")
+    zg._write(srv.config_path, cfg)
+    worker = worker_pids(srv)[-1]
+    srv.allow = MASTER_ALLOW + [r"\[warn\] .*cannot tell the master about this reload"]
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        os.kill(worker, signal.SIGHUP)
+        wait_log(srv, r"\[warn\] %d#%d: cannot tell the master about this reload"
+                 % (worker, worker), timeout=15)
+        os.kill(worker, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while "%d#%d: exit" % (worker, worker) not in srv.stderr_text():
+            assert time.monotonic() < deadline, srv.stderr_text()[-3000:]
+            time.sleep(0.05)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    srv.stop(expect=None)
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())

@@ -283,6 +283,84 @@ def test_replaced_plugin_file_is_named_at_reload():
     srv.stop()
 
 
+def _btrfs_subvolume():
+    """A fresh btrfs subvolume on a loop device: (dir, cleanup). Skip where
+    that cannot be made (not root, no mkfs.btrfs)."""
+    import subprocess
+    import tempfile
+    if os.geteuid() != 0 or shutil.which("mkfs.btrfs") is None \
+            or shutil.which("btrfs") is None:
+        raise zg.Skip("needs root and btrfs-progs")
+    top = tempfile.mkdtemp(prefix="zg-btrfs-")
+    img, mnt = os.path.join(top, "fs.img"), os.path.join(top, "mnt")
+    os.mkdir(mnt)
+
+    def cleanup():
+        subprocess.run(["umount", "-l", mnt], capture_output=True)  # a server may still run
+        shutil.rmtree(top, ignore_errors=True)
+    with open(img, "wb") as f:
+        f.truncate(300 << 20)
+    for cmd in (["mkfs.btrfs", "-q", img], ["mount", "-o", "loop", img, mnt],
+                ["btrfs", "subvolume", "create", os.path.join(mnt, "sub")]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            cleanup()
+            raise zg.Skip("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return os.path.join(mnt, "sub"), cleanup
+
+
+def test_unreplaced_plugin_file_on_btrfs_is_not_named():
+    """On btrfs, stat() gives a file the device of its subvolume while
+    /proc/self/maps shows the file system's: a plugin file nobody replaced
+    is not reported replaced, at start or at a reload."""
+    sub, cleanup = _btrfs_subvolume()
+    try:
+        so = os.path.join(sub, "echo.so")
+        shutil.copy(os.path.join(zg.ROOT, "plugins", "echo", "echo.so"), so)
+        cfg = {"log": {"level": "info"},
+               "listeners": [{"name": "e", "listen": "127.0.0.1:0", "plugin": so}]}
+        srv = zg.start(cfg)
+        cfg = pin_port(srv, cfg, "e")
+        reload(srv, cfg)
+        wait_line(srv, "reload: generation 1,")
+        assert "was replaced" not in srv.stderr_text(), srv.stderr_text()
+        shutil.copy(so, so + ".new")
+        os.rename(so + ".new", so)
+        reload(srv, cfg)
+        wait_line(srv, "reload: generation 2,")
+        warned = [ln for ln in srv.stderr_text().splitlines() if "was replaced" in ln]
+        assert len(warned) == 1, warned
+        srv.stop()
+    finally:
+        cleanup()
+
+
+def test_graceful_stop_after_a_reload_has_the_reloaded_bound():
+    """shutdown_timeout_ms applies at a reload: a graceful stop after one
+    that raised it drains for the new bound (the reactors do), and is not
+    ended by the stop watchdog at the bound the server started with."""
+    cfg = http_config("x", reactors=1, shutdown_ms=1000)
+    srv = zg.start(cfg)
+    cfg = pin_port(srv, cfg)
+    cfg["shutdown_timeout_ms"] = 8000
+    reload(srv, cfg)
+    wait_line(srv, "reload: generation 1,")
+    s = zg.connect(srv.addr("web"))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.2)
+    srv.send_signal(signal.SIGQUIT)
+    wait_line(srv, "SIGQUIT received: graceful stop, draining connections "
+                   "(at most 8000 ms)")
+    time.sleep(2.5)  # past the first bound's watchdog (1000 ms twice)
+    s.sendall(b"\r\n")
+    head, body, _ = read_response(s)
+    assert head.startswith(b"HTTP/1.1 200") and body == b"x", (head, body)
+    s.close()
+    assert srv.wait(10) == 0, srv.stderr_text()[-3000:]
+    srv.stopped, srv.returncode = True, 0
+    srv.check_log()
+
+
 def test_invalid_config_keeps_the_running_one():
     cfg = http_config("old", reactors=1)
     srv = zg.start(cfg)

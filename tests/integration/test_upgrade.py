@@ -646,5 +646,41 @@ def test_upgraded_process_shuts_its_sockets_down_at_a_fast_stop():
         tree.cleanup()
 
 
+@zg.time_limit(60)
+def test_master_upgrade_after_a_reload_that_added_a_listener():
+    """A listener a reload added (bound by the worker) goes to the new
+    master of an upgrade like the others: the new master does not find its
+    port taken by the old worker."""
+    _subreaper()
+    tree = Tree()
+    try:
+        echo = os.path.join(zg.ROOT, "plugins", "echo", "echo.so")
+        cfg = {"pid": tree.pid, "master": True, "reactors": 1,
+               "shutdown_timeout_ms": 1000,
+               "listeners": [{"name": "a", "listen": "127.0.0.1:0", "plugin": echo}]}
+        srv = tree.start(cfg, 1)
+        cfg["listeners"][0]["listen"] = "%s:%d" % srv.addr("a")
+        wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+        port = zg.free_port()
+        cfg["listeners"].append({"name": "b", "listen": "127.0.0.1:%d" % port,
+                                 "plugin": echo})
+        zg._write(srv.config_path, cfg)
+        srv.send_signal(signal.SIGHUP)
+        wait_log(srv, r"master: worker \d+ reloaded; a restarted worker starts")
+        old = srv.pid
+        os.kill(old, signal.SIGUSR2)
+        new = tree.wait_pid_change(old)
+        assert wait_exit(srv) == 0, srv.stderr_text()[-3000:]
+        wait_log(srv, r"\] %d#\d+: master process %d: worker \d+ serves" % (new, new))
+        for addr in (srv.addr("a"), ("127.0.0.1", port)):
+            s = zg.connect(addr)
+            s.sendall(b"hello\n")
+            assert zg.recv_exact(s, 6) == b"hello\n"
+            s.close()
+        assert tree.stop_child(new) == 0
+    finally:
+        tree.cleanup()
+
+
 if __name__ == "__main__":
     zg.run_tests(globals())
