@@ -78,8 +78,8 @@ int zg_activation_take(zg_inherited_t *in, size_t max, char *err, size_t errlen)
     return (int)n;
 }
 
-int zg_addr_matches(const struct sockaddr_storage *have,
-                    const struct sockaddr *want)
+static int zg_same_addr(const struct sockaddr_storage *have,
+                        const struct sockaddr *want)
 {
     if (have->ss_family != want->sa_family)
         return 0;
@@ -110,7 +110,7 @@ zg_inherited_t *zg_activation_find(zg_inherited_t *in, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         if (!in[i].claimed && in[i].name[0] == '\0' &&
-            zg_addr_matches(&in[i].addr, sa))
+            zg_same_addr(&in[i].addr, sa))
             return &in[i];
     }
     return NULL;

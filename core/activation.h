@@ -39,11 +39,6 @@ int zg_activation_take(zg_inherited_t *in, size_t max, char *err,
 zg_inherited_t *zg_activation_find(zg_inherited_t *in, size_t n,
                                    const char *name, const struct sockaddr *sa);
 
-/* Whether a socket bound at have serves a listener configured at want (a
- * port of 0 matches any port). */
-int zg_addr_matches(const struct sockaddr_storage *have,
-                    const struct sockaddr *want);
-
 /* Claim up to max more unclaimed inherited sockets for listener name with
  * address sa (as zg_activation_find picks them, in the order passed), for
  * the other reactors of a reuseport group; their descriptors go to fds.

@@ -816,9 +816,8 @@ static int zg_engine_sync(zg_engine_t *e, int wait, char *err, size_t errlen)
     return 0;
 }
 
-/* Same family, address and port. */
-static int zg_addr_same(const struct sockaddr_storage *a,
-                        const struct sockaddr_storage *b)
+int zg_addr_same(const struct sockaddr_storage *a,
+                 const struct sockaddr_storage *b)
 {
     if (a->ss_family != b->ss_family)
         return 0;

@@ -343,6 +343,12 @@ void zg_uring_features(char *buf, size_t len);
  * thread. */
 int zg_uring_recv_cap(void);
 
+/* Whether a and b are the same family, address and port (a port of 0
+ * matches only 0; an address family other than IPv4 and IPv6 never
+ * matches). Any thread. */
+int zg_addr_same(const struct sockaddr_storage *a,
+                 const struct sockaddr_storage *b);
+
 /* A hint with the fix for a ring setup error ("" if none). */
 const char *zg_ring_hint(int err);
 

@@ -373,23 +373,6 @@ static void zg_master_served(zg_master_t *m)
                getenv("NOTIFY_SOCKET"));
 }
 
-/* Same family, address and port (a port of 0 only matches 0). */
-static int zg_master_same(const struct sockaddr_storage *a,
-                          const struct sockaddr_storage *b)
-{
-    const struct sockaddr_in *x4 = (const void *)a, *y4 = (const void *)b;
-    const struct sockaddr_in6 *x6 = (const void *)a, *y6 = (const void *)b;
-
-    if (a->ss_family != b->ss_family)
-        return 0;
-    if (a->ss_family == AF_INET)
-        return x4->sin_port == y4->sin_port &&
-               x4->sin_addr.s_addr == y4->sin_addr.s_addr;
-    return x6->sin6_port == y6->sin6_port &&
-           memcmp(&x6->sin6_addr, &y6->sin6_addr, sizeof(x6->sin6_addr)) == 0 &&
-           x6->sin6_scope_id == y6->sin6_scope_id;
-}
-
 /* Follow the configuration c the worker reloaded, as its reload did
  * (zg_slot_by_addr in engine.c): each listener of c, in order, keeps the
  * first held socket configured at its address or bound there, and the
@@ -415,8 +398,8 @@ static void zg_master_follow(zg_master_t *m, const zg_config_t *c, int *got,
 
         for (uint32_t i = 0; i < m->n; i++) {
             if (used[i] || m->lc[i]->ip_version != l->ip_version ||
-                (!zg_master_same(&l->addr, &m->lc[i]->addr) &&
-                 !zg_master_same(&l->addr, &m->addr[i])))
+                (!zg_addr_same(&l->addr, &m->lc[i]->addr) &&
+                 !zg_addr_same(&l->addr, &m->addr[i])))
                 continue;
             used[i] = 1;
             fds[k] = m->fds[i];
