@@ -50,6 +50,8 @@
  * A longer one than this is not a worker's. */
 #define ZG_MSG_HEAD 9
 #define ZG_MSG_MAX  (ZG_MSG_HEAD + ((size_t)16 << 20))
+/* The most of the read buffer kept once it is empty. */
+#define ZG_MSG_KEEP ((size_t)64 << 10)
 /* Sockets received and not yet claimed by their message. */
 #define ZG_MSG_FDS (2 * ZG_MAX_LISTENERS)
 /* A worker waits this long at most for a master that does not read (one
@@ -557,6 +559,12 @@ static void zg_master_messages(zg_master_t *m)
     }
     memmove(m->in, m->in + at, m->inlen - at);
     m->inlen -= at;
+    /* A large configuration's buffer is not kept between reloads. */
+    if (m->inlen == 0 && m->incap > ZG_MSG_KEEP) {
+        free(m->in);
+        m->in = NULL;
+        m->incap = 0;
+    }
 }
 
 /* Keep the sockets a read brought (SCM_RIGHTS in msg) for their
