@@ -49,9 +49,13 @@ typedef struct zg_crash_range_s {
 
 static zg_crash_thr_t zg_thr[ZG_MAX_THREADS];
 static _Atomic uint32_t zg_nthr;
-static zg_crash_range_t zg_ranges[ZG_MAX_RANGES];
-static uint32_t zg_nranges;
-static long zg_gmtoff; /* seconds east of UTC, read at start-up */
+/* Two tables: a reload fills the one not in use and publishes it, so a
+ * thread that crashes meanwhile reads a whole table, the old or the new
+ * (two reloads during one crash report aside). */
+static zg_crash_range_t zg_ranges[2][ZG_MAX_RANGES];
+static uint32_t zg_nranges[2];
+static _Atomic uint32_t zg_rcur; /* the table in use */
+static long zg_gmtoff;           /* seconds east of UTC, read at start-up */
 static pthread_key_t zg_thr_key;
 static int zg_crash_ready;
 static int zg_sig_dump; /* the watchdog's "send me your backtrace" */
@@ -210,12 +214,15 @@ static void zg_write_all(int fd, const char *p, size_t n)
 /* The plugin one of the frames lies in, or NULL. */
 static const char *zg_blame(void *const *bt, int n)
 {
+    uint32_t c = atomic_load_explicit(&zg_rcur, memory_order_acquire);
+    const zg_crash_range_t *r = zg_ranges[c];
+
     for (int i = 0; i < n; i++) {
         uintptr_t pc = (uintptr_t)bt[i];
 
-        for (uint32_t k = 0; k < zg_nranges; k++) {
-            if (pc >= zg_ranges[k].lo && pc < zg_ranges[k].hi)
-                return zg_ranges[k].name;
+        for (uint32_t k = 0; k < zg_nranges[c]; k++) {
+            if (pc >= r[k].lo && pc < r[k].hi)
+                return r[k].name;
         }
     }
     return NULL;
@@ -301,7 +308,7 @@ static void zg_crash_handler(int sig, siginfo_t *si, void *uctx)
     }
     if (blame != NULL) {
         sb_str(&b, ", plugin ");
-        sb_strn(&b, blame, sizeof(zg_ranges[0].name));
+        sb_strn(&b, blame, sizeof(zg_ranges[0][0].name));
         sb_str(&b, " callback running");
     } else if (prefix != NULL && r != NULL) {
         /* No frame in a plugin's .so: zerg's own code, or a module built
@@ -485,8 +492,11 @@ static int zg_range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 void zg_crash_note_plugins(const struct zg_loader_s *ld)
 {
-    zg_nranges = 0;
-    for (size_t i = 0; i < ld->nmods && zg_nranges < ZG_MAX_RANGES; i++) {
+    uint32_t w = 1 - atomic_load_explicit(&zg_rcur, memory_order_relaxed);
+    zg_crash_range_t *r = zg_ranges[w];
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < ld->nmods && n < ZG_MAX_RANGES; i++) {
         const zg_module_t *m = ld->mods[i];
         struct link_map *lm = NULL;
         zg_range_req_t q;
@@ -500,12 +510,13 @@ void zg_crash_note_plugins(const struct zg_loader_s *ld)
         dl_iterate_phdr(zg_range_cb, &q);
         if (q.hi == 0)
             continue;
-        zg_ranges[zg_nranges].lo = q.lo;
-        zg_ranges[zg_nranges].hi = q.hi;
-        snprintf(zg_ranges[zg_nranges].name, sizeof(zg_ranges[0].name), "%s",
-                 m->desc.name);
-        zg_nranges++;
+        r[n].lo = q.lo;
+        r[n].hi = q.hi;
+        snprintf(r[n].name, sizeof(r[n].name), "%s", m->desc.name);
+        n++;
     }
+    zg_nranges[w] = n;
+    atomic_store_explicit(&zg_rcur, w, memory_order_release);
 }
 
 /* ---- the stop watchdog ------------------------------------------------ */

@@ -39,7 +39,9 @@ void zg_crash_thread(const char *role, int reactor);
 /*
  * Note where each plugin loaded by ld (a .so, not a built-in) is mapped,
  * so that a crash is blamed on the plugin whose code is on the crashing
- * stack. Main thread, after the plugins are loaded, before threads start.
+ * stack. Main thread: at start, after the plugins are loaded, and at each
+ * reload, for the new generation's (a thread that crashes meanwhile finds
+ * the table before the reload or after it, never one half written).
  */
 void zg_crash_note_plugins(const struct zg_loader_s *ld);
 
