@@ -88,10 +88,13 @@ typedef struct zg_listener_s {
     int owns_fds;              /* main thread: its sockets are closed with
                                   it (not passed on to a successor) */
     zg_gen_t *gen;
-    int fd;        /* acceptor mode: the listening socket, or -1 */
-    int *rp_fds;   /* reuseport mode: one socket per reactor */
-    int inherited; /* passed in (LISTEN_FDS): never shut down, it listens on
-                      for the next server (systemd, the master) */
+    int fd;      /* acceptor mode: the listening socket, or -1 */
+    int *rp_fds; /* reuseport mode: one socket per reactor */
+    /* passed in (LISTEN_FDS): never shut down, it listens on for the next
+     * server (systemd, the master). Set by the main thread (at start, and
+     * once handed to a master or an upgrade's new process), read by a
+     * reactor that stops accepting: atomic. */
+    _Atomic int inherited;
     char addr[64]; /* bound address, "127.0.0.1:7000" */
     /* the bound address if it is a single one (not a wildcard), else
      * bound_len 0 */

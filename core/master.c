@@ -86,6 +86,7 @@ typedef struct zg_master_s {
      * were bound by. */
     zg_config_t *run;
     int ever_ready;           /* some worker has served */
+    int served;               /* the running worker has */
     int stopping;             /* a stop was asked for (or start-up failed) */
     uint64_t kill_at;         /* ms: SIGKILL the stopping worker, 0 none */
     uint64_t restart_at;      /* ms: start the next worker */
@@ -342,6 +343,7 @@ static int zg_master_spawn(zg_master_t *m)
     zg_handover_free(&h);
     close(p[1]);
     m->worker = pid;
+    m->served = 0;
     m->ready_rd = p[0];
     zg_log(ZG_LOG_NOTICE, "master: started worker process %ld%s", (long)pid,
            m->run != NULL ? " (with the configuration of the last reload)"
@@ -354,6 +356,7 @@ static void zg_master_served(zg_master_t *m)
 {
     char state[160];
 
+    m->served = 1;
     if (!m->ever_ready)
         zg_log(ZG_LOG_NOTICE,
                "master process %ld: worker %ld serves; it is restarted if "
@@ -684,6 +687,14 @@ static void zg_master_exited(zg_master_t *m, int st)
     m->worker = 0;
     m->kill_at = 0;
     zg_describe_status(st, how, sizeof(how));
+    if (m->stopping && !m->served && m->ever_ready && WIFEXITED(st)) {
+        /* A restarted worker the stop found starting: the sockets the
+         * stop shut down fail its start. The stop is what was asked. */
+        zg_log(ZG_LOG_NOTICE,
+               "master: worker %ld %s; it was starting when the stop came", pid,
+               how);
+        return;
+    }
     if (m->stopping) {
         zg_log(ZG_LOG_NOTICE, "master: worker %ld %s", pid, how);
         m->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;

@@ -283,6 +283,25 @@ def test_master_restarts_a_crashed_worker():
             open("/proc/%d/stat" % pid).read().split()[2] == "Z", "worker %d left" % pid
 
 
+
+def test_master_stopped_while_a_restarted_worker_starts():
+    """A stop that comes while the master's restarted worker is still
+    starting is a stop like any other: exit status 0, though the worker,
+    finding its sockets shut down by the stop, could not start (it made
+    the master exit 1)."""
+    cfg = crash_config(master=True)
+    cfg["listeners"].append({"name": "s", "listen": "127.0.0.1:0",
+                             "plugin": zg.fixture("fx_crash"), "config": {"init_ms": 800}})
+    srv = zg.start(cfg)
+    srv.allow = MASTER_ALLOW
+    wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
+    send_fatal(srv.addr("c"), b"SEGV\n")
+    wait_log(srv, r"master: started worker process \d+", count=2)
+    srv.stop()
+    err = srv.stderr_text()
+    assert "serves" not in err.split("started worker process")[-1], \
+        "the restarted worker served before the stop: nothing tested\n" + err
+
 @zg.time_limit(60)
 def test_master_crash_loop_backs_off():
     srv = zg.start(crash_config(master=True))

@@ -3,12 +3,14 @@
  * Description: crash test fixture. A line protocol: "SEGV" dereferences
  * NULL, "ABRT" calls abort(), "HANG" spins forever in on_data, "RECURSE"
  * overflows the reactor's stack; any other line is echoed back, so a test
- * can tell a served connection from a dead one.
+ * can tell a served connection from a dead one. Config {"init_ms": N}:
+ * init sleeps N ms.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "zerg/plugin.h"
 
@@ -20,13 +22,24 @@ static const zg_api_t *fx_api;
 static int *volatile fx_null;
 static volatile unsigned long fx_spins;
 
+/* A config {"init_ms": N} makes init take N ms (at most 5000): a worker
+ * that is slow to start, for a stop that comes meanwhile. */
 static int fx_init(const zg_api_t *api, const char *conf, size_t len,
                    void **plugin_data, char *errbuf, size_t errlen)
 {
-    (void)conf;
-    (void)len;
+    const char *k = conf != NULL ? memmem(conf, len, "\"init_ms\":", 10) : NULL;
+
     (void)errbuf;
     (void)errlen;
+    if (k != NULL) {
+        long ms = strtol(k + 10, NULL, 10);
+        struct timespec ts = {0, 0};
+
+        ms = ms < 0 ? 0 : ms > 5000 ? 5000 : ms;
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
     fx_api = api;
     *plugin_data = NULL;
     return 0;
