@@ -106,6 +106,7 @@ static void test_blame_by_loaded_range(void **state)
     zg_module_t *m;
     char err[512];
     void *entry, *frames[3];
+    uint32_t cur;
 
     (void)state;
     assert_int_equal(zg_loader_init(&ld, NULL), 0);
@@ -113,8 +114,15 @@ static void test_blame_by_loaded_range(void **state)
         zg_loader_load(&ld, "tests/plugins/fx_crash.so", &m, err, sizeof(err)),
         0);
     zg_crash_note_plugins(&ld);
-    assert_int_equal(zg_nranges, 1);
-    assert_string_equal(zg_ranges[0].name, "fx_crash");
+    cur = atomic_load(&zg_rcur);
+    assert_int_equal(zg_nranges[cur], 1);
+    assert_string_equal(zg_ranges[cur][0].name, "fx_crash");
+    /* A reload fills the other table and switches to it. */
+    zg_crash_note_plugins(&ld);
+    assert_int_equal(atomic_load(&zg_rcur), 1 - cur);
+    cur = 1 - cur;
+    assert_int_equal(zg_nranges[cur], 1);
+    assert_string_equal(zg_ranges[cur][0].name, "fx_crash");
     entry = dlsym(m->handle, "zg_plugin_entry_v1");
     assert_non_null(entry);
     frames[0] = (void *)test_blame_by_loaded_range; /* ours: no plugin */
@@ -122,10 +130,10 @@ static void test_blame_by_loaded_range(void **state)
     frames[2] = (void *)abort;
     assert_null(zg_blame(frames, 1));
     assert_string_equal(zg_blame(frames, 3), "fx_crash");
-    frames[1] = (void *)zg_ranges[0].hi; /* one past the end */
+    frames[1] = (void *)zg_ranges[cur][0].hi; /* one past the end */
     assert_null(zg_blame(frames, 3));
     zg_loader_free(&ld);
-    zg_nranges = 0;
+    zg_nranges[0] = zg_nranges[1] = 0;
 }
 
 /* ---- in a child: the handler and the watchdog ----------------------- */
