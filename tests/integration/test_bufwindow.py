@@ -36,14 +36,6 @@ def scrape(addr):
     return out
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _grow_and_shrink(**reactor):
     srv = zg.start(config(True, **reactor))
     m0 = scrape(srv.addr("m"))
@@ -55,7 +47,7 @@ def _grow_and_shrink(**reactor):
         while not stop.is_set():
             peak["window"] = max(peak["window"],
                                  scrape(srv.addr("m"))["zerg_reactor_buffer_window"])
-            peak["rss"] = max(peak["rss"], rss_kib(srv.pid))
+            peak["rss"] = max(peak["rss"], zg.rss_kib(srv.pid))
             time.sleep(0.05)
     w = threading.Thread(target=watch)
     w.start()
@@ -75,7 +67,7 @@ def _grow_and_shrink(**reactor):
     # or less with 96 client threads): what the load left counts too (the
     # window shrinks only after a quiet second).
     peak["window"] = max(peak["window"], m1["zerg_reactor_buffer_window"])
-    peak["rss"] = max(peak["rss"], rss_kib(srv.pid))
+    peak["rss"] = max(peak["rss"], zg.rss_kib(srv.pid))
     # Without bundles a receive that finds no buffer fails with ENOBUFS;
     # a bundle that takes the window's last buffers ends its multishot
     # receive instead (and the window grows all the same).
@@ -87,10 +79,10 @@ def _grow_and_shrink(**reactor):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         m2 = scrape(srv.addr("m"))
-        if m2["zerg_reactor_buffer_window"] == 128 and rss_kib(srv.pid) < peak["rss"] - 2048:
+        if m2["zerg_reactor_buffer_window"] == 128 and zg.rss_kib(srv.pid) < peak["rss"] - 2048:
             break
         time.sleep(0.2)
-    rss = rss_kib(srv.pid)
+    rss = zg.rss_kib(srv.pid)
     srv.stop()
     assert m2["zerg_reactor_buffer_window"] == 128, m2
     assert rss < peak["rss"] - 2048, "RSS %d KiB after quiet, peak %d KiB" % (rss, peak["rss"])

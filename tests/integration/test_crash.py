@@ -283,7 +283,6 @@ def test_master_restarts_a_crashed_worker():
             open("/proc/%d/stat" % pid).read().split()[2] == "Z", "worker %d left" % pid
 
 
-
 def test_master_stopped_while_a_restarted_worker_starts():
     """A stop that comes while the master's restarted worker is still
     starting is a stop like any other: exit status 0, though the worker,
@@ -639,15 +638,6 @@ def test_worker_is_not_held_by_a_stopped_master():
     srv.stop(expect=None)
 
 
-
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def test_master_gives_back_a_large_reload_buffer():
     """The master reads a reload's text into a buffer that grows to hold
     it; once the message is taken, a large buffer is freed, not kept for
@@ -664,7 +654,7 @@ def test_master_gives_back_a_large_reload_buffer():
     cfg = conf(0)
     srv = zg.start(cfg)
     wait_log(srv, r"master process %d: worker \d+ serves" % srv.pid)
-    start = _rss_kib(srv.pid)
+    start = zg.rss_kib(srv.pid)
     listen = "%s:%d" % srv.addr("h")
     for n, nbig in enumerate((4, 0), 1):
         cfg = conf(nbig)
@@ -673,7 +663,7 @@ def test_master_gives_back_a_large_reload_buffer():
         srv.send_signal(signal.SIGHUP)
         wait_log(srv, r"master: worker \d+ reloaded; a restarted worker starts with "
                  r"that configuration$", count=n, timeout=20)
-    grown = _rss_kib(srv.pid) - start
+    grown = zg.rss_kib(srv.pid) - start
     assert grown < 3 * 1024, "the master grew by %d KiB" % grown
     srv.stop()
 

@@ -67,14 +67,6 @@ def test_memlock_error_gives_the_numbers():
     assert "needs about 152 KiB" in line and "LimitMEMLOCK=" in line, line
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def _cpu_ticks(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -86,7 +78,7 @@ def test_unused_slots_cost_no_memory():
     # touched at start; untouched, the whole process stays small.
     cfg = zgtest.echo_config(reactor={"max_connections": 262144})
     srv = zgtest.start(cfg)
-    rss = _rss_kib(srv.pid)
+    rss = zgtest.rss_kib(srv.pid)
     assert rss < 32 * 1024, "RSS at start %d KiB with 262144 slots" % rss
     srv.stop()
 

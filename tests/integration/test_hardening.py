@@ -28,14 +28,6 @@ def http_config(listener=None, **plugin):
     return {"reactors": 1, "listeners": [lst]}
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def small_rcvbuf_socket(addr, rcvbuf=65536):
     assert addr[0].startswith("127."), "loopback only: %r" % (addr,)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -137,7 +129,7 @@ def test_close_pending_flood_memory_bounded():
     srv = zg.start(http_config({"idle_timeout_ms": 4000}))
     addr = srv.addr("h")
     time.sleep(0.1)
-    base = rss_kib(srv.pid)
+    base = zg.rss_kib(srv.pid)
     s = small_rcvbuf_socket(addr)
     w = Writer(s, REQ * 26000 + BAD, more=b"z" * 65536)
     w.start()
@@ -145,7 +137,7 @@ def test_close_pending_flood_memory_bounded():
     peak = base
     t0 = time.monotonic()
     while time.monotonic() - t0 < 3.0:
-        peak = max(peak, rss_kib(srv.pid))
+        peak = max(peak, zg.rss_kib(srv.pid))
         other.sendall(REQ)
         resp = b""
         while b"Hello, World!" not in resp:
@@ -153,7 +145,7 @@ def test_close_pending_flood_memory_bounded():
             assert chunk, "other client: EOF"
             resp += chunk
         time.sleep(0.05)
-    peak = max(peak, rss_kib(srv.pid))
+    peak = max(peak, zg.rss_kib(srv.pid))
     stalled = time.monotonic() - w.last_progress
     sent = w.sent
     # The flooded connection ends by the idle timeout (4 s), not never.
@@ -190,14 +182,14 @@ def _flood_while_closing(how):
                               "write_low_watermark": MiB}, {"out_cap": 1 << 30}))
     addr = srv.addr("l")
     time.sleep(0.1)
-    base = rss_kib(srv.pid)
+    base = zg.rss_kib(srv.pid)
     s = small_rcvbuf_socket(addr)
     w = Writer(s, b"BULK 20000000\nCLOSE %s\n" % how, more=b"z" * 65536)
     w.start()
     peak = base
     t0 = time.monotonic()
     while time.monotonic() - t0 < 2.5:
-        peak = max(peak, rss_kib(srv.pid))
+        peak = max(peak, zg.rss_kib(srv.pid))
         time.sleep(0.05)
     stalled = time.monotonic() - w.last_progress
     sent = w.sent

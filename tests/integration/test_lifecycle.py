@@ -152,14 +152,6 @@ def wait_stats(conn, pred, timeout=3.0):
         time.sleep(0.02)
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return 0
-
-
 def log_lines(srv, needle):
     return [ln for ln in srv.stderr_text().splitlines() if needle in ln]
 
@@ -564,7 +556,7 @@ def test_slow_reader_memory_bounded():
     addr = srv.addr("l")
     watch = Conn(addr)
     time.sleep(0.1)
-    base = rss_kib(srv.pid)
+    base = zg.rss_kib(srv.pid)
     flood_sock = zg.connect(addr)
     flood = Flooder(flood_sock)
     flood.start()
@@ -575,7 +567,7 @@ def test_slow_reader_memory_bounded():
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < 3.0:
-            peak = max(peak, rss_kib(srv.pid))
+            peak = max(peak, zg.rss_kib(srv.pid))
             t = time.monotonic()
             if n % 10 == 9:
                 other.send(b"BIG 200000\n")
@@ -590,7 +582,7 @@ def test_slow_reader_memory_bounded():
             worst = max(worst, time.monotonic() - t)
             n += 1
             time.sleep(0.02)
-        peak = max(peak, rss_kib(srv.pid))
+        peak = max(peak, zg.rss_kib(srv.pid))
         stalled_for = time.monotonic() - flood.last_progress
         sent = flood.sent
         st = stats(watch)
@@ -623,14 +615,14 @@ def test_high_watermark_stops_on_data():
                              plugin_conf={"out_cap": 1 << 30}))
     c = Conn(srv.addr("l"), rcvbuf=65536)
     time.sleep(0.1)
-    base = rss_kib(srv.pid)
+    base = zg.rss_kib(srv.pid)
     peak = base
     for _ in range(30):
         c.send(b"BULK 2000000\n")
         time.sleep(0.03)
-        peak = max(peak, rss_kib(srv.pid))
+        peak = max(peak, zg.rss_kib(srv.pid))
     time.sleep(0.2)
-    peak = max(peak, rss_kib(srv.pid))
+    peak = max(peak, zg.rss_kib(srv.pid))
     assert peak - base < 16 * 1024, ("server RSS grew by %d KiB while a client asked for "
                                      "60 MB and read nothing (high watermark %d)"
                                      % (peak - base, high))

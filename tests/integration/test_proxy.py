@@ -84,14 +84,6 @@ def wait_for(cond, timeout=5.0):
     return True
 
 
-def vmrss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
-
 def start_measured(cfg):
     """Start zerg for a memory test. Under AddressSanitizer, freed memory
     waits in a quarantine (256 MiB by default) and counts in VmRSS: keep
@@ -119,7 +111,7 @@ class RssWatch(threading.Thread):
     def run(self):
         while not self.done:
             try:
-                self.peak = max(self.peak, vmrss_kib(self.pid))
+                self.peak = max(self.peak, zg.rss_kib(self.pid))
             except (OSError, AssertionError):
                 return  # the process is gone: the test says why
             time.sleep(0.05)
@@ -127,7 +119,7 @@ class RssWatch(threading.Thread):
     def stop(self):
         self.done = True
         self.join(5)
-        self.peak = max(self.peak, vmrss_kib(self.pid))
+        self.peak = max(self.peak, zg.rss_kib(self.pid))
         return self.peak
 
 
@@ -373,7 +365,7 @@ def test_slow_client_keeps_memory_flat():
     s.settimeout(zg.SOCK_TIMEOUT)
     s.connect(srv.addr("p"))
     got = bytearray(zg.recv_exact(s, MiB))
-    base = vmrss_kib(srv.pid)
+    base = zg.rss_kib(srv.pid)
     watch = RssWatch(srv.pid)
     # The client stops reading: the upstream must be held back.
     time.sleep(1.5)
@@ -426,7 +418,7 @@ def test_slow_upstream_keeps_memory_flat():
     up = zg.Upstream(sluggish)
     srv = start_measured(proxy_config([up.addr]))
     s = zg.connect(srv.addr("p"))
-    base = vmrss_kib(srv.pid)
+    base = zg.rss_kib(srv.pid)
     watch = RssWatch(srv.pid)
     snd = zg.Sender(s, block * (total // MiB), shutdown=True, chunk=MiB)
     snd.start()

@@ -562,6 +562,16 @@ def rst_close(sock):
     sock.close()
 
 
+def rss_kib(pid):
+    """Resident memory of process pid, in KiB (VmRSS); fails for a process
+    that has none (gone, or a zombie)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def free_port(host="127.0.0.1"):
     """A port that was free a moment ago (bind to 0, read, close)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
